@@ -1,0 +1,17 @@
+//! Wire contract v1 of the attribution pipeline (DESIGN.md §2): typed records,
+//! a decoder whose errors name the field and the problem, and the inverse encoder.
+//!
+//! Pure: no IO, no async.
+
+mod decode;
+mod encode;
+mod time;
+mod types;
+
+pub use decode::{decode, decode_value, is_positive_decimal, DecodeError, Problem};
+pub use encode::encode;
+pub use time::{Date, Duration, Timestamp};
+pub use types::*;
+
+#[cfg(test)]
+mod tests;

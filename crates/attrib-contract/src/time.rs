@@ -1,0 +1,301 @@
+//! Instants and calendar dates of the wire contract.
+//!
+//! Timestamps are RFC 3339 with an explicit offset (`Z` or `±HH:MM`); they are
+//! normalised to UTC nanoseconds so ordering and window arithmetic are exact.
+
+use std::fmt;
+
+const NANOS_PER_SEC: i128 = 1_000_000_000;
+const SECS_PER_DAY: i64 = 86_400;
+
+/// An instant in UTC with nanosecond resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i128);
+
+/// A length of time in nanoseconds (lookback windows, half-lives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(i128);
+
+impl Duration {
+    pub const fn from_secs(secs: i64) -> Self {
+        Duration(secs as i128 * NANOS_PER_SEC)
+    }
+    pub const fn from_days(days: i64) -> Self {
+        Duration::from_secs(days * SECS_PER_DAY)
+    }
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / NANOS_PER_SEC as f64
+    }
+    pub const fn as_nanos(self) -> i128 {
+        self.0
+    }
+}
+
+impl Timestamp {
+    pub const fn from_unix_nanos(nanos: i128) -> Self {
+        Timestamp(nanos)
+    }
+    pub const fn from_unix_secs(secs: i64) -> Self {
+        Timestamp(secs as i128 * NANOS_PER_SEC)
+    }
+    pub const fn unix_nanos(self) -> i128 {
+        self.0
+    }
+    /// Whole seconds since the epoch, rounded towards negative infinity.
+    pub fn unix_secs(self) -> i64 {
+        self.0.div_euclid(NANOS_PER_SEC) as i64
+    }
+    pub fn date(self) -> Date {
+        Date(self.unix_secs().div_euclid(SECS_PER_DAY) as i32)
+    }
+    pub fn saturating_sub(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(d.0))
+    }
+    pub fn add(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(d.0))
+    }
+    /// `self - earlier`, negative when `earlier` is later.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration(self.0 - earlier.0)
+    }
+
+    /// Parses RFC 3339 `full-date "T" full-time` with a mandatory offset.
+    /// `T` and `Z` may be lower case (RFC 3339 §5.6 note); leap seconds are not accepted.
+    pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+        let b = s.as_bytes();
+        if b.len() < 20 {
+            return None;
+        }
+        let date = Date::parse_bytes(&b[..10])?;
+        if !matches!(b[10], b'T' | b't') {
+            return None;
+        }
+        let hour = two_digits(&b[11..13])?;
+        let minute = two_digits(&b[14..16])?;
+        let second = two_digits(&b[17..19])?;
+        if b[13] != b':' || b[16] != b':' || hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        let mut i = 19;
+        let mut nanos: i128 = 0;
+        if b[i] == b'.' {
+            i += 1;
+            let start = i;
+            let mut scale = NANOS_PER_SEC;
+            while i < b.len() && b[i].is_ascii_digit() {
+                // Digits beyond nanoseconds are truncated: they cannot change ordering in practice.
+                if scale > 1 {
+                    scale /= 10;
+                    nanos += (b[i] - b'0') as i128 * scale;
+                }
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+        }
+        let offset_secs: i64 = match b.get(i..)? {
+            [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                let oh = two_digits(&[*h1, *h2])?;
+                let om = two_digits(&[*m1, *m2])?;
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                let secs = (oh * 3600 + om * 60) as i64;
+                if *sign == b'+' {
+                    secs
+                } else {
+                    -secs
+                }
+            }
+            _ => return None,
+        };
+        let local_secs = date.0 as i64 * SECS_PER_DAY + (hour * 3600 + minute * 60 + second) as i64;
+        let utc_secs = local_secs - offset_secs;
+        Some(Timestamp(utc_secs as i128 * NANOS_PER_SEC + nanos))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC, with the shortest of 0, 3, 6 or 9 fractional digits that is exact.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.unix_secs();
+        let nanos = self.0.rem_euclid(NANOS_PER_SEC) as u32;
+        let day = Date(secs.div_euclid(SECS_PER_DAY) as i32);
+        let sod = secs.rem_euclid(SECS_PER_DAY);
+        write!(
+            f,
+            "{}T{:02}:{:02}:{:02}",
+            day,
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        )?;
+        if nanos == 0 {
+        } else if nanos % 1_000_000 == 0 {
+            write!(f, ".{:03}", nanos / 1_000_000)?;
+        } else if nanos % 1_000 == 0 {
+            write!(f, ".{:06}", nanos / 1_000)?;
+        } else {
+            write!(f, ".{nanos:09}")?;
+        }
+        f.write_str("Z")
+    }
+}
+
+/// A calendar date (days since 1970-01-01).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(i32);
+
+impl Date {
+    pub const fn from_days_since_epoch(days: i32) -> Self {
+        Date(days)
+    }
+    pub const fn days_since_epoch(self) -> i32 {
+        self.0
+    }
+    pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Date> {
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return None;
+        }
+        Some(Date(days_from_civil(year, month, day)))
+    }
+    pub fn ymd(self) -> (i32, u32, u32) {
+        civil_from_days(self.0)
+    }
+    pub fn start(self) -> Timestamp {
+        Timestamp::from_unix_secs(self.0 as i64 * SECS_PER_DAY)
+    }
+    /// `YYYY-MM-DD`, the only form the contract accepts.
+    pub fn parse(s: &str) -> Option<Date> {
+        let b = s.as_bytes();
+        if b.len() != 10 {
+            return None;
+        }
+        Date::parse_bytes(b)
+    }
+    fn parse_bytes(b: &[u8]) -> Option<Date> {
+        if b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let year = two_digits(&b[0..2])? * 100 + two_digits(&b[2..4])?;
+        let month = two_digits(&b[5..7])?;
+        let day = two_digits(&b[8..10])?;
+        Date::from_ymd(year as i32, month, day)
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, m, d) = self.ymd();
+        write!(f, "{y:04}-{m:02}-{d:02}")
+    }
+}
+
+fn two_digits(b: &[u8]) -> Option<u32> {
+    match b {
+        [a, c] if a.is_ascii_digit() && c.is_ascii_digit() => {
+            Some((a - b'0') as u32 * 10 + (c - b'0') as u32)
+        }
+        _ => None,
+    }
+}
+
+fn is_leap(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        _ => 28,
+    }
+}
+
+// Howard Hinnant's civil-date algorithms (proleptic Gregorian calendar).
+fn days_from_civil(year: i32, month: u32, day: u32) -> i32 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400) as u32;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe as i32 - 719_468
+}
+
+fn civil_from_days(days: i32) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097) as u32;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe as i32 + era * 400 + if month <= 2 { 1 } else { 0 };
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(s).expect(s)
+    }
+
+    #[test]
+    fn offsets_normalise_to_utc() {
+        assert_eq!(ts("2026-03-01T10:00:00+02:00"), ts("2026-03-01T08:00:00Z"));
+        assert_eq!(ts("2026-03-01T00:30:00-01:00"), ts("2026-03-01T01:30:00z"));
+        assert_eq!(ts("1970-01-01T00:00:01Z").unix_nanos(), 1_000_000_000);
+    }
+
+    #[test]
+    fn fractions_order_correctly() {
+        assert!(ts("2026-03-01T10:00:00.1Z") > ts("2026-03-01T10:00:00.099999Z"));
+        assert_eq!(
+            ts("2026-03-01T10:00:00.5Z").to_string(),
+            "2026-03-01T10:00:00.500Z"
+        );
+    }
+
+    #[test]
+    fn rejects_what_is_not_rfc3339_with_offset() {
+        for bad in [
+            "2026-03-01T10:00:00",
+            "2026-03-01 10:00:00Z",
+            "2026-02-30T10:00:00Z",
+            "2026-13-01T10:00:00Z",
+            "2026-03-01T24:00:00Z",
+            "2026-03-01T10:00:60Z",
+            "2026-03-01T10:00:00.Z",
+            "2026-03-01T10:00:00+0200",
+            "2026-03-01T10:00:00+24:00",
+            "2026-03-01",
+            "1772359200",
+            "",
+            "2026-03-01T10:00:00Zjunk",
+        ] {
+            assert!(Timestamp::parse_rfc3339(bad).is_none(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn leap_days_and_round_trip() {
+        assert!(Date::parse("2024-02-29").is_some());
+        assert!(Date::parse("2025-02-29").is_none());
+        assert!(Date::parse("2000-02-29").is_some());
+        assert!(Date::parse("1900-02-29").is_none());
+        for days in [-100_000, -1, 0, 1, 20_000, 2_000_000] {
+            let d = Date::from_days_since_epoch(days);
+            assert_eq!(Date::parse(&d.to_string()), Some(d));
+        }
+        let t = ts("2026-11-23T05:01:02.123456789Z");
+        assert_eq!(t.to_string(), "2026-11-23T05:01:02.123456789Z");
+        assert_eq!(t.date().to_string(), "2026-11-23");
+    }
+}

@@ -1,0 +1,299 @@
+//! Identity resolution (DESIGN.md §3).
+//!
+//! A person is a connected component of identifiers. Every record links all the
+//! identifiers it carries; merges are permanent. A person is named by the smallest
+//! identifier key in its component, so the same events in any order name the same
+//! people with the same keys.
+
+use attrib_contract::{CrmRecord, Platform, SocialInteraction, WebEvent};
+use std::collections::HashMap;
+
+/// One identifier a record can carry, in its own namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identifier<'a> {
+    /// A click id (fbclid, li_fat_id, ttclid …) linking a social click to the session it landed.
+    ClickId(&'a str),
+    /// A platform's user id; the same id on two platforms is two identifiers.
+    PlatformUser(Platform, &'a str),
+    AnonymousId(&'a str),
+    /// A CRM contact id; a web `user_id` is one too.
+    Contact(&'a str),
+    /// Hex SHA-256 of the normalised address (compared case-insensitively).
+    EmailSha256(&'a str),
+}
+
+impl Identifier<'_> {
+    /// The canonical key: namespace prefix plus value.
+    pub fn key(&self) -> String {
+        match self {
+            Identifier::ClickId(v) => format!("click:{v}"),
+            Identifier::PlatformUser(p, v) => format!("pu:{p}:{v}"),
+            Identifier::AnonymousId(v) => format!("anon:{v}"),
+            Identifier::Contact(v) => format!("contact:{v}"),
+            Identifier::EmailSha256(v) => format!("email:{}", v.to_ascii_lowercase()),
+        }
+    }
+}
+
+/// The identifiers a social interaction carries.
+pub fn social_identifiers(e: &SocialInteraction) -> Vec<Identifier<'_>> {
+    let mut ids = Vec::with_capacity(3);
+    if let Some(c) = &e.click_id {
+        ids.push(Identifier::ClickId(c));
+    }
+    if let Some(u) = &e.user {
+        if let Some(p) = &u.platform_user_id {
+            ids.push(Identifier::PlatformUser(e.platform, p));
+        }
+        if let Some(h) = &u.email_sha256 {
+            ids.push(Identifier::EmailSha256(h));
+        }
+    }
+    ids
+}
+
+/// The identifiers a web event carries (always at least its anonymous id).
+pub fn web_identifiers(e: &WebEvent) -> Vec<Identifier<'_>> {
+    let mut ids = vec![Identifier::AnonymousId(&e.anonymous_id)];
+    if let Some(u) = &e.user_id {
+        ids.push(Identifier::Contact(u));
+    }
+    if let Some(h) = &e.email_sha256 {
+        ids.push(Identifier::EmailSha256(h));
+    }
+    if let Some(c) = &e.click_id {
+        ids.push(Identifier::ClickId(c));
+    }
+    ids
+}
+
+/// The identifiers a CRM record carries (always at least its contact id).
+pub fn crm_identifiers(e: &CrmRecord) -> Vec<Identifier<'_>> {
+    let mut ids = vec![Identifier::Contact(&e.contact_id)];
+    if let Some(h) = &e.email_sha256 {
+        ids.push(Identifier::EmailSha256(h));
+    }
+    ids
+}
+
+/// A node of the graph: one distinct identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(u32);
+
+/// Two people became one: everything held for `absorbed` now belongs to `survivor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Merge {
+    pub survivor: NodeId,
+    pub absorbed: NodeId,
+}
+
+/// Union-find over identifiers, tracking the smallest key of each component.
+#[derive(Debug, Default)]
+pub struct IdentityGraph {
+    index: HashMap<Box<str>, NodeId>,
+    keys: Vec<Box<str>>,
+    parent: Vec<u32>,
+    size: Vec<u32>,
+    /// For roots: the node whose key is the smallest in the component.
+    smallest: Vec<u32>,
+}
+
+impl IdentityGraph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of distinct identifiers seen.
+    pub fn identifiers(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Links all `ids` into one person. Returns that person's root (None for no ids)
+    /// and the merges it caused, so holders of per-person state can move it.
+    pub fn link(&mut self, ids: &[Identifier<'_>]) -> (Option<NodeId>, Vec<Merge>) {
+        let mut merges = Vec::new();
+        let mut root: Option<NodeId> = None;
+        for id in ids {
+            let node = self.intern(&id.key());
+            let r = self.find(node);
+            root = Some(match root {
+                None => r,
+                Some(prev) => self.union(prev, r, &mut merges),
+            });
+        }
+        (root, merges)
+    }
+
+    /// The node of an identifier key, if seen.
+    pub fn node(&self, key: &str) -> Option<NodeId> {
+        self.index.get(key).copied()
+    }
+
+    /// The root of a node's component, compressing the path on the way.
+    pub fn find(&mut self, node: NodeId) -> NodeId {
+        let mut r = node.0;
+        while self.parent[r as usize] != r {
+            r = self.parent[r as usize];
+        }
+        let mut n = node.0;
+        while self.parent[n as usize] != r {
+            let next = self.parent[n as usize];
+            self.parent[n as usize] = r;
+            n = next;
+        }
+        NodeId(r)
+    }
+
+    /// The root of a node's component, without mutation.
+    pub fn root_of(&self, node: NodeId) -> NodeId {
+        let mut r = node.0;
+        while self.parent[r as usize] != r {
+            r = self.parent[r as usize];
+        }
+        NodeId(r)
+    }
+
+    /// The stable name of the person a node belongs to: the smallest identifier key in its component.
+    pub fn person_key(&self, node: NodeId) -> &str {
+        let root = self.root_of(node);
+        &self.keys[self.smallest[root.0 as usize] as usize]
+    }
+
+    fn intern(&mut self, key: &str) -> NodeId {
+        if let Some(&n) = self.index.get(key) {
+            return n;
+        }
+        let n = self.keys.len() as u32;
+        self.keys.push(key.into());
+        self.index.insert(key.into(), NodeId(n));
+        self.parent.push(n);
+        self.size.push(1);
+        self.smallest.push(n);
+        NodeId(n)
+    }
+
+    fn union(&mut self, a: NodeId, b: NodeId, merges: &mut Vec<Merge>) -> NodeId {
+        if a == b {
+            return a;
+        }
+        let (big, small) = if self.size[a.0 as usize] >= self.size[b.0 as usize] {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        self.parent[small.0 as usize] = big.0;
+        self.size[big.0 as usize] += self.size[small.0 as usize];
+        let (sb, ss) = (
+            self.smallest[big.0 as usize],
+            self.smallest[small.0 as usize],
+        );
+        if self.keys[ss as usize] < self.keys[sb as usize] {
+            self.smallest[big.0 as usize] = ss;
+        }
+        merges.push(Merge {
+            survivor: big,
+            absorbed: small,
+        });
+        big
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_click_id_joins_a_social_user_to_a_web_visitor() {
+        let mut g = IdentityGraph::new();
+        g.link(&[
+            Identifier::ClickId("fb1"),
+            Identifier::PlatformUser(Platform::Facebook, "u1"),
+        ]);
+        g.link(&[Identifier::AnonymousId("anon9"), Identifier::ClickId("fb1")]);
+        let a = g.node("anon:anon9").expect("seen");
+        let u = g.node("pu:facebook:u1").expect("seen");
+        assert_eq!(g.root_of(a), g.root_of(u));
+        assert_eq!(g.person_key(a), "anon:anon9");
+    }
+
+    #[test]
+    fn platform_user_ids_are_scoped_by_platform() {
+        let mut g = IdentityGraph::new();
+        g.link(&[Identifier::PlatformUser(Platform::Facebook, "42")]);
+        g.link(&[Identifier::PlatformUser(Platform::X, "42")]);
+        let f = g.node("pu:facebook:42").expect("seen");
+        let x = g.node("pu:x:42").expect("seen");
+        assert_ne!(g.root_of(f), g.root_of(x));
+    }
+
+    #[test]
+    fn web_user_ids_and_crm_contacts_share_one_space_and_emails_ignore_case() {
+        let mut g = IdentityGraph::new();
+        g.link(&[Identifier::AnonymousId("a"), Identifier::Contact("C1")]);
+        g.link(&[Identifier::Contact("C1"), Identifier::EmailSha256("ABCD")]);
+        g.link(&[
+            Identifier::EmailSha256("abcd"),
+            Identifier::PlatformUser(Platform::Linkedin, "L"),
+        ]);
+        let a = g.node("anon:a").expect("seen");
+        let l = g.node("pu:linkedin:L").expect("seen");
+        assert_eq!(g.root_of(a), g.root_of(l));
+    }
+
+    fn components(links: &[Vec<(u8, u8)>]) -> Vec<Vec<String>> {
+        let mut g = IdentityGraph::new();
+        let keys: Vec<Vec<(Platform, String)>> = links
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .map(|&(p, v)| (Platform::ALL[p as usize % 3], v.to_string()))
+                    .collect()
+            })
+            .collect();
+        for l in &keys {
+            let ids: Vec<_> = l
+                .iter()
+                .map(|(p, v)| Identifier::PlatformUser(*p, v))
+                .collect();
+            g.link(&ids);
+        }
+        let mut by_person: HashMap<String, Vec<String>> = HashMap::new();
+        for key in g.keys.iter() {
+            let n = g.node(key).expect("interned");
+            by_person
+                .entry(g.person_key(n).to_string())
+                .or_default()
+                .push(key.to_string());
+        }
+        let mut out: Vec<Vec<String>> = by_person
+            .into_iter()
+            .map(|(person, mut members)| {
+                members.sort();
+                assert_eq!(members[0], person, "a person is named by its smallest key");
+                members
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn the_same_links_in_any_order_give_the_same_people(
+            links in prop::collection::vec(prop::collection::vec((0u8..3, 0u8..40), 1..4), 0..60),
+            seed in any::<u64>(),
+        ) {
+            let mut shuffled = links.clone();
+            // Deterministic Fisher-Yates driven by the seed.
+            let mut s = seed;
+            for i in (1..shuffled.len()).rev() {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let j = (s >> 33) as usize % (i + 1);
+                shuffled.swap(i, j);
+            }
+            for l in shuffled.iter_mut() { l.reverse(); }
+            prop_assert_eq!(components(&links), components(&shuffled));
+        }
+    }
+}

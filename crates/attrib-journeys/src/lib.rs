@@ -1,0 +1,13 @@
+//! Journeys (DESIGN.md §3): identity-resolved people with their touchpoints and
+//! conversions. Pure: no IO, no async.
+
+mod channel;
+mod journey;
+mod store;
+
+pub use channel::{classify_host, classify_session, referrer_host, Channel};
+pub use journey::*;
+pub use store::{Ingested, JourneyStore};
+
+#[cfg(test)]
+mod tests;

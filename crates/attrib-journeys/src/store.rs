@@ -1,0 +1,337 @@
+//! The journey store: valid records in, one journey per person out.
+//!
+//! Records may arrive in any order; everything derived here (people, winning orders,
+//! current deal versions, which sessions are touches) depends only on the set of
+//! records, never on their order, apart from the contract's "first valid copy of an
+//! event id wins".
+
+use crate::channel::{classify_session, Channel};
+use crate::journey::*;
+use attrib_contract::{
+    CrmObject, CrmRecord, DealStage, SocialInteraction, Topic, WebEvent, WebEventType,
+};
+use attrib_identity::{
+    crm_identifiers, social_identifiers, web_identifiers, IdentityGraph, NodeId,
+};
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecordRef {
+    Social(u32),
+    Web(u32),
+    Crm(u32),
+}
+
+/// What happened to a record offered to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// Stored. `person` is the person it now belongs to (None: it carries no identifier).
+    Accepted { person: Option<NodeId> },
+    /// An earlier valid record of the topic had the same event id; this one is dropped.
+    Duplicate,
+}
+
+/// Holds the valid social, web and CRM records and the identity graph over them.
+#[derive(Debug, Default)]
+pub struct JourneyStore {
+    config: JourneyConfig,
+    graph: IdentityGraph,
+    seen: HashMap<Topic, HashSet<String>>,
+    social: Vec<(SocialInteraction, Option<NodeId>)>,
+    web: Vec<WebEvent>,
+    crm: Vec<CrmRecord>,
+    /// Records of each person, keyed by the root of its component.
+    members: HashMap<NodeId, Vec<RecordRef>>,
+    /// Click ids carried by social interactions: sessions landing with one are that same touch.
+    social_click_ids: HashSet<String>,
+    /// order_id → index of the winning web order (earliest by time, then event id).
+    orders: HashMap<String, u32>,
+    /// deal_id → index of the CRM record holding the deal's current version.
+    deals: HashMap<String, u32>,
+}
+
+impl JourneyStore {
+    pub fn new(config: JourneyConfig) -> Self {
+        JourneyStore {
+            config,
+            ..Self::default()
+        }
+    }
+
+    pub fn config(&self) -> &JourneyConfig {
+        &self.config
+    }
+
+    pub fn graph(&self) -> &IdentityGraph {
+        &self.graph
+    }
+
+    /// Number of people (components) holding at least one record.
+    pub fn people(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether an event id of a topic was already accepted; marks it seen if not.
+    fn first_copy(&mut self, topic: Topic, event_id: &str) -> bool {
+        self.seen
+            .entry(topic)
+            .or_default()
+            .insert(event_id.to_string())
+    }
+
+    fn attach(
+        &mut self,
+        root: Option<NodeId>,
+        merges: Vec<attrib_identity::Merge>,
+        r: RecordRef,
+    ) -> Option<NodeId> {
+        for m in merges {
+            if let Some(moved) = self.members.remove(&m.absorbed) {
+                self.members.entry(m.survivor).or_default().extend(moved);
+            }
+        }
+        if let Some(root) = root {
+            self.members.entry(root).or_default().push(r);
+        }
+        root
+    }
+
+    pub fn ingest_social(&mut self, e: SocialInteraction) -> Ingested {
+        if !self.first_copy(Topic::SocialInteractions, &e.event_id) {
+            return Ingested::Duplicate;
+        }
+        let (root, merges) = self.graph.link(&social_identifiers(&e));
+        if let Some(c) = &e.click_id {
+            self.social_click_ids.insert(c.clone());
+        }
+        let idx = self.social.len() as u32;
+        self.social.push((e, root));
+        let person = self.attach(root, merges, RecordRef::Social(idx));
+        Ingested::Accepted { person }
+    }
+
+    pub fn ingest_web(&mut self, e: WebEvent) -> Ingested {
+        if !self.first_copy(Topic::WebEvents, &e.event_id) {
+            return Ingested::Duplicate;
+        }
+        let (root, merges) = self.graph.link(&web_identifiers(&e));
+        let idx = self.web.len() as u32;
+        if let Some(order) = &e.order {
+            let wins = match self.orders.get(&order.order_id) {
+                None => true,
+                Some(&cur) => {
+                    let c = &self.web[cur as usize];
+                    (e.occurred_at, e.event_id.as_str()) < (c.occurred_at, c.event_id.as_str())
+                }
+            };
+            if wins {
+                self.orders.insert(order.order_id.clone(), idx);
+            }
+        }
+        self.web.push(e);
+        let person = self.attach(root, merges, RecordRef::Web(idx));
+        Ingested::Accepted { person }
+    }
+
+    pub fn ingest_crm(&mut self, e: CrmRecord) -> Ingested {
+        if !self.first_copy(Topic::CrmRecords, &e.event_id) {
+            return Ingested::Duplicate;
+        }
+        let (root, merges) = self.graph.link(&crm_identifiers(&e));
+        let idx = self.crm.len() as u32;
+        if let Some(deal) = &e.deal {
+            let key = |r: &CrmRecord| {
+                (
+                    r.deal.as_ref().map_or(i64::MIN, |d| d.version),
+                    r.occurred_at,
+                    r.event_id.clone(),
+                )
+            };
+            let wins = match self.deals.get(&deal.deal_id) {
+                None => true,
+                Some(&cur) => key(&e) > key(&self.crm[cur as usize]),
+            };
+            if wins {
+                self.deals.insert(deal.deal_id.clone(), idx);
+            }
+        }
+        self.crm.push(e);
+        let person = self.attach(root, merges, RecordRef::Crm(idx));
+        Ingested::Accepted { person }
+    }
+
+    /// Roots of all people, in a deterministic order (by person key).
+    pub fn person_roots(&self) -> Vec<NodeId> {
+        let mut roots: Vec<NodeId> = self.members.keys().copied().collect();
+        roots.sort_by(|a, b| self.graph.person_key(*a).cmp(self.graph.person_key(*b)));
+        roots
+    }
+
+    /// All journeys, ordered by person key.
+    pub fn journeys(&self) -> Vec<Journey<'_>> {
+        self.person_roots()
+            .into_iter()
+            .map(|r| self.journey(r))
+            .collect()
+    }
+
+    /// The journey of the person whose root is `root`.
+    pub fn journey(&self, root: NodeId) -> Journey<'_> {
+        let mut touches = Vec::new();
+        let mut conversions = Vec::new();
+        let mut first_lead = None;
+        let mut note_lead = |t: attrib_contract::Timestamp| {
+            first_lead = Some(first_lead.map_or(t, |f: attrib_contract::Timestamp| f.min(t)));
+        };
+        for r in self
+            .members
+            .get(&root)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            match *r {
+                RecordRef::Social(i) => {
+                    let e = &self.social[i as usize].0;
+                    if self.config.view_through || !e.interaction.is_exposure() {
+                        touches.push(social_touch(e));
+                    }
+                }
+                RecordRef::Web(i) => {
+                    let e = &self.web[i as usize];
+                    match e.kind {
+                        WebEventType::SessionStart => {
+                            let same_as_social = e
+                                .click_id
+                                .as_ref()
+                                .is_some_and(|c| self.social_click_ids.contains(c));
+                            if !same_as_social {
+                                touches.push(session_touch(e));
+                            }
+                        }
+                        WebEventType::PageView => {}
+                        WebEventType::Signup => {
+                            conversions.push(simple(e, ConversionType::Signup, "signup"))
+                        }
+                        WebEventType::LeadForm => {
+                            note_lead(e.occurred_at);
+                            conversions.push(simple(e, ConversionType::Lead, "lead"));
+                        }
+                        WebEventType::Order => {
+                            if let Some(o) = &e.order {
+                                if self.orders.get(&o.order_id) == Some(&i) {
+                                    conversions.push(Conversion {
+                                        id: format!("order:{}", o.order_id),
+                                        kind: ConversionType::Order,
+                                        version: 1,
+                                        time: e.occurred_at,
+                                        revenue_minor: o.revenue.minor,
+                                        currency: Some(o.revenue.currency),
+                                        source_event_id: &e.event_id,
+                                        deal_created_at: None,
+                                        deal_stage: None,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+                RecordRef::Crm(i) => {
+                    let e = &self.crm[i as usize];
+                    match (&e.object, &e.deal) {
+                        (CrmObject::Lead, _) => {
+                            note_lead(e.occurred_at);
+                            conversions.push(Conversion {
+                                id: format!("lead:{}", e.event_id),
+                                kind: ConversionType::Lead,
+                                version: 1,
+                                time: e.occurred_at,
+                                revenue_minor: 0,
+                                currency: None,
+                                source_event_id: &e.event_id,
+                                deal_created_at: None,
+                                deal_stage: None,
+                            });
+                        }
+                        (CrmObject::Deal, Some(d)) if self.deals.get(&d.deal_id) == Some(&i) => {
+                            if let (DealStage::ClosedWon, Some(closed_at)) = (d.stage, d.closed_at)
+                            {
+                                conversions.push(Conversion {
+                                    id: format!("deal:{}", d.deal_id),
+                                    kind: ConversionType::Deal,
+                                    version: d.version,
+                                    time: closed_at,
+                                    revenue_minor: d.amount.minor,
+                                    currency: Some(d.amount.currency),
+                                    source_event_id: &e.event_id,
+                                    deal_created_at: Some(d.created_at),
+                                    deal_stage: Some(d.stage),
+                                });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        touches.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        conversions.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+        Journey {
+            person: self.graph.person_key(root),
+            touches,
+            conversions,
+            first_lead,
+        }
+    }
+}
+
+fn simple<'a>(e: &'a WebEvent, kind: ConversionType, prefix: &str) -> Conversion<'a> {
+    Conversion {
+        id: format!("{prefix}:{}", e.event_id),
+        kind,
+        version: 1,
+        time: e.occurred_at,
+        revenue_minor: 0,
+        currency: None,
+        source_event_id: &e.event_id,
+        deal_created_at: None,
+        deal_stage: None,
+    }
+}
+
+fn social_touch(e: &SocialInteraction) -> Touch<'_> {
+    Touch {
+        event_id: &e.event_id,
+        source: TouchSource::Social,
+        time: e.occurred_at,
+        channel: Channel::Social(e.platform),
+        interaction: Some(e.interaction),
+        actor_type: Some(e.actor_type),
+        account_id: Some(&e.account_id),
+        campaign_id: e.campaign_id.as_deref(),
+        post_id: Some(&e.post_id),
+        ad_id: e.ad_id.as_deref(),
+    }
+}
+
+fn session_touch(e: &WebEvent) -> Touch<'_> {
+    let channel = classify_session(e.utm.as_ref(), e.referrer.as_deref());
+    // The session's campaign is its utm_campaign, as web analytics report it.
+    let campaign_id = e
+        .utm
+        .as_ref()
+        .and_then(|u| u.campaign.as_deref())
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    Touch {
+        event_id: &e.event_id,
+        source: TouchSource::Web,
+        time: e.occurred_at,
+        channel,
+        interaction: None,
+        actor_type: None,
+        account_id: None,
+        campaign_id,
+        post_id: None,
+        ad_id: None,
+    }
+}

@@ -1,0 +1,88 @@
+//! Attribution models (DESIGN.md §4), pure: no IO, no async.
+//!
+//! Every model turns the ordered touches of one conversion into [`Weights`] that sum
+//! to 1; [`allocate`] turns weights into minor units that sum to the revenue exactly.
+
+mod allocate;
+mod rules;
+
+pub use allocate::{allocate, Weights};
+pub use rules::*;
+
+use std::fmt;
+
+/// The rule-based models, by their names in output and configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuleModel {
+    FirstTouch,
+    LastTouch,
+    LastNonDirect,
+    Linear,
+    TimeDecay,
+    PositionBased,
+    WShaped,
+    FullPath,
+}
+
+impl RuleModel {
+    pub const ALL: [RuleModel; 8] = [
+        RuleModel::FirstTouch,
+        RuleModel::LastTouch,
+        RuleModel::LastNonDirect,
+        RuleModel::Linear,
+        RuleModel::TimeDecay,
+        RuleModel::PositionBased,
+        RuleModel::WShaped,
+        RuleModel::FullPath,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleModel::FirstTouch => "first_touch",
+            RuleModel::LastTouch => "last_touch",
+            RuleModel::LastNonDirect => "last_non_direct",
+            RuleModel::Linear => "linear",
+            RuleModel::TimeDecay => "time_decay",
+            RuleModel::PositionBased => "position_based",
+            RuleModel::WShaped => "w_shaped",
+            RuleModel::FullPath => "full_path",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RuleModel> {
+        RuleModel::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Weights of this model for the ordered touches of one conversion (at least one touch).
+    pub fn weights(
+        self,
+        touches: &[TouchFacts],
+        conversion: &ConversionFacts,
+        params: &RuleParams,
+    ) -> Weights {
+        assert!(
+            !touches.is_empty(),
+            "a conversion without touches is credited to (unattributed)"
+        );
+        let n = touches.len();
+        match self {
+            RuleModel::FirstTouch => first_touch(n),
+            RuleModel::LastTouch => last_touch(n),
+            RuleModel::LastNonDirect => last_non_direct(touches),
+            RuleModel::Linear => linear(n),
+            RuleModel::TimeDecay => time_decay(touches, conversion.time, params.half_life_secs),
+            RuleModel::PositionBased => position_based(n, params),
+            RuleModel::WShaped => w_shaped(touches, conversion, params),
+            RuleModel::FullPath => full_path(touches, conversion, params),
+        }
+    }
+}
+
+impl fmt::Display for RuleModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests;
