@@ -1,0 +1,220 @@
+//! The credits ledger: one row per (conversion, conversion version, model, touch).
+
+use attrib_journeys::{Conversion, ConversionType, Journey, JourneyConfig, Touch};
+use attrib_models::{allocate, ConversionFacts, RuleModel, RuleParams, TouchFacts};
+use serde::{Deserialize, Serialize};
+
+/// The synthetic channel of conversions with no touch in their window.
+pub const UNATTRIBUTED: &str = "(unattributed)";
+
+/// One credit of the ledger, as written to `credits.csv` and ClickHouse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreditRow {
+    pub conversion_id: String,
+    pub conversion_version: i64,
+    pub conversion_type: String,
+    pub model: String,
+    pub model_version: String,
+    pub person_id: String,
+    /// Empty for `(unattributed)`.
+    pub touch_event_id: String,
+    /// `social` or `web`; empty for `(unattributed)`.
+    pub touch_source: String,
+    /// RFC 3339 UTC; empty for `(unattributed)`.
+    pub touch_time: String,
+    pub channel: String,
+    pub platform: String,
+    pub campaign_id: String,
+    pub post_id: String,
+    pub ad_id: String,
+    pub actor_type: String,
+    /// The model weight, 0..=1.
+    pub weight: f64,
+    pub credit_minor: i64,
+    /// Empty for leads and signups (no revenue).
+    pub currency: String,
+    pub conversion_time: String,
+}
+
+/// One conversion in its current version, as written to `conversions.csv`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversionRow {
+    pub conversion_id: String,
+    pub conversion_version: i64,
+    pub conversion_type: String,
+    pub person_id: String,
+    pub conversion_time: String,
+    pub revenue_minor: i64,
+    pub currency: String,
+    /// Touches inside the lookback window.
+    pub touches: usize,
+    /// RFC 3339 of the first touch in the window; empty without touches.
+    pub first_touch_time: String,
+    /// Seconds from the first touch in the window to the conversion; empty without touches.
+    pub seconds_to_convert: Option<i64>,
+    pub source_event_id: String,
+}
+
+/// Which models run and with which parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributionConfig {
+    pub models: Vec<RuleModel>,
+    pub params: RuleParams,
+    pub journeys: JourneyConfig,
+}
+
+impl Default for AttributionConfig {
+    fn default() -> Self {
+        AttributionConfig {
+            models: RuleModel::ALL.to_vec(),
+            params: RuleParams::default(),
+            journeys: JourneyConfig::default(),
+        }
+    }
+}
+
+impl AttributionConfig {
+    /// A short, stable tag of a model and the parameters it uses, recorded on every row.
+    pub fn model_version(&self, model: RuleModel) -> String {
+        let p = &self.params;
+        let lb = &self.journeys.lookback_days;
+        let tuned = match model {
+            RuleModel::TimeDecay => format!("hl={}", p.half_life_secs),
+            RuleModel::PositionBased => format!("u={}/{}", p.position_first, p.position_last),
+            RuleModel::WShaped => format!("w={}", p.w_role),
+            RuleModel::FullPath => format!("z={}", p.z_role),
+            _ => String::new(),
+        };
+        let vt = self.journeys.view_through;
+        let text = format!(
+            "{model};{tuned};lb={}/{}/{}/{};vt={vt}",
+            lb.order, lb.signup, lb.lead, lb.deal
+        );
+        format!("rules-{:012x}", fnv1a(text.as_bytes()) & 0xffff_ffff_ffff)
+    }
+}
+
+/// FNV-1a, 64-bit: a stable, dependency-free fingerprint for version tags.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Ledger rows and conversion rows of one journey, for every configured model.
+pub fn attribute_journey(
+    journey: &Journey<'_>,
+    config: &AttributionConfig,
+) -> (Vec<CreditRow>, Vec<ConversionRow>) {
+    let mut credits = Vec::new();
+    let mut conversions = Vec::with_capacity(journey.conversions.len());
+    for conversion in &journey.conversions {
+        let touches = journey.touches_for(
+            conversion,
+            config.journeys.lookback_days.window(conversion.kind),
+        );
+        conversions.push(conversion_row(journey.person, conversion, touches));
+        for &model in &config.models {
+            attribute_conversion(journey, conversion, touches, model, config, &mut credits);
+        }
+    }
+    (credits, conversions)
+}
+
+fn conversion_row(person: &str, c: &Conversion<'_>, touches: &[Touch<'_>]) -> ConversionRow {
+    let first = touches.first().map(|t| t.time);
+    ConversionRow {
+        conversion_id: c.id.clone(),
+        conversion_version: c.version,
+        conversion_type: c.kind.as_str().to_string(),
+        person_id: person.to_string(),
+        conversion_time: c.time.to_string(),
+        revenue_minor: c.revenue_minor,
+        currency: currency_of(c),
+        touches: touches.len(),
+        first_touch_time: first.map(|t| t.to_string()).unwrap_or_default(),
+        seconds_to_convert: first
+            .map(|t| c.time.since(t).as_nanos().div_euclid(1_000_000_000) as i64),
+        source_event_id: c.source_event_id.to_string(),
+    }
+}
+
+fn currency_of(c: &Conversion<'_>) -> String {
+    c.currency.map(|c| c.to_string()).unwrap_or_default()
+}
+
+/// Appends the rows of one conversion under one model.
+pub fn attribute_conversion(
+    journey: &Journey<'_>,
+    conversion: &Conversion<'_>,
+    touches: &[Touch<'_>],
+    model: RuleModel,
+    config: &AttributionConfig,
+    out: &mut Vec<CreditRow>,
+) {
+    let base = CreditRow {
+        conversion_id: conversion.id.clone(),
+        conversion_version: conversion.version,
+        conversion_type: conversion.kind.as_str().to_string(),
+        model: model.as_str().to_string(),
+        model_version: config.model_version(model),
+        person_id: journey.person.to_string(),
+        touch_event_id: String::new(),
+        touch_source: String::new(),
+        touch_time: String::new(),
+        channel: UNATTRIBUTED.to_string(),
+        platform: String::new(),
+        campaign_id: String::new(),
+        post_id: String::new(),
+        ad_id: String::new(),
+        actor_type: String::new(),
+        weight: 1.0,
+        credit_minor: conversion.revenue_minor,
+        currency: currency_of(conversion),
+        conversion_time: conversion.time.to_string(),
+    };
+    if touches.is_empty() {
+        out.push(base);
+        return;
+    }
+    let facts: Vec<TouchFacts> = touches
+        .iter()
+        .map(|t| TouchFacts {
+            time: t.time,
+            direct: t.channel == attrib_journeys::Channel::Direct,
+        })
+        .collect();
+    let conv = ConversionFacts {
+        time: conversion.time,
+        first_lead: journey.first_lead,
+        deal_created_at: if conversion.kind == ConversionType::Deal {
+            conversion.deal_created_at
+        } else {
+            None
+        },
+    };
+    let weights = model.weights(&facts, &conv, &config.params);
+    let money = allocate(conversion.revenue_minor, &weights);
+    for ((t, w), credit) in touches.iter().zip(weights.fractions()).zip(money) {
+        out.push(CreditRow {
+            touch_event_id: t.event_id.to_string(),
+            touch_source: t.source.as_str().to_string(),
+            touch_time: t.time.to_string(),
+            channel: t.channel.as_str().to_string(),
+            platform: t
+                .platform()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+            campaign_id: t.campaign_id.unwrap_or_default().to_string(),
+            post_id: t.post_id.unwrap_or_default().to_string(),
+            ad_id: t.ad_id.unwrap_or_default().to_string(),
+            actor_type: t
+                .actor_type
+                .map(|a| a.as_str().to_string())
+                .unwrap_or_default(),
+            weight: w,
+            credit_minor: credit,
+            ..base.clone()
+        });
+    }
+}

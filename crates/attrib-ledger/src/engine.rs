@@ -1,0 +1,197 @@
+//! The engine: records in (as bytes or typed events), the ledger out.
+//!
+//! The same engine serves batch, demo and the streaming service; it holds no IO.
+
+use crate::credits::{attribute_journey, AttributionConfig, ConversionRow, CreditRow};
+use crate::kpi::Engagement;
+use attrib_contract::{decode, AdSpend, DecodeError, Event, FxRate, Topic};
+use attrib_journeys::{Ingested, JourneyStore};
+use std::collections::{BTreeMap, HashSet};
+
+/// Counts of what happened to the records of one topic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TopicCounts {
+    pub received: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Duplicate,
+}
+
+/// The whole ledger of a run: credit rows and conversion rows, sorted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ledger {
+    pub credits: Vec<CreditRow>,
+    pub conversions: Vec<ConversionRow>,
+}
+
+/// Attribution engine over the valid records it was given.
+#[derive(Debug)]
+pub struct Engine {
+    config: AttributionConfig,
+    store: JourneyStore,
+    engagement: Engagement,
+    spend: Vec<AdSpend>,
+    fx: Vec<FxRate>,
+    seen_other: HashSet<(Topic, String)>,
+    counts: BTreeMap<&'static str, TopicCounts>,
+}
+
+impl Engine {
+    pub fn new(config: AttributionConfig) -> Self {
+        let store = JourneyStore::new(config.journeys);
+        let counts = Topic::ALL
+            .iter()
+            .map(|t| (t.as_str(), TopicCounts::default()))
+            .collect();
+        Engine {
+            config,
+            store,
+            engagement: Engagement::default(),
+            spend: Vec::new(),
+            fx: Vec::new(),
+            seen_other: HashSet::new(),
+            counts,
+        }
+    }
+
+    pub fn config(&self) -> &AttributionConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &JourneyStore {
+        &self.store
+    }
+
+    pub fn engagement(&self) -> &Engagement {
+        &self.engagement
+    }
+
+    pub fn spend(&self) -> &[AdSpend] {
+        &self.spend
+    }
+
+    pub fn fx_rates(&self) -> &[FxRate] {
+        &self.fx
+    }
+
+    /// Per-topic counts of received, accepted, duplicate and rejected records.
+    pub fn counts(&self) -> &BTreeMap<&'static str, TopicCounts> {
+        &self.counts
+    }
+
+    fn count(&mut self, topic: Topic) -> &mut TopicCounts {
+        self.counts.entry(topic.as_str()).or_default()
+    }
+
+    /// Decodes and ingests one raw record. A rejected record changes nothing but the counts.
+    pub fn ingest_bytes(&mut self, topic: Topic, bytes: &[u8]) -> Result<Outcome, DecodeError> {
+        self.count(topic).received += 1;
+        match decode(topic, bytes) {
+            Ok(event) => Ok(self.ingest_valid(event)),
+            Err(e) => {
+                self.count(topic).rejected += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Ingests one already decoded record.
+    pub fn ingest(&mut self, event: Event) -> Outcome {
+        self.count(event.topic()).received += 1;
+        self.ingest_valid(event)
+    }
+
+    fn ingest_valid(&mut self, event: Event) -> Outcome {
+        let topic = event.topic();
+        let accepted = match event {
+            Event::Social(e) => {
+                let post = self.engagement.key_of(&e);
+                let kind = e.interaction;
+                let accepted = matches!(self.store.ingest_social(e), Ingested::Accepted { .. });
+                if accepted {
+                    self.engagement.record(post, kind);
+                }
+                accepted
+            }
+            Event::Web(e) => matches!(self.store.ingest_web(e), Ingested::Accepted { .. }),
+            Event::Crm(e) => matches!(self.store.ingest_crm(e), Ingested::Accepted { .. }),
+            other @ (Event::Spend(_) | Event::Fx(_)) => {
+                if self.seen_other.insert((topic, other.dedup_key())) {
+                    match other {
+                        Event::Spend(s) => self.spend.push(s),
+                        Event::Fx(f) => self.fx.push(f),
+                        _ => {}
+                    }
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        let c = self.count(topic);
+        if accepted {
+            c.accepted += 1;
+            Outcome::Accepted
+        } else {
+            c.duplicates += 1;
+            Outcome::Duplicate
+        }
+    }
+
+    /// Attributes every conversion of every person under every configured model.
+    /// Work is split over `threads` (journeys are independent); the result is sorted
+    /// and does not depend on the split or on the order records arrived in.
+    pub fn attribute(&self, threads: usize) -> Ledger {
+        let journeys = self.store.journeys();
+        let chunk = journeys.len().div_ceil(threads.max(1)).max(1);
+        let parts: Vec<(Vec<CreditRow>, Vec<ConversionRow>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = journeys
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        let mut credits = Vec::new();
+                        let mut conversions = Vec::new();
+                        for j in part {
+                            let (c, v) = attribute_journey(j, &self.config);
+                            credits.extend(c);
+                            conversions.extend(v);
+                        }
+                        (credits, conversions)
+                    })
+                })
+                .collect();
+            // A worker can only panic on a bug; losing its rows silently would lose money.
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("attribution worker panicked"))
+                .collect()
+        });
+        let mut ledger = Ledger::default();
+        for (c, v) in parts {
+            ledger.credits.extend(c);
+            ledger.conversions.extend(v);
+        }
+        // Stable sort: rows of one conversion and model keep their touch order.
+        let model_rank = |m: &str| {
+            self.config
+                .models
+                .iter()
+                .position(|x| x.as_str() == m)
+                .unwrap_or(usize::MAX)
+        };
+        ledger.credits.sort_by(|a, b| {
+            (&a.conversion_id, model_rank(&a.model)).cmp(&(&b.conversion_id, model_rank(&b.model)))
+        });
+        ledger
+            .conversions
+            .sort_by(|a, b| a.conversion_id.cmp(&b.conversion_id));
+        ledger
+    }
+}

@@ -1,0 +1,20 @@
+//! The engine over journeys and models, and what it produces: the credits ledger,
+//! conversion rows, KPI summaries and the reconciliation of credits to revenue.
+//! Pure: no IO, no async.
+
+mod credits;
+mod engine;
+mod kpi;
+
+pub use credits::{
+    attribute_conversion, attribute_journey, fnv1a, AttributionConfig, ConversionRow, CreditRow,
+    UNATTRIBUTED,
+};
+pub use engine::{Engine, Ledger, Outcome, TopicCounts};
+pub use kpi::{
+    channel_kpis, post_kpis, reconcile, ChannelKpi, Engagement, PostKey, PostKpi, PostStats,
+    Reconciliation,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+use super::*;
+use attrib_contract::Topic;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn engine_with(records: &[(Topic, Value)]) -> Engine {
+    let mut e = Engine::new(AttributionConfig::default());
+    for (t, v) in records {
+        let _ = e.ingest_bytes(*t, v.to_string().as_bytes());
+    }
+    e
+}
+
+fn session(id: &str, at: &str, anon: &str, source: &str) -> (Topic, Value) {
+    (
+        Topic::WebEvents,
+        json!({"event_id": id, "occurred_at": at, "anonymous_id": anon, "type": "session_start",
+        "utm": {"source": source, "medium": "social"}}),
+    )
+}
+
+fn order(id: &str, at: &str, anon: &str, revenue: i64) -> (Topic, Value) {
+    (
+        Topic::WebEvents,
+        json!({"event_id": id, "occurred_at": at, "anonymous_id": anon, "type": "order",
+        "order": {"order_id": format!("o-{id}"), "revenue_minor": revenue, "currency": "USD"}}),
+    )
+}
+
+fn deal(id: &str, at: &str, stage: &str, amount: i64, version: i64) -> (Topic, Value) {
+    (
+        Topic::CrmRecords,
+        json!({"event_id": id, "occurred_at": at, "object": "deal", "contact_id": "k1",
+        "deal_id": "d1", "stage": stage, "amount_minor": amount, "currency": "EUR",
+        "created_at": "2026-03-01T00:00:00Z", "closed_at": "2026-03-20T00:00:00Z", "version": version}),
+    )
+}
+
+fn rows_of<'a>(l: &'a Ledger, model: &str) -> Vec<&'a CreditRow> {
+    l.credits.iter().filter(|c| c.model == model).collect()
+}
+
+#[test]
+fn a_conversion_without_touches_credits_unattributed_in_full() {
+    let e = engine_with(&[order("w1", "2026-03-10T00:00:00Z", "a1", 4242)]);
+    let l = e.attribute(2);
+    assert_eq!(l.credits.len(), 8, "one row per model");
+    for c in &l.credits {
+        assert_eq!(
+            (
+                c.channel.as_str(),
+                c.credit_minor,
+                c.touch_event_id.as_str(),
+                c.weight
+            ),
+            (UNATTRIBUTED, 4242, "", 1.0)
+        );
+    }
+}
+
+#[test]
+fn leads_get_zero_credit_rows_that_still_carry_weights() {
+    let e = engine_with(&[
+        session("w1", "2026-03-01T00:00:00Z", "a1", "linkedin"),
+        session("w2", "2026-03-02T00:00:00Z", "a1", "facebook"),
+        (
+            Topic::WebEvents,
+            json!({"event_id": "w3", "occurred_at": "2026-03-03T00:00:00Z", "anonymous_id": "a1", "type": "lead_form"}),
+        ),
+    ]);
+    let l = e.attribute(1);
+    let linear = rows_of(&l, "linear");
+    assert_eq!(linear.len(), 2);
+    assert!(linear
+        .iter()
+        .all(|c| c.credit_minor == 0 && c.weight == 0.5 && c.currency.is_empty()));
+    assert_eq!(l.conversions[0].conversion_id, "lead:w3");
+}
+
+#[test]
+fn a_deal_restated_to_closed_lost_leaves_no_credits_and_a_new_amount_replaces_the_old() {
+    let base = vec![
+        (
+            Topic::CrmRecords,
+            json!({"event_id": "c0", "occurred_at": "2026-02-01T00:00:00Z", "object": "contact",
+            "contact_id": "k1", "email_sha256": "e1"}),
+        ),
+        (
+            Topic::WebEvents,
+            json!({"event_id": "w1", "occurred_at": "2026-03-05T00:00:00Z", "anonymous_id": "a1",
+            "email_sha256": "e1", "type": "session_start", "referrer": "https://www.linkedin.com/feed"}),
+        ),
+        deal("c1", "2026-03-20T00:00:00Z", "closed_won", 100_000, 1),
+    ];
+    let l = engine_with(&base).attribute(1);
+    assert_eq!(rows_of(&l, "last_touch")[0].credit_minor, 100_000);
+    assert_eq!(rows_of(&l, "last_touch")[0].channel, "linkedin");
+
+    let mut refunded = base.clone();
+    refunded.push(deal("c2", "2026-04-02T00:00:00Z", "closed_won", 60_000, 2));
+    let l = engine_with(&refunded).attribute(1);
+    assert_eq!(
+        rows_of(&l, "last_touch")
+            .iter()
+            .map(|c| (c.credit_minor, c.conversion_version))
+            .collect::<Vec<_>>(),
+        vec![(60_000, 2)]
+    );
+
+    let mut lost = refunded.clone();
+    lost.push(deal("c3", "2026-04-05T00:00:00Z", "closed_lost", 60_000, 3));
+    let l = engine_with(&lost).attribute(1);
+    assert!(l.credits.is_empty() && l.conversions.is_empty());
+}
+
+#[test]
+fn rejected_and_duplicate_records_are_counted_not_ingested() {
+    let mut e = Engine::new(AttributionConfig::default());
+    assert!(e
+        .ingest_bytes(Topic::WebEvents, b"{\"event_id\": 5}")
+        .is_err());
+    let ok = order("w1", "2026-03-10T00:00:00Z", "a1", 1).1.to_string();
+    assert_eq!(
+        e.ingest_bytes(Topic::WebEvents, ok.as_bytes()),
+        Ok(Outcome::Accepted)
+    );
+    assert_eq!(
+        e.ingest_bytes(Topic::WebEvents, ok.as_bytes()),
+        Ok(Outcome::Duplicate)
+    );
+    let c = e.counts()["web.events"];
+    assert_eq!(
+        (c.received, c.accepted, c.duplicates, c.rejected),
+        (3, 1, 1, 1)
+    );
+}
+
+#[test]
+fn reconciliation_balances_to_the_cent_and_posts_show_engagement() {
+    let like = json!({"event_id": "s1", "occurred_at": "2026-03-01T00:00:00Z", "platform": "instagram",
+        "interaction": "link_click", "account_id": "brand", "actor_type": "influencer", "post_id": "p1",
+        "click_id": "ig1"});
+    let e = engine_with(&[
+        (Topic::SocialInteractions, like),
+        (
+            Topic::WebEvents,
+            json!({"event_id": "w0", "occurred_at": "2026-03-01T00:00:01Z", "anonymous_id": "a1",
+            "type": "session_start", "click_id": "ig1"}),
+        ),
+        session("w1", "2026-03-02T00:00:00Z", "a1", "google"),
+        order("w2", "2026-03-03T00:00:00Z", "a1", 1001),
+        order("w3", "2026-03-04T00:00:00Z", "a9", 555),
+    ]);
+    let l = e.attribute(2);
+    let models: Vec<&str> = e.config().models.iter().map(|m| m.as_str()).collect();
+    let rec = reconcile(&l.conversions, &l.credits, &models);
+    assert_eq!(rec.len(), 8);
+    assert!(rec
+        .iter()
+        .all(|r| r.difference_minor == 0 && r.revenue_minor == 1556));
+    let posts = post_kpis(&l.credits, e.engagement(), &models);
+    let p = posts
+        .iter()
+        .find(|p| p.model == "first_touch")
+        .expect("post row");
+    assert_eq!(
+        (
+            p.post_id.as_str(),
+            p.attributed_revenue_minor,
+            p.link_clicks,
+            p.actor_type.as_str()
+        ),
+        ("p1", 1001, 1, "influencer")
+    );
+}
+
+fn mixed_records() -> Vec<(Topic, Value)> {
+    let mut v = Vec::new();
+    for i in 0..6 {
+        let anon = format!("a{}", i % 3);
+        v.push(session(
+            &format!("s{i}"),
+            &format!("2026-03-0{}T00:00:00Z", i + 1),
+            &anon,
+            ["linkedin", "x", "fb"][i % 3],
+        ));
+        v.push(order(
+            &format!("o{i}"),
+            &format!("2026-03-0{}T12:00:00Z", i + 2),
+            &anon,
+            1000 + i as i64 * 7,
+        ));
+    }
+    v.push((
+        Topic::WebEvents,
+        json!({"event_id": "l1", "occurred_at": "2026-03-02T06:00:00Z", "anonymous_id": "a1",
+        "type": "lead_form", "user_id": "k1"}),
+    ));
+    v.push(deal("c1", "2026-03-20T00:00:00Z", "closed_won", 99_999, 1));
+    v.push(deal("c2", "2026-03-21T00:00:00Z", "closed_won", 88_888, 2));
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn the_ledger_does_not_depend_on_arrival_order(perm in Just(mixed_records()).prop_shuffle()) {
+        let a = engine_with(&mixed_records()).attribute(1);
+        let b = engine_with(&perm).attribute(2);
+        prop_assert_eq!(a, b);
+    }
+}
