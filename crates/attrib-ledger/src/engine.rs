@@ -102,6 +102,14 @@ impl Engine {
         }
     }
 
+    /// Counts a record of `topic` that was rejected before reaching the engine
+    /// (decoded elsewhere, e.g. on another thread).
+    pub fn record_rejected(&mut self, topic: Topic) {
+        let c = self.count(topic);
+        c.received += 1;
+        c.rejected += 1;
+    }
+
     /// Ingests one already decoded record.
     pub fn ingest(&mut self, event: Event) -> Outcome {
         self.count(event.topic()).received += 1;

@@ -1,0 +1,162 @@
+//! `attrib batch`: JSON Lines in, the ledger and KPI summaries out.
+
+use crate::config::Config;
+use crate::files::{decode_file, topic_files, write_csv, write_jsonl, Rejected};
+use crate::progress::Progress;
+use anyhow::{Context, Result};
+use attrib_contract::Topic;
+use attrib_ledger::{
+    channel_kpis, post_kpis, reconcile, Engine, Ledger, Reconciliation, TopicCounts,
+};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What a batch run produced, for printing and tests.
+pub struct BatchRun {
+    pub engine: Engine,
+    pub ledger: Ledger,
+    pub rejected: Vec<Rejected>,
+    pub reconciliation: Vec<Reconciliation>,
+    pub timings: Timings,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub read_and_decode_secs: f64,
+    pub attribute_secs: f64,
+    pub write_secs: f64,
+}
+
+/// The machine-readable summary written as `summary.json`.
+#[derive(Debug, Serialize)]
+struct Summary<'a> {
+    topics: &'a BTreeMap<&'static str, TopicCounts>,
+    people: usize,
+    conversions_by_type: BTreeMap<&'a str, usize>,
+    credit_rows: usize,
+    models: Vec<&'static str>,
+    reconciled: bool,
+    timings: &'a Timings,
+}
+
+/// Reads every topic under `input` into a fresh engine and attributes.
+pub fn run(input: &Path, config: &Config, threads: usize) -> Result<BatchRun> {
+    let started = Instant::now();
+    let mut engine = Engine::new(config.attribution());
+    let mut rejected = Vec::new();
+    let mut files = Vec::new();
+    for topic in Topic::ALL {
+        for f in topic_files(input, *topic)? {
+            files.push((*topic, f));
+        }
+    }
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no input files under {} (expected e.g. web.events.jsonl)",
+        input.display()
+    );
+    let mut bar = Progress::new("reading events", files.len() as u64);
+    for (topic, path) in files {
+        let decoded = decode_file(&path, topic, threads)?;
+        let mut raw = decoded.raw.into_iter();
+        for item in decoded.events {
+            match item {
+                Ok(event) => {
+                    engine.ingest(event);
+                }
+                Err((line, e)) => {
+                    engine.record_rejected(topic);
+                    let bytes = raw.next().unwrap_or_default();
+                    let utf8 = std::str::from_utf8(&bytes).is_ok();
+                    rejected.push(Rejected {
+                        topic: topic.as_str(),
+                        file: path.display().to_string(),
+                        line,
+                        code: e.code(),
+                        field: e.field.clone(),
+                        error: e.to_string(),
+                        record: String::from_utf8_lossy(&bytes).into_owned(),
+                        utf8,
+                    });
+                }
+            }
+        }
+        bar.advance(1);
+    }
+    bar.finish();
+    let read_secs = started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let ledger = engine.attribute(threads);
+    let models: Vec<&str> = engine.config().models.iter().map(|m| m.as_str()).collect();
+    let reconciliation = reconcile(&ledger.conversions, &ledger.credits, &models);
+    let timings = Timings {
+        read_and_decode_secs: read_secs,
+        attribute_secs: t.elapsed().as_secs_f64(),
+        write_secs: 0.0,
+    };
+    Ok(BatchRun {
+        engine,
+        ledger,
+        rejected,
+        reconciliation,
+        timings,
+    })
+}
+
+/// Writes the outputs of a run into `out` and returns the paths written.
+pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
+    let t = Instant::now();
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let models: Vec<&'static str> = run
+        .engine
+        .config()
+        .models
+        .iter()
+        .map(|m| m.as_str())
+        .collect();
+    let path = |name: &str| out.join(name);
+    write_csv(&path("credits.csv"), &run.ledger.credits)?;
+    write_csv(&path("conversions.csv"), &run.ledger.conversions)?;
+    write_jsonl(&path("rejected.jsonl"), &run.rejected)?;
+    write_csv(
+        &path("kpi_channels.csv"),
+        &channel_kpis(&run.ledger.credits),
+    )?;
+    write_csv(
+        &path("kpi_posts.csv"),
+        &post_kpis(&run.ledger.credits, run.engine.engagement(), &models),
+    )?;
+    write_csv(&path("reconciliation.csv"), &run.reconciliation)?;
+    run.timings.write_secs = t.elapsed().as_secs_f64();
+    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in &run.ledger.conversions {
+        *by_type.entry(c.conversion_type.as_str()).or_default() += 1;
+    }
+    let summary = Summary {
+        topics: run.engine.counts(),
+        people: run.engine.store().people(),
+        conversions_by_type: by_type,
+        credit_rows: run.ledger.credits.len(),
+        models,
+        reconciled: run.reconciliation.iter().all(|r| r.difference_minor == 0),
+        timings: &run.timings,
+    };
+    std::fs::write(
+        path("summary.json"),
+        serde_json::to_string_pretty(&summary)?,
+    )?;
+    Ok([
+        "credits.csv",
+        "conversions.csv",
+        "rejected.jsonl",
+        "kpi_channels.csv",
+        "kpi_posts.csv",
+        "reconciliation.csv",
+        "summary.json",
+    ]
+    .iter()
+    .map(|n| path(n))
+    .collect())
+}

@@ -1,0 +1,238 @@
+//! The command line.
+
+use crate::{batch, config::Config, files, report};
+use anyhow::{Context, Result};
+use attrib_contract::{Date, Topic};
+use attrib_generator::{generate, GenParams};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "attrib",
+    version,
+    about = "Social-to-CRM attribution: which social activity produced revenue"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a realistic synthetic dataset in the wire format, one JSON Lines file per topic.
+    Generate {
+        /// Folder to write the `<topic>.jsonl` files into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of people to simulate.
+        #[arg(long, default_value_t = 2_000)]
+        people: u64,
+        /// Random seed: the same seed gives the same data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Days the dataset spans.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// First day, YYYY-MM-DD.
+        #[arg(long, default_value = "2026-06-01")]
+        start: String,
+        /// Leave out the deliberately malformed and duplicate records.
+        #[arg(long)]
+        no_faults: bool,
+    },
+    /// Run the whole engine over a folder of JSON Lines files and write the ledger and KPIs.
+    Batch {
+        /// Folder with `<topic>.jsonl` files (or `<topic>/` folders of them).
+        #[arg(long)]
+        input: PathBuf,
+        /// Folder for credits.csv, conversions.csv, rejected.jsonl, KPI summaries.
+        #[arg(long)]
+        output: PathBuf,
+        /// TOML configuration (environment `ATTRIB_…` overrides apply).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Worker threads (default: available cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Also print the human-readable summary.
+        #[arg(long)]
+        summary: bool,
+    },
+    /// The embedded default: generate a sample (or read --input), attribute in process, print KPIs.
+    Demo {
+        /// Read this folder instead of generating a sample.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Where to write the outputs.
+        #[arg(long, default_value = "attrib-demo-output")]
+        output: PathBuf,
+        #[arg(long, default_value_t = 5_000)]
+        people: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Check a configuration (and optionally sample events) without running anything.
+    Validate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A folder of JSON Lines files to decode and report on.
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
+}
+
+fn threads(requested: Option<usize>) -> usize {
+    requested
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .max(1)
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Generate {
+            out,
+            people,
+            seed,
+            days,
+            start,
+            no_faults,
+        } => {
+            let start = Date::parse(&start)
+                .with_context(|| format!("--start {start:?} is not YYYY-MM-DD"))?;
+            anyhow::ensure!(days >= 14, "--days must be at least 14");
+            let params = GenParams {
+                people,
+                seed,
+                start,
+                days,
+                faults: !no_faults,
+            };
+            let t = Instant::now();
+            let n = write_dataset(&params, &out)?;
+            eprintln!(
+                "generated {n} records for {people} people in {:.1}s into {}",
+                t.elapsed().as_secs_f64(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Batch {
+            input,
+            output,
+            config,
+            threads: th,
+            summary,
+        } => {
+            let config = Config::load(config.as_deref())?;
+            let t = Instant::now();
+            let mut run = batch::run(&input, &config, threads(th))?;
+            let written = batch::write(&mut run, &output)?;
+            if summary {
+                print!("{}", report::summary(&run));
+            }
+            let records: u64 = run.engine.counts().values().map(|c| c.received).sum();
+            eprintln!(
+                "attributed {} conversions from {records} records ({} rejected) in {:.1}s; wrote {}",
+                run.ledger.conversions.len(),
+                run.rejected.len(),
+                t.elapsed().as_secs_f64(),
+                written.first().and_then(|p| p.parent()).unwrap_or(Path::new(".")).display()
+            );
+            anyhow::ensure!(
+                run.reconciliation.iter().all(|r| r.difference_minor == 0),
+                "credits do not reconcile to revenue: see reconciliation.csv"
+            );
+            Ok(())
+        }
+        Command::Demo {
+            input,
+            output,
+            people,
+            seed,
+            config,
+        } => demo(input, &output, people, seed, config.as_deref()),
+        Command::Validate { config, input } => {
+            let cfg = Config::load(config.as_deref())?;
+            println!("config ok: models {}", cfg.models.enabled.join(", "));
+            if let Some(dir) = input {
+                let run = batch::run(&dir, &cfg, threads(None))?;
+                for (topic, c) in run.engine.counts() {
+                    println!(
+                        "{topic}: {} records, {} valid, {} duplicates, {} rejected",
+                        c.received, c.accepted, c.duplicates, c.rejected
+                    );
+                }
+                for r in run.rejected.iter().take(20) {
+                    println!("  {}:{}: {}", r.file, r.line, r.error);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn write_dataset(params: &GenParams, out: &Path) -> Result<usize> {
+    let data = generate(params);
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for topic in Topic::ALL {
+        files::write_lines(
+            &out.join(format!("{}.jsonl", topic.as_str())),
+            &data.lines[topic],
+        )?;
+    }
+    Ok(data.total_lines())
+}
+
+fn demo(
+    input: Option<PathBuf>,
+    output: &Path,
+    people: u64,
+    seed: u64,
+    config: Option<&Path>,
+) -> Result<()> {
+    let config = Config::load(config)?;
+    let started = Instant::now();
+    let input = match input {
+        Some(dir) => {
+            println!("attrib demo: reading {}", dir.display());
+            dir
+        }
+        None => {
+            let dir = output.join("input");
+            let n = write_dataset(
+                &GenParams {
+                    people,
+                    seed,
+                    ..GenParams::default()
+                },
+                &dir,
+            )?;
+            println!(
+                "attrib demo: generated {n} records for {people} people (seed {seed}) into {}",
+                dir.display()
+            );
+            dir
+        }
+    };
+    let mut run = batch::run(&input, &config, threads(None))?;
+    batch::write(&mut run, output)?;
+    print!("{}", report::summary(&run));
+    println!(
+        "\nOutputs in {}: credits.csv, conversions.csv, kpi_channels.csv, kpi_posts.csv, reconciliation.csv, rejected.jsonl, summary.json",
+        output.display()
+    );
+    println!("Done in {:.1}s.", started.elapsed().as_secs_f64());
+    anyhow::ensure!(
+        run.reconciliation.iter().all(|r| r.difference_minor == 0),
+        "credits do not reconcile to revenue"
+    );
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! Configuration: one TOML file plus `ATTRIB_…` environment overrides.
+//!
+//! An override names a key path with `__` between levels, e.g.
+//! `ATTRIB_JOURNEYS__VIEW_THROUGH=true` or `ATTRIB_MODELS__PARAMS__HALF_LIFE_SECS=86400`.
+//! Values are parsed as TOML (numbers, booleans, arrays), falling back to a string.
+
+use anyhow::{bail, Context, Result};
+use attrib_journeys::JourneyConfig;
+use attrib_ledger::AttributionConfig;
+use attrib_models::{RuleModel, RuleParams};
+use serde::Deserialize;
+use std::path::Path;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub journeys: JourneyConfig,
+    pub models: ModelsConfig,
+}
+
+/// `[models]`: which models run and their parameters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    pub enabled: Vec<String>,
+    pub params: RuleParams,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            enabled: RuleModel::ALL
+                .iter()
+                .map(|m| m.as_str().to_string())
+                .collect(),
+            params: RuleParams::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (if given), applies environment overrides and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p)
+                .with_context(|| format!("reading config {}", p.display()))?,
+            None => String::new(),
+        };
+        Self::from_toml_with_env(&text, std::env::vars())
+    }
+
+    pub fn from_toml_with_env(
+        text: &str,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config> {
+        let mut doc: toml::Table = text.parse().context("config is not valid TOML")?;
+        for (key, value) in env {
+            let Some(path) = key.strip_prefix("ATTRIB_") else {
+                continue;
+            };
+            let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            if !KNOWN_SECTIONS.contains(&parts[0].as_str()) {
+                continue;
+            }
+            set_path(&mut doc, &parts, parse_env_value(&value));
+        }
+        let config: Config = toml::Value::Table(doc)
+            .try_into()
+            .context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that types alone do not.
+    pub fn validate(&self) -> Result<()> {
+        if self.models.enabled.is_empty() {
+            bail!("models.enabled must name at least one model");
+        }
+        for m in &self.models.enabled {
+            if RuleModel::parse(m).is_none() {
+                let known: Vec<_> = RuleModel::ALL.iter().map(|m| m.as_str()).collect();
+                bail!(
+                    "models.enabled: unknown model {m:?} (known: {})",
+                    known.join(", ")
+                );
+            }
+        }
+        self.models
+            .params
+            .validate()
+            .map_err(|e| anyhow::anyhow!("models.params: {e}"))?;
+        let lb = &self.journeys.lookback_days;
+        for (name, days) in [
+            ("order", lb.order),
+            ("signup", lb.signup),
+            ("lead", lb.lead),
+            ("deal", lb.deal),
+        ] {
+            if !(1..=3650).contains(&days) {
+                bail!("journeys.lookback_days.{name} must be between 1 and 3650 (got {days})");
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine's view of this configuration.
+    pub fn attribution(&self) -> AttributionConfig {
+        AttributionConfig {
+            models: self
+                .models
+                .enabled
+                .iter()
+                .filter_map(|m| RuleModel::parse(m))
+                .collect(),
+            params: self.models.params,
+            journeys: self.journeys,
+        }
+    }
+}
+
+const KNOWN_SECTIONS: &[&str] = &["journeys", "models"];
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    let wrapped = format!("v = {raw}");
+    match wrapped.parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    match path {
+        [] => {}
+        [last] => {
+            table.insert(last.clone(), value);
+        }
+        [head, rest @ ..] => {
+            let entry = table
+                .entry(head.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = toml::Value::Table(toml::Table::new());
+            }
+            if let toml::Value::Table(t) = entry {
+                set_path(t, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let c = Config::from_toml_with_env("", env(&[])).expect("defaults");
+        assert_eq!(c.journeys.lookback_days.order, 30);
+        assert_eq!(c.journeys.lookback_days.deal, 90);
+        assert!(!c.journeys.view_through);
+        assert_eq!(c.attribution().models.len(), 8);
+        assert_eq!(c.models.params.half_life_secs, 604_800.0);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let toml = "[journeys]\nview_through = false\n[models]\nenabled = [\"linear\"]\n";
+        let c = Config::from_toml_with_env(
+            toml,
+            env(&[
+                ("ATTRIB_JOURNEYS__VIEW_THROUGH", "true"),
+                ("ATTRIB_JOURNEYS__LOOKBACK_DAYS__ORDER", "7"),
+                ("ATTRIB_MODELS__ENABLED", "[\"linear\", \"w_shaped\"]"),
+                ("ATTRIB_UNRELATED", "x"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .expect("valid");
+        assert!(c.journeys.view_through);
+        assert_eq!(c.journeys.lookback_days.order, 7);
+        assert_eq!(c.models.enabled, vec!["linear", "w_shaped"]);
+    }
+
+    #[test]
+    fn mistakes_are_reported_clearly() {
+        let e = Config::from_toml_with_env("[models]\nenabled = [\"lienar\"]", env(&[]))
+            .expect_err("bad");
+        assert!(e.to_string().contains("unknown model \"lienar\""), "{e}");
+        let e =
+            Config::from_toml_with_env("[journeys]\nview_thru = true", env(&[])).expect_err("bad");
+        assert!(format!("{e:#}").contains("view_thru"), "{e:#}");
+        let e =
+            Config::from_toml_with_env("[models.params]\nw_role = 0.5", env(&[])).expect_err("bad");
+        assert!(e.to_string().contains("w_role"), "{e}");
+    }
+}

@@ -1,0 +1,8 @@
+//! The `attrib` command line over the attribution engine: generate, batch, demo, validate.
+
+pub mod batch;
+pub mod cli;
+pub mod config;
+pub mod files;
+mod progress;
+pub mod report;

@@ -1,0 +1,4 @@
+//! End-to-end tests: one binary, one module per behaviour.
+
+mod batch;
+mod contract;
