@@ -6,11 +6,9 @@ use attrib_tests::repo_root;
 use serde_json::Value;
 
 fn validator(topic: Topic) -> jsonschema::Validator {
-    let path = repo_root()
-        .join("schemas/events")
-        .join(format!("{}.schema.json", topic.as_str()));
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file"))
-        .expect("schema JSON");
+    let path = repo_root().join("schemas/events").join(format!("{}.schema.json", topic.as_str()));
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file")).expect("schema JSON");
     jsonschema::options()
         .should_validate_formats(true)
         .build(&schema)
@@ -18,16 +16,12 @@ fn validator(topic: Topic) -> jsonschema::Validator {
 }
 
 fn topic(name: &str) -> Topic {
-    *Topic::ALL
-        .iter()
-        .find(|t| t.as_str() == name)
-        .expect("known topic")
+    *Topic::ALL.iter().find(|t| t.as_str() == name).expect("known topic")
 }
 
 #[test]
 fn schemas_and_decoder_agree_on_every_hand_written_case() {
-    let text = std::fs::read_to_string(repo_root().join("tests/fixtures/contract_cases.jsonl"))
-        .expect("fixtures");
+    let text = std::fs::read_to_string(repo_root().join("tests/fixtures/contract_cases.jsonl")).expect("fixtures");
     let mut failures = Vec::new();
     let mut checked = 0;
     for line in text.lines() {
@@ -47,28 +41,18 @@ fn schemas_and_decoder_agree_on_every_hand_written_case() {
         checked += 1;
     }
     assert!(checked > 100, "fixtures are loaded");
-    assert!(
-        failures.is_empty(),
-        "{} disagreements:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
 fn schemas_and_decoder_agree_on_generated_data_including_its_faults() {
-    let data = generate(&GenParams {
-        people: 400,
-        ..GenParams::default()
-    });
+    let data = generate(&GenParams { people: 400, ..GenParams::default() });
     for (t, lines) in &data.lines {
         let v = validator(*t);
         let mut rejected = 0;
         for line in lines {
             let by_decoder = decode(*t, line.as_bytes()).is_ok();
-            let by_schema = serde_json::from_str::<Value>(line)
-                .map(|r| v.is_valid(&r))
-                .unwrap_or(false);
+            let by_schema = serde_json::from_str::<Value>(line).map(|r| v.is_valid(&r)).unwrap_or(false);
             assert_eq!(by_schema, by_decoder, "{t}: {line}");
             rejected += usize::from(!by_decoder);
         }

@@ -5,10 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The repository root (schemas, fixtures).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// A fresh, empty folder under the system temp dir, removed when dropped.
@@ -41,9 +38,8 @@ impl Drop for TempDir {
 /// Runs the `attrib` command line in process with these arguments.
 pub fn attrib(args: &[&str]) -> anyhow_like::Result {
     use clap::Parser;
-    let cli =
-        attrib::cli::Cli::try_parse_from(std::iter::once("attrib").chain(args.iter().copied()))
-            .map_err(|e| e.to_string())?;
+    let cli = attrib::cli::Cli::try_parse_from(std::iter::once("attrib").chain(args.iter().copied()))
+        .map_err(|e| e.to_string())?;
     attrib::cli::run(cli).map_err(|e| format!("{e:#}"))
 }
 
@@ -55,15 +51,7 @@ pub mod anyhow_like {
 /// Reads a CSV file into its header and rows.
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = r
-        .headers()
-        .expect("header")
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let rows = r
-        .records()
-        .map(|rec| rec.expect("row").iter().map(str::to_string).collect())
-        .collect();
+    let header = r.headers().expect("header").iter().map(str::to_string).collect();
+    let rows = r.records().map(|rec| rec.expect("row").iter().map(str::to_string).collect()).collect();
     (header, rows)
 }

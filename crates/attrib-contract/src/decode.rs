@@ -65,10 +65,7 @@ pub enum Problem {
 
 impl DecodeError {
     fn at(field: impl Into<String>, problem: Problem) -> Self {
-        DecodeError {
-            field: field.into(),
-            problem,
-        }
+        DecodeError { field: field.into(), problem }
     }
 
     /// A short machine-friendly code for metrics and headers.
@@ -101,10 +98,7 @@ impl DecodeError {
             Problem::WrongType { expected } => format!("must be {expected}"),
             Problem::EmptyId => "id must not be an empty string".to_string(),
             Problem::UnknownEnumValue { value, allowed } => {
-                format!(
-                    "unknown value {value:?} (expected one of {})",
-                    allowed.join(", ")
-                )
+                format!("unknown value {value:?} (expected one of {})", allowed.join(", "))
             }
             Problem::BadTimestamp { value } => {
                 format!("{value:?} is not an RFC 3339 timestamp with an offset")
@@ -127,10 +121,7 @@ impl DecodeError {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let e = DecodeError {
-            field: String::new(),
-            problem: self.clone(),
-        };
+        let e = DecodeError { field: String::new(), problem: self.clone() };
         f.write_str(&e.describe())
     }
 }
@@ -139,8 +130,8 @@ type Result<T> = std::result::Result<T, DecodeError>;
 
 /// Decodes one record of `topic` from its raw bytes.
 pub fn decode(topic: Topic, bytes: &[u8]) -> Result<Event> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| DecodeError::at("", Problem::NotJson(e.to_string())))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| DecodeError::at("", Problem::NotJson(e.to_string())))?;
     decode_value(topic, &value)
 }
 
@@ -160,41 +151,23 @@ fn social(o: &Obj<'_>) -> Result<SocialInteraction> {
     let event_id = o.req_id("event_id")?;
     let occurred_at = o.req_timestamp("occurred_at")?;
     let platform = o.req_enum("platform", Platform::parse, Platform::NAMES)?;
-    let interaction = o.req_enum(
-        "interaction",
-        InteractionKind::parse,
-        InteractionKind::NAMES,
-    )?;
+    let interaction = o.req_enum("interaction", InteractionKind::parse, InteractionKind::NAMES)?;
     let account_id = o.req_id("account_id")?;
     let actor_type = o.req_enum("actor_type", ActorType::parse, ActorType::NAMES)?;
     let post_id = o.req_id("post_id")?;
     let user = match o.opt_object("user")? {
         Some(u) => {
-            let user = SocialUser {
-                platform_user_id: u.opt_id("platform_user_id")?,
-                email_sha256: u.opt_id("email_sha256")?,
-            };
+            let user =
+                SocialUser { platform_user_id: u.opt_id("platform_user_id")?, email_sha256: u.opt_id("email_sha256")? };
             (user.platform_user_id.is_some() || user.email_sha256.is_some()).then_some(user)
         }
         None => None,
     };
-    let cost = match (
-        o.opt_money_minor("cost_minor")?,
-        o.opt_currency("currency")?,
-    ) {
+    let cost = match (o.opt_money_minor("cost_minor")?, o.opt_currency("currency")?) {
         (Some(minor), Some(currency)) => Some(Money { minor, currency }),
         (None, None) => None,
-        (Some(_), None) => {
-            return Err(o.err("cost_minor", Problem::RequiresField { other: "currency" }))
-        }
-        (None, Some(_)) => {
-            return Err(o.err(
-                "currency",
-                Problem::RequiresField {
-                    other: "cost_minor",
-                },
-            ))
-        }
+        (Some(_), None) => return Err(o.err("cost_minor", Problem::RequiresField { other: "currency" })),
+        (None, Some(_)) => return Err(o.err("currency", Problem::RequiresField { other: "cost_minor" })),
     };
     Ok(SocialInteraction {
         event_id,
@@ -235,10 +208,7 @@ fn web(o: &Obj<'_>) -> Result<WebEvent> {
         let ord = o.req_object("order")?;
         Some(Order {
             order_id: ord.req_id("order_id")?,
-            revenue: Money {
-                minor: ord.req_money_minor("revenue_minor")?,
-                currency: ord.req_currency("currency")?,
-            },
+            revenue: Money { minor: ord.req_money_minor("revenue_minor")?, currency: ord.req_currency("currency")? },
         })
     } else {
         None
@@ -275,25 +245,11 @@ fn crm(o: &Obj<'_>) -> Result<CrmRecord> {
             o.opt_timestamp("closed_at")?
         };
         let version = o.req_integer("version")?;
-        Some(Deal {
-            deal_id,
-            stage,
-            amount: Money { minor, currency },
-            created_at,
-            closed_at,
-            version,
-        })
+        Some(Deal { deal_id, stage, amount: Money { minor, currency }, created_at, closed_at, version })
     } else {
         None
     };
-    Ok(CrmRecord {
-        event_id,
-        occurred_at,
-        object,
-        contact_id,
-        email_sha256,
-        deal,
-    })
+    Ok(CrmRecord { event_id, occurred_at, object, contact_id, email_sha256, deal })
 }
 
 fn spend(o: &Obj<'_>) -> Result<AdSpend> {
@@ -303,10 +259,7 @@ fn spend(o: &Obj<'_>) -> Result<AdSpend> {
         platform: o.req_enum("platform", Platform::parse, Platform::NAMES)?,
         campaign_id: o.req_id("campaign_id")?,
         ad_id: o.opt_id("ad_id")?,
-        spend: Money {
-            minor: o.req_money_minor("spend_minor")?,
-            currency: o.req_currency("currency")?,
-        },
+        spend: Money { minor: o.req_money_minor("spend_minor")?, currency: o.req_currency("currency")? },
         impressions: o.req_count("impressions")?,
         clicks: o.req_count("clicks")?,
     })
@@ -319,11 +272,7 @@ fn fx(o: &Obj<'_>) -> Result<FxRate> {
     if !is_positive_decimal(&rate) {
         return Err(o.err("rate_to_reporting", Problem::BadDecimal { value: rate }));
     }
-    Ok(FxRate {
-        date,
-        currency,
-        rate_to_reporting: rate,
-    })
+    Ok(FxRate { date, currency, rate_to_reporting: rate })
 }
 
 /// Digits with an optional `.digits` fraction, not zero.
@@ -345,10 +294,7 @@ struct Obj<'a> {
 impl<'a> Obj<'a> {
     fn root(value: &'a Value) -> Result<Self> {
         match value {
-            Value::Object(map) => Ok(Obj {
-                map,
-                path: String::new(),
-            }),
+            Value::Object(map) => Ok(Obj { map, path: String::new() }),
             _ => Err(DecodeError::at("", Problem::NotAnObject)),
         }
     }
@@ -379,14 +325,7 @@ impl<'a> Obj<'a> {
     }
 
     fn as_str(&self, name: &str, v: &'a Value) -> Result<&'a str> {
-        v.as_str().ok_or_else(|| {
-            self.err(
-                name,
-                Problem::WrongType {
-                    expected: "a string",
-                },
-            )
-        })
+        v.as_str().ok_or_else(|| self.err(name, Problem::WrongType { expected: "a string" }))
     }
 
     fn req_string(&self, name: &str) -> Result<String> {
@@ -394,9 +333,7 @@ impl<'a> Obj<'a> {
     }
 
     fn opt_string(&self, name: &str) -> Result<Option<String>> {
-        self.opt(name)
-            .map(|v| self.as_str(name, v).map(str::to_string))
-            .transpose()
+        self.opt(name).map(|v| self.as_str(name, v).map(str::to_string)).transpose()
     }
 
     fn req_id(&self, name: &str) -> Result<String> {
@@ -411,34 +348,14 @@ impl<'a> Obj<'a> {
         Ok(self.opt_string(name)?.filter(|s| !s.is_empty()))
     }
 
-    fn req_enum<T>(
-        &self,
-        name: &str,
-        parse: fn(&str) -> Option<T>,
-        allowed: &'static [&'static str],
-    ) -> Result<T> {
+    fn req_enum<T>(&self, name: &str, parse: fn(&str) -> Option<T>, allowed: &'static [&'static str]) -> Result<T> {
         let s = self.as_str(name, self.req(name)?)?;
-        parse(s).ok_or_else(|| {
-            self.err(
-                name,
-                Problem::UnknownEnumValue {
-                    value: s.to_string(),
-                    allowed,
-                },
-            )
-        })
+        parse(s).ok_or_else(|| self.err(name, Problem::UnknownEnumValue { value: s.to_string(), allowed }))
     }
 
     fn timestamp(&self, name: &str, v: &Value) -> Result<Timestamp> {
         let s = self.as_str(name, v)?;
-        Timestamp::parse_rfc3339(s).ok_or_else(|| {
-            self.err(
-                name,
-                Problem::BadTimestamp {
-                    value: s.to_string(),
-                },
-            )
-        })
+        Timestamp::parse_rfc3339(s).ok_or_else(|| self.err(name, Problem::BadTimestamp { value: s.to_string() }))
     }
 
     fn req_timestamp(&self, name: &str) -> Result<Timestamp> {
@@ -451,53 +368,26 @@ impl<'a> Obj<'a> {
 
     fn req_date(&self, name: &str) -> Result<Date> {
         let s = self.as_str(name, self.req(name)?)?;
-        Date::parse(s).ok_or_else(|| {
-            self.err(
-                name,
-                Problem::BadDate {
-                    value: s.to_string(),
-                },
-            )
-        })
+        Date::parse(s).ok_or_else(|| self.err(name, Problem::BadDate { value: s.to_string() }))
     }
 
     /// Any JSON number with no fractional part that fits in i64 (JSON Schema's `integer`).
     fn integer(&self, name: &str, v: &Value) -> Result<i64> {
         let Value::Number(n) = v else {
-            return Err(self.err(
-                name,
-                Problem::WrongType {
-                    expected: "an integer",
-                },
-            ));
+            return Err(self.err(name, Problem::WrongType { expected: "an integer" }));
         };
         if let Some(i) = n.as_i64() {
             return Ok(i);
         }
         if n.is_u64() {
-            return Err(self.err(
-                name,
-                Problem::OutOfRange {
-                    value: n.to_string(),
-                },
-            ));
+            return Err(self.err(name, Problem::OutOfRange { value: n.to_string() }));
         }
         let f = n.as_f64().unwrap_or(f64::NAN);
         if f.fract() != 0.0 || !f.is_finite() {
-            return Err(self.err(
-                name,
-                Problem::NotAnInteger {
-                    value: n.to_string(),
-                },
-            ));
+            return Err(self.err(name, Problem::NotAnInteger { value: n.to_string() }));
         }
-        if f < -9.223_372_036_854_775e18 || f >= 9.223_372_036_854_775e18 {
-            return Err(self.err(
-                name,
-                Problem::OutOfRange {
-                    value: n.to_string(),
-                },
-            ));
+        if !(-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&f) {
+            return Err(self.err(name, Problem::OutOfRange { value: n.to_string() }));
         }
         Ok(f as i64)
     }
@@ -510,12 +400,7 @@ impl<'a> Obj<'a> {
     fn req_count(&self, name: &str) -> Result<i64> {
         let n = self.req_integer(name)?;
         if n < 0 {
-            return Err(self.err(
-                name,
-                Problem::OutOfRange {
-                    value: n.to_string(),
-                },
-            ));
+            return Err(self.err(name, Problem::OutOfRange { value: n.to_string() }));
         }
         Ok(n)
     }
@@ -523,12 +408,7 @@ impl<'a> Obj<'a> {
     fn money_minor(&self, name: &str, v: &Value) -> Result<i64> {
         let n = self.integer(name, v)?;
         if n < 0 {
-            return Err(self.err(
-                name,
-                Problem::NegativeMoney {
-                    value: n.to_string(),
-                },
-            ));
+            return Err(self.err(name, Problem::NegativeMoney { value: n.to_string() }));
         }
         Ok(n)
     }
@@ -538,21 +418,12 @@ impl<'a> Obj<'a> {
     }
 
     fn opt_money_minor(&self, name: &str) -> Result<Option<i64>> {
-        self.opt(name)
-            .map(|v| self.money_minor(name, v))
-            .transpose()
+        self.opt(name).map(|v| self.money_minor(name, v)).transpose()
     }
 
     fn currency(&self, name: &str, v: &Value) -> Result<Currency> {
         let s = self.as_str(name, v)?;
-        Currency::parse(s).ok_or_else(|| {
-            self.err(
-                name,
-                Problem::BadCurrency {
-                    value: s.to_string(),
-                },
-            )
-        })
+        Currency::parse(s).ok_or_else(|| self.err(name, Problem::BadCurrency { value: s.to_string() }))
     }
 
     fn req_currency(&self, name: &str) -> Result<Currency> {
@@ -565,16 +436,8 @@ impl<'a> Obj<'a> {
 
     fn object(&self, name: &str, v: &'a Value) -> Result<Obj<'a>> {
         match v {
-            Value::Object(map) => Ok(Obj {
-                map,
-                path: self.field_path(name),
-            }),
-            _ => Err(self.err(
-                name,
-                Problem::WrongType {
-                    expected: "an object",
-                },
-            )),
+            Value::Object(map) => Ok(Obj { map, path: self.field_path(name) }),
+            _ => Err(self.err(name, Problem::WrongType { expected: "an object" })),
         }
     }
 

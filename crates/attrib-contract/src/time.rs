@@ -51,7 +51,7 @@ impl Timestamp {
     pub fn saturating_sub(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_sub(d.0))
     }
-    pub fn add(self, d: Duration) -> Timestamp {
+    pub fn plus(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_add(d.0))
     }
     /// `self - earlier`, negative when `earlier` is later.
@@ -124,14 +124,7 @@ impl fmt::Display for Timestamp {
         let nanos = self.0.rem_euclid(NANOS_PER_SEC) as u32;
         let day = Date(secs.div_euclid(SECS_PER_DAY) as i32);
         let sod = secs.rem_euclid(SECS_PER_DAY);
-        write!(
-            f,
-            "{}T{:02}:{:02}:{:02}",
-            day,
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        )?;
+        write!(f, "{}T{:02}:{:02}:{:02}", day, sod / 3600, (sod / 60) % 60, sod % 60)?;
         if nanos == 0 {
         } else if nanos % 1_000_000 == 0 {
             write!(f, ".{:03}", nanos / 1_000_000)?;
@@ -195,9 +188,7 @@ impl fmt::Display for Date {
 
 fn two_digits(b: &[u8]) -> Option<u32> {
     match b {
-        [a, c] if a.is_ascii_digit() && c.is_ascii_digit() => {
-            Some((a - b'0') as u32 * 10 + (c - b'0') as u32)
-        }
+        [a, c] if a.is_ascii_digit() && c.is_ascii_digit() => Some((a - b'0') as u32 * 10 + (c - b'0') as u32),
         _ => None,
     }
 }
@@ -257,10 +248,7 @@ mod tests {
     #[test]
     fn fractions_order_correctly() {
         assert!(ts("2026-03-01T10:00:00.1Z") > ts("2026-03-01T10:00:00.099999Z"));
-        assert_eq!(
-            ts("2026-03-01T10:00:00.5Z").to_string(),
-            "2026-03-01T10:00:00.500Z"
-        );
+        assert_eq!(ts("2026-03-01T10:00:00.5Z").to_string(), "2026-03-01T10:00:00.500Z");
     }
 
     #[test]

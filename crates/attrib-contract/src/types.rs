@@ -143,9 +143,7 @@ pub struct Currency([u8; 3]);
 impl Currency {
     pub fn parse(s: &str) -> Option<Currency> {
         match s.as_bytes() {
-            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => {
-                Some(Currency([*a, *b, *c]))
-            }
+            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => Some(Currency([*a, *b, *c])),
             _ => None,
         }
     }

@@ -70,18 +70,12 @@ pub fn generate(params: &GenParams) -> Dataset {
     let world = World::build(&mut world_rng, params.days.max(14));
     let mut drafts: Vec<Draft> = Vec::new();
     let start = params.start.start();
-    let end = start.add(attrib_contract::Duration::from_days(params.days as i64));
+    let end = start.plus(attrib_contract::Duration::from_days(params.days as i64));
     for i in 0..params.people {
         let mut rng = root.fork(1_000 + i);
         people::simulate(i, &mut rng, &world, start, end, params.days, &mut drafts);
     }
-    people::spend(
-        &world,
-        &mut root.fork(2),
-        params.start,
-        params.days,
-        &mut drafts,
-    );
+    people::spend(&world, &mut root.fork(2), params.start, params.days, &mut drafts);
     people::fx(&mut root.fork(3), params.start, params.days, &mut drafts);
 
     let mut by_topic: BTreeMap<Topic, Vec<(Timestamp, String)>> = BTreeMap::new();
@@ -89,19 +83,12 @@ pub fn generate(params: &GenParams) -> Dataset {
         let mut v = encode(&d.event);
         if d.offset_minutes != 0 {
             for key in ["occurred_at", "created_at", "closed_at"] {
-                if let Some(ts) = v
-                    .get(key)
-                    .and_then(|x| x.as_str())
-                    .and_then(Timestamp::parse_rfc3339)
-                {
+                if let Some(ts) = v.get(key).and_then(|x| x.as_str()).and_then(Timestamp::parse_rfc3339) {
                     v[key] = serde_json::Value::String(with_offset(ts, d.offset_minutes));
                 }
             }
         }
-        by_topic
-            .entry(d.event.topic())
-            .or_default()
-            .push((d.at, v.to_string()));
+        by_topic.entry(d.event.topic()).or_default().push((d.at, v.to_string()));
     }
     let mut out = Dataset::default();
     let mut fault_rng = root.fork(4);
@@ -121,17 +108,11 @@ pub fn generate(params: &GenParams) -> Dataset {
 
 /// RFC 3339 of an instant as seen at a UTC offset.
 pub(crate) fn with_offset(ts: Timestamp, offset_minutes: i32) -> String {
-    let local =
-        Timestamp::from_unix_nanos(ts.unix_nanos() + offset_minutes as i128 * 60_000_000_000);
+    let local = Timestamp::from_unix_nanos(ts.unix_nanos() + offset_minutes as i128 * 60_000_000_000);
     let s = local.to_string();
     let sign = if offset_minutes < 0 { '-' } else { '+' };
     let m = offset_minutes.unsigned_abs();
-    format!(
-        "{}{sign}{:02}:{:02}",
-        s.trim_end_matches('Z'),
-        m / 60,
-        m % 60
-    )
+    format!("{}{sign}{:02}:{:02}", s.trim_end_matches('Z'), m / 60, m % 60)
 }
 
 /// Lower-case hex SHA-256 of the trimmed, lower-cased address, as the contract wants.
@@ -148,10 +129,7 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_data_and_another_seed_does_not() {
-        let p = GenParams {
-            people: 300,
-            ..GenParams::default()
-        };
+        let p = GenParams { people: 300, ..GenParams::default() };
         let a = generate(&p);
         let b = generate(&p);
         assert_eq!(a.lines, b.lines);
@@ -161,15 +139,9 @@ mod tests {
 
     #[test]
     fn every_line_decodes_except_the_injected_faults() {
-        let d = generate(&GenParams {
-            people: 500,
-            ..GenParams::default()
-        });
+        let d = generate(&GenParams { people: 500, ..GenParams::default() });
         for (topic, lines) in &d.lines {
-            let bad = lines
-                .iter()
-                .filter(|l| decode(*topic, l.as_bytes()).is_err())
-                .count();
+            let bad = lines.iter().filter(|l| decode(*topic, l.as_bytes()).is_err()).count();
             assert_eq!(bad, d.malformed[topic], "{topic}");
             assert!(bad >= 3, "{topic} has malformed records");
         }
@@ -187,10 +159,7 @@ mod tests {
 
     #[test]
     fn emails_hash_like_the_contract_says() {
-        assert_eq!(
-            email_sha256("  Ada@Example.com "),
-            email_sha256("ada@example.com")
-        );
+        assert_eq!(email_sha256("  Ada@Example.com "), email_sha256("ada@example.com"));
         assert_eq!(email_sha256("ada@example.com").len(), 64);
     }
 }

@@ -41,7 +41,7 @@ fn utm_source(rng: &mut Rng, p: Platform) -> &'static str {
         Platform::Youtube => &["youtube"],
         _ => &["other"],
     };
-    *rng.pick(options)
+    rng.pick::<&str>(options)
 }
 
 fn social_referrer(p: Platform) -> &'static str {
@@ -80,11 +80,7 @@ impl Person<'_> {
 
     fn push(&mut self, at: Timestamp, event: Event) {
         let offset_minutes = self.tz;
-        self.drafts.push(Draft {
-            at,
-            event,
-            offset_minutes,
-        });
+        self.drafts.push(Draft { at, event, offset_minutes });
     }
 
     fn device(&self, rng: &mut Rng) -> String {
@@ -119,11 +115,7 @@ pub(crate) fn simulate(
     drafts: &mut Vec<Draft>,
 ) {
     let b2b = rng.chance(0.3);
-    let platform_weights: [f64; 6] = if b2b {
-        [0.5, 0.3, 3.0, 1.5, 0.2, 1.0]
-    } else {
-        [2.0, 2.0, 0.3, 0.8, 1.5, 1.5]
-    };
+    let platform_weights: [f64; 6] = if b2b { [0.5, 0.3, 3.0, 1.5, 0.2, 1.0] } else { [2.0, 2.0, 0.3, 0.8, 1.5, 1.5] };
     let n_platforms = 1 + rng.weighted(&[0.5, 0.35, 0.15]);
     let mut platforms = Vec::new();
     for _ in 0..n_platforms {
@@ -136,7 +128,7 @@ pub(crate) fn simulate(
     if rng.chance(0.15) {
         anon.push(format!("anon-{idx:07}-m"));
     }
-    let country_currency = currency(*rng.pick(&["USD", "USD", "USD", "EUR", "EUR", "GBP"]));
+    let country_currency = currency(rng.pick::<&str>(&["USD", "USD", "USD", "EUR", "EUR", "GBP"]));
     let tz = *rng.pick(&[0, 0, 0, 60, 120, -300, -420, 330]);
     let mut p = Person {
         idx,
@@ -185,26 +177,10 @@ pub(crate) fn simulate(
             InteractionKind::Impression,
         ];
         let video = matches!(platform, Platform::Youtube | Platform::Tiktok);
-        let weights = [
-            30.0,
-            6.0,
-            5.0,
-            4.0,
-            8.0,
-            17.0,
-            if video { 20.0 } else { 6.0 },
-            2.0,
-            1.0,
-            1.0,
-            10.0,
-        ];
+        let weights = [30.0, 6.0, 5.0, 4.0, 8.0, 17.0, if video { 20.0 } else { 6.0 }, 2.0, 1.0, 1.0, 10.0];
         let interaction = kinds[rng.weighted(&weights)];
         let paid = post.ad.is_some();
-        let with_user = rng.chance(if paid && interaction == InteractionKind::LinkClick {
-            0.5
-        } else {
-            0.9
-        });
+        let with_user = rng.chance(if paid && interaction == InteractionKind::LinkClick { 0.5 } else { 0.9 });
         let user = with_user.then(|| SocialUser {
             platform_user_id: Some(format!("{platform}-u{idx:07}")),
             email_sha256: rng.chance(0.04).then(|| p.email.clone()),
@@ -213,12 +189,8 @@ pub(crate) fn simulate(
         let click_id = (interaction == InteractionKind::LinkClick)
             .then(|| format!("{}-{}", click_prefix(platform), p.next_id("c")));
         // Influencers are paid per click; paid ads are billed through ads.spend instead.
-        let cost = (interaction == InteractionKind::LinkClick
-            && post.actor_type == ActorType::Influencer)
-            .then(|| Money {
-                minor: rng.range(40, 400) as i64,
-                currency: currency("USD"),
-            });
+        let cost = (interaction == InteractionKind::LinkClick && post.actor_type == ActorType::Influencer)
+            .then(|| Money { minor: rng.range(40, 400) as i64, currency: currency("USD") });
         let event_id = p.next_id("soc");
         let utm = click_id.as_ref().map(|_| Utm {
             source: Some(utm_source(rng, platform).to_string()),
@@ -328,11 +300,7 @@ pub(crate) fn simulate(
                 })
             }
             3 if p.known_from.is_some() => {
-                s.utm = Some(Utm {
-                    source: Some("newsletter".into()),
-                    medium: Some("email".into()),
-                    ..Utm::default()
-                })
+                s.utm = Some(Utm { source: Some("newsletter".into()), medium: Some("email".into()), ..Utm::default() })
             }
             4 => {
                 s.referrer = Some(
@@ -386,11 +354,7 @@ fn b2c_path(p: &mut Person<'_>, rng: &mut Rng, last_touch: Timestamp, end: Times
             p.push(t, Event::Web(s));
         }
     }
-    let orders = if rng.chance((0.08 + intent).min(0.6)) {
-        1 + rng.weighted(&[0.8, 0.15, 0.05])
-    } else {
-        0
-    };
+    let orders = if rng.chance((0.08 + intent).min(0.6)) { 1 + rng.weighted(&[0.8, 0.15, 0.05]) } else { 0 };
     for _ in 0..orders {
         t = plus_secs(t, rng.exp(3.0 * DAY_SECS));
         if t >= end {
@@ -399,13 +363,8 @@ fn b2c_path(p: &mut Person<'_>, rng: &mut Rng, last_touch: Timestamp, end: Times
         let revenue = (rng.exp(6_000.0) + 999.0) as i64;
         let order_id = format!("ord-{}-{}", p.idx, p.seq + 1);
         let mut o = p.web(rng, t, WebEventType::Order);
-        o.order = Some(Order {
-            order_id: order_id.clone(),
-            revenue: Money {
-                minor: revenue,
-                currency: p.country_currency,
-            },
-        });
+        o.order =
+            Some(Order { order_id: order_id.clone(), revenue: Money { minor: revenue, currency: p.country_currency } });
         p.push(t, Event::Web(o.clone()));
         if rng.chance(0.02) {
             // The tag fired twice: same order id, a later event. The earliest wins.
@@ -457,29 +416,23 @@ fn b2b_path(p: &mut Person<'_>, rng: &mut Rng, last_touch: Timestamp, end: Times
         return;
     }
     let deal_id = format!("deal-{:07}", p.idx);
-    let currency = *rng.pick(&[
-        currency("USD"),
-        currency("USD"),
-        currency("EUR"),
-        currency("GBP"),
-    ]);
+    let currency = *rng.pick(&[currency("USD"), currency("USD"), currency("EUR"), currency("GBP")]);
     let amount = rng.range(5_000, 80_000) as i64 * 100;
-    let deal_record =
-        |p: &mut Person<'_>, at: Timestamp, stage, minor, closed_at, version| CrmRecord {
-            event_id: p.next_id("crm"),
-            occurred_at: at,
-            object: CrmObject::Deal,
-            contact_id: p.contact.clone(),
-            email_sha256: None,
-            deal: Some(Deal {
-                deal_id: deal_id.clone(),
-                stage,
-                amount: Money { minor, currency },
-                created_at: created,
-                closed_at,
-                version,
-            }),
-        };
+    let deal_record = |p: &mut Person<'_>, at: Timestamp, stage, minor, closed_at, version| CrmRecord {
+        event_id: p.next_id("crm"),
+        occurred_at: at,
+        object: CrmObject::Deal,
+        contact_id: p.contact.clone(),
+        email_sha256: None,
+        deal: Some(Deal {
+            deal_id: deal_id.clone(),
+            stage,
+            amount: Money { minor, currency },
+            created_at: created,
+            closed_at,
+            version,
+        }),
+    };
     let v1 = deal_record(p, created, DealStage::Open, amount, None, 1);
     p.push(created, Event::Crm(v1));
     let closed = plus_secs(created, rng.exp(20.0 * DAY_SECS));
@@ -487,11 +440,7 @@ fn b2b_path(p: &mut Person<'_>, rng: &mut Rng, last_touch: Timestamp, end: Times
         return;
     }
     let won = rng.chance(0.55);
-    let stage = if won {
-        DealStage::ClosedWon
-    } else {
-        DealStage::ClosedLost
-    };
+    let stage = if won { DealStage::ClosedWon } else { DealStage::ClosedLost };
     let v2 = deal_record(p, closed, stage, amount, Some(closed), 2);
     p.push(closed, Event::Crm(v2));
     if won && rng.chance(0.15) {
@@ -526,10 +475,7 @@ pub(crate) fn spend(world: &World, rng: &mut Rng, start: Date, days: u32, drafts
                     platform: ad.platform,
                     campaign_id: c.id.clone(),
                     ad_id: Some(ad.id.clone()),
-                    spend: Money {
-                        minor: spend_minor,
-                        currency: c.currency,
-                    },
+                    spend: Money { minor: spend_minor, currency: c.currency },
                     impressions,
                     clicks,
                 }),
@@ -548,11 +494,7 @@ pub(crate) fn fx(rng: &mut Rng, start: Date, days: u32, drafts: &mut Vec<Draft>)
             *rate *= 1.0 + (rng.f64() - 0.5) * 0.01;
             drafts.push(Draft {
                 at: date.start(),
-                event: Event::Fx(FxRate {
-                    date,
-                    currency: currency(code),
-                    rate_to_reporting: format!("{rate:.6}"),
-                }),
+                event: Event::Fx(FxRate { date, currency: currency(code), rate_to_reporting: format!("{rate:.6}") }),
                 offset_minutes: 0,
             });
         }
@@ -561,19 +503,13 @@ pub(crate) fn fx(rng: &mut Rng, start: Date, days: u32, drafts: &mut Vec<Draft>)
 
 /// Mixes malformed records and exact duplicates into a topic's lines.
 /// Returns how many of each were added.
-pub(crate) fn inject_faults(
-    topic: Topic,
-    lines: &mut Vec<String>,
-    rng: &mut Rng,
-) -> (usize, usize) {
+pub(crate) fn inject_faults(topic: Topic, lines: &mut Vec<String>, rng: &mut Rng) -> (usize, usize) {
     let n_bad = (lines.len() / 2_000).max(4);
     let n_dup = (lines.len() / 1_000).max(2);
     let mut added: Vec<(usize, String)> = Vec::new();
     for k in 0..n_bad {
         let i = rng.range(0, lines.len() as u64) as usize;
-        let Ok(serde_json::Value::Object(mut obj)) =
-            serde_json::from_str::<serde_json::Value>(&lines[i])
-        else {
+        let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str::<serde_json::Value>(&lines[i]) else {
             continue;
         };
         let bad = match k % 7 {
@@ -597,9 +533,7 @@ pub(crate) fn inject_faults(
             }
             4 => {
                 match topic {
-                    Topic::SocialInteractions | Topic::AdsSpend => {
-                        obj.insert("platform".into(), "myspace".into())
-                    }
+                    Topic::SocialInteractions | Topic::AdsSpend => obj.insert("platform".into(), "myspace".into()),
                     Topic::WebEvents => obj.insert("type".into(), "Order".into()),
                     Topic::CrmRecords => obj.insert("object".into(), "opportunity".into()),
                     Topic::FxRates => obj.insert("rate_to_reporting".into(), "-1.5".into()),

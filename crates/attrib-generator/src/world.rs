@@ -3,14 +3,8 @@
 use crate::rng::Rng;
 use attrib_contract::{ActorType, Currency, Platform};
 
-pub const PLATFORMS: [Platform; 6] = [
-    Platform::Facebook,
-    Platform::Instagram,
-    Platform::Linkedin,
-    Platform::X,
-    Platform::Tiktok,
-    Platform::Youtube,
-];
+pub const PLATFORMS: [Platform; 6] =
+    [Platform::Facebook, Platform::Instagram, Platform::Linkedin, Platform::X, Platform::Tiktok, Platform::Youtube];
 
 #[derive(Debug, Clone)]
 pub struct Ad {
@@ -89,13 +83,7 @@ impl World {
             let platforms: &[Platform] = if *b2b {
                 &[Platform::Linkedin, Platform::X, Platform::Youtube]
             } else {
-                &[
-                    Platform::Facebook,
-                    Platform::Instagram,
-                    Platform::Tiktok,
-                    Platform::Youtube,
-                    Platform::X,
-                ]
+                &[Platform::Facebook, Platform::Instagram, Platform::Tiktok, Platform::Youtube, Platform::X]
             };
             for &p in platforms {
                 if !rng.chance(0.8) {
@@ -151,11 +139,7 @@ impl World {
                         ));
                     }
                 }
-                if matches!(
-                    p,
-                    Platform::Instagram | Platform::Tiktok | Platform::Youtube
-                ) && rng.chance(0.7)
-                {
+                if matches!(p, Platform::Instagram | Platform::Tiktok | Platform::Youtube) && rng.chance(0.7) {
                     let d = rng.range(day as u64, campaign.end_day as u64 + 1) as u32;
                     let inf = format!("inf-{:02}", rng.range(1, 12));
                     posts.push(post(
@@ -174,48 +158,24 @@ impl World {
         for p in PLATFORMS {
             for k in 0..4 {
                 let d = (k * days / 4).min(days - 1);
-                posts.push(post(
-                    &format!("post-evergreen-{p}-{k}"),
-                    p,
-                    "acme",
-                    ActorType::Brand,
-                    None,
-                    None,
-                    d,
-                    0.6,
-                ));
+                posts.push(post(&format!("post-evergreen-{p}-{k}"), p, "acme", ActorType::Brand, None, None, d, 0.6));
             }
         }
         let posts_by_platform = PLATFORMS
             .iter()
             .map(|&p| {
-                let mut idx: Vec<usize> = (0..posts.len())
-                    .filter(|&i| posts[i].platform == p)
-                    .collect();
+                let mut idx: Vec<usize> = (0..posts.len()).filter(|&i| posts[i].platform == p).collect();
                 idx.sort_by_key(|&i| (posts[i].day, i));
                 (p, idx)
             })
             .collect();
-        World {
-            campaigns,
-            ads,
-            posts,
-            posts_by_platform,
-        }
+        World { campaigns, ads, posts, posts_by_platform }
     }
 
     /// A post on `platform` live by `day`, favouring appealing, recent and in-flight campaign posts.
     pub fn pick_post(&self, rng: &mut Rng, platform: Platform, day: u32) -> Option<usize> {
-        let list = &self
-            .posts_by_platform
-            .iter()
-            .find(|(p, _)| *p == platform)?
-            .1;
-        let live: Vec<usize> = list
-            .iter()
-            .copied()
-            .filter(|&i| self.posts[i].day <= day)
-            .collect();
+        let list = &self.posts_by_platform.iter().find(|(p, _)| *p == platform)?.1;
+        let live: Vec<usize> = list.iter().copied().filter(|&i| self.posts[i].day <= day).collect();
         if live.is_empty() {
             return None;
         }
@@ -243,19 +203,6 @@ fn post(
     day: u32,
     appeal: f64,
 ) -> Post {
-    let account_id = if account == "acme" {
-        format!("acme-{platform}")
-    } else {
-        account.to_string()
-    };
-    Post {
-        id: id.to_string(),
-        platform,
-        account_id,
-        actor_type,
-        campaign,
-        ad,
-        day,
-        appeal,
-    }
+    let account_id = if account == "acme" { format!("acme-{platform}") } else { account.to_string() };
+    Post { id: id.to_string(), platform, account_id, actor_type, campaign, ad, day, appeal }
 }

@@ -176,24 +176,14 @@ impl IdentityGraph {
         if a == b {
             return a;
         }
-        let (big, small) = if self.size[a.0 as usize] >= self.size[b.0 as usize] {
-            (a, b)
-        } else {
-            (b, a)
-        };
+        let (big, small) = if self.size[a.0 as usize] >= self.size[b.0 as usize] { (a, b) } else { (b, a) };
         self.parent[small.0 as usize] = big.0;
         self.size[big.0 as usize] += self.size[small.0 as usize];
-        let (sb, ss) = (
-            self.smallest[big.0 as usize],
-            self.smallest[small.0 as usize],
-        );
+        let (sb, ss) = (self.smallest[big.0 as usize], self.smallest[small.0 as usize]);
         if self.keys[ss as usize] < self.keys[sb as usize] {
             self.smallest[big.0 as usize] = ss;
         }
-        merges.push(Merge {
-            survivor: big,
-            absorbed: small,
-        });
+        merges.push(Merge { survivor: big, absorbed: small });
         big
     }
 }
@@ -206,10 +196,7 @@ mod tests {
     #[test]
     fn a_click_id_joins_a_social_user_to_a_web_visitor() {
         let mut g = IdentityGraph::new();
-        g.link(&[
-            Identifier::ClickId("fb1"),
-            Identifier::PlatformUser(Platform::Facebook, "u1"),
-        ]);
+        g.link(&[Identifier::ClickId("fb1"), Identifier::PlatformUser(Platform::Facebook, "u1")]);
         g.link(&[Identifier::AnonymousId("anon9"), Identifier::ClickId("fb1")]);
         let a = g.node("anon:anon9").expect("seen");
         let u = g.node("pu:facebook:u1").expect("seen");
@@ -232,10 +219,7 @@ mod tests {
         let mut g = IdentityGraph::new();
         g.link(&[Identifier::AnonymousId("a"), Identifier::Contact("C1")]);
         g.link(&[Identifier::Contact("C1"), Identifier::EmailSha256("ABCD")]);
-        g.link(&[
-            Identifier::EmailSha256("abcd"),
-            Identifier::PlatformUser(Platform::Linkedin, "L"),
-        ]);
+        g.link(&[Identifier::EmailSha256("abcd"), Identifier::PlatformUser(Platform::Linkedin, "L")]);
         let a = g.node("anon:a").expect("seen");
         let l = g.node("pu:linkedin:L").expect("seen");
         assert_eq!(g.root_of(a), g.root_of(l));
@@ -245,26 +229,16 @@ mod tests {
         let mut g = IdentityGraph::new();
         let keys: Vec<Vec<(Platform, String)>> = links
             .iter()
-            .map(|l| {
-                l.iter()
-                    .map(|&(p, v)| (Platform::ALL[p as usize % 3], v.to_string()))
-                    .collect()
-            })
+            .map(|l| l.iter().map(|&(p, v)| (Platform::ALL[p as usize % 3], v.to_string())).collect())
             .collect();
         for l in &keys {
-            let ids: Vec<_> = l
-                .iter()
-                .map(|(p, v)| Identifier::PlatformUser(*p, v))
-                .collect();
+            let ids: Vec<_> = l.iter().map(|(p, v)| Identifier::PlatformUser(*p, v)).collect();
             g.link(&ids);
         }
         let mut by_person: HashMap<String, Vec<String>> = HashMap::new();
         for key in g.keys.iter() {
             let n = g.node(key).expect("interned");
-            by_person
-                .entry(g.person_key(n).to_string())
-                .or_default()
-                .push(key.to_string());
+            by_person.entry(g.person_key(n).to_string()).or_default().push(key.to_string());
         }
         let mut out: Vec<Vec<String>> = by_person
             .into_iter()

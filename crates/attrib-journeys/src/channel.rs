@@ -44,10 +44,7 @@ impl fmt::Display for Channel {
 
 /// Channel of a web session from its UTM parameters, else its referrer.
 pub fn classify_session(utm: Option<&Utm>, referrer: Option<&str>) -> Channel {
-    let clean = |v: Option<&String>| {
-        v.map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-    };
+    let clean = |v: Option<&String>| v.map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty());
     let source = utm.and_then(|u| clean(u.source.as_ref()));
     let medium = utm.and_then(|u| clean(u.medium.as_ref()));
     if source.is_some() || medium.is_some() {
@@ -90,11 +87,7 @@ pub fn referrer_host(referrer: &str) -> Option<String> {
     let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
     let host_port = authority.rsplit('@').next().unwrap_or("");
     let host = if host_port.starts_with('[') {
-        host_port
-            .split(']')
-            .next()
-            .map(|h| h.trim_start_matches('['))
-            .unwrap_or("")
+        host_port.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or("")
     } else {
         host_port.split(':').next().unwrap_or("")
     };
@@ -103,10 +96,7 @@ pub fn referrer_host(referrer: &str) -> Option<String> {
 }
 
 fn is_domain_or_subdomain(host: &str, domain: &str) -> bool {
-    host == domain
-        || host
-            .strip_suffix(domain)
-            .is_some_and(|rest| rest.ends_with('.'))
+    host == domain || host.strip_suffix(domain).is_some_and(|rest| rest.ends_with('.'))
 }
 
 /// Channel of a referrer host.
@@ -126,12 +116,8 @@ pub fn classify_host(host: &str) -> Channel {
             return Channel::Social(platform);
         }
     }
-    if host
-        .split('.')
-        .any(|label| matches!(label, "google" | "yahoo" | "yandex"))
-        || ["bing.com", "duckduckgo.com", "baidu.com", "ecosia.org"]
-            .iter()
-            .any(|d| is_domain_or_subdomain(host, d))
+    if host.split('.').any(|label| matches!(label, "google" | "yahoo" | "yandex"))
+        || ["bing.com", "duckduckgo.com", "baidu.com", "ecosia.org"].iter().any(|d| is_domain_or_subdomain(host, d))
     {
         return Channel::OrganicSearch;
     }
@@ -143,11 +129,7 @@ mod tests {
     use super::*;
 
     fn utm(source: Option<&str>, medium: Option<&str>) -> Utm {
-        Utm {
-            source: source.map(Into::into),
-            medium: medium.map(Into::into),
-            ..Utm::default()
-        }
+        Utm { source: source.map(Into::into), medium: medium.map(Into::into), ..Utm::default() }
     }
 
     #[test]
@@ -161,11 +143,7 @@ mod tests {
             ("twitter", Platform::X),
             ("snapchat", Platform::Snapchat),
         ] {
-            assert_eq!(
-                classify_session(Some(&utm(Some(s), Some("cpc"))), None),
-                Channel::Social(p),
-                "{s}"
-            );
+            assert_eq!(classify_session(Some(&utm(Some(s), Some("cpc"))), None), Channel::Social(p), "{s}");
         }
     }
 
@@ -182,37 +160,19 @@ mod tests {
 
     #[test]
     fn without_source_and_medium_the_referrer_decides() {
-        let campaign_only = Utm {
-            campaign: Some("spring".into()),
-            ..Utm::default()
-        };
+        let campaign_only = Utm { campaign: Some("spring".into()), ..Utm::default() };
+        assert_eq!(classify_session(Some(&campaign_only), None), Channel::Direct);
         assert_eq!(
-            classify_session(Some(&campaign_only), None),
-            Channel::Direct
-        );
-        assert_eq!(
-            classify_session(
-                Some(&utm(Some("  "), None)),
-                Some("https://duckduckgo.com/")
-            ),
+            classify_session(Some(&utm(Some("  "), None)), Some("https://duckduckgo.com/")),
             Channel::OrganicSearch
         );
         for (r, c) in [
-            (
-                "https://m.facebook.com/story",
-                Channel::Social(Platform::Facebook),
-            ),
-            (
-                "https://l.instagram.com/?u=x",
-                Channel::Social(Platform::Instagram),
-            ),
+            ("https://m.facebook.com/story", Channel::Social(Platform::Facebook)),
+            ("https://l.instagram.com/?u=x", Channel::Social(Platform::Instagram)),
             ("https://lnkd.in/abc", Channel::Social(Platform::Linkedin)),
             ("https://t.co/xyz", Channel::Social(Platform::X)),
             ("https://X.com/foo", Channel::Social(Platform::X)),
-            (
-                "https://www.youtube.com/watch?v=1",
-                Channel::Social(Platform::Youtube),
-            ),
+            ("https://www.youtube.com/watch?v=1", Channel::Social(Platform::Youtube)),
             ("https://www.google.de/", Channel::OrganicSearch),
             ("https://news.google.com/", Channel::OrganicSearch),
             ("https://search.yahoo.co.jp/", Channel::OrganicSearch),
@@ -232,14 +192,8 @@ mod tests {
 
     #[test]
     fn hosts_are_extracted_robustly() {
-        assert_eq!(
-            referrer_host("https://User@WWW.Facebook.COM.:443/x").as_deref(),
-            Some("www.facebook.com")
-        );
-        assert_eq!(
-            referrer_host("facebook.com/page").as_deref(),
-            Some("facebook.com")
-        );
+        assert_eq!(referrer_host("https://User@WWW.Facebook.COM.:443/x").as_deref(), Some("www.facebook.com"));
+        assert_eq!(referrer_host("facebook.com/page").as_deref(), Some("facebook.com"));
         assert_eq!(referrer_host("https:///nohost"), None);
     }
 }

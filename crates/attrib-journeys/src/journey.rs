@@ -1,9 +1,7 @@
 //! What the models see of a person: ordered touches and conversions.
 
 use crate::channel::Channel;
-use attrib_contract::{
-    ActorType, Currency, DealStage, Duration, InteractionKind, Platform, Timestamp,
-};
+use attrib_contract::{ActorType, Currency, DealStage, Duration, InteractionKind, Platform, Timestamp};
 use serde::Deserialize;
 use std::fmt;
 
@@ -59,12 +57,8 @@ pub enum ConversionType {
 }
 
 impl ConversionType {
-    pub const ALL: [ConversionType; 4] = [
-        ConversionType::Order,
-        ConversionType::Deal,
-        ConversionType::Lead,
-        ConversionType::Signup,
-    ];
+    pub const ALL: [ConversionType; 4] =
+        [ConversionType::Order, ConversionType::Deal, ConversionType::Lead, ConversionType::Signup];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -114,12 +108,7 @@ pub struct LookbackDays {
 
 impl Default for LookbackDays {
     fn default() -> Self {
-        LookbackDays {
-            order: 30,
-            signup: 30,
-            lead: 90,
-            deal: 90,
-        }
+        LookbackDays { order: 30, signup: 30, lead: 90, deal: 90 }
     }
 }
 

@@ -7,12 +7,8 @@
 
 use crate::channel::{classify_session, Channel};
 use crate::journey::*;
-use attrib_contract::{
-    CrmObject, CrmRecord, DealStage, SocialInteraction, Topic, WebEvent, WebEventType,
-};
-use attrib_identity::{
-    crm_identifiers, social_identifiers, web_identifiers, IdentityGraph, NodeId,
-};
+use attrib_contract::{CrmObject, CrmRecord, DealStage, SocialInteraction, Topic, WebEvent, WebEventType};
+use attrib_identity::{crm_identifiers, social_identifiers, web_identifiers, IdentityGraph, NodeId};
 use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,10 +48,7 @@ pub struct JourneyStore {
 
 impl JourneyStore {
     pub fn new(config: JourneyConfig) -> Self {
-        JourneyStore {
-            config,
-            ..Self::default()
-        }
+        JourneyStore { config, ..Self::default() }
     }
 
     pub fn config(&self) -> &JourneyConfig {
@@ -73,18 +66,10 @@ impl JourneyStore {
 
     /// Whether an event id of a topic was already accepted; marks it seen if not.
     fn first_copy(&mut self, topic: Topic, event_id: &str) -> bool {
-        self.seen
-            .entry(topic)
-            .or_default()
-            .insert(event_id.to_string())
+        self.seen.entry(topic).or_default().insert(event_id.to_string())
     }
 
-    fn attach(
-        &mut self,
-        root: Option<NodeId>,
-        merges: Vec<attrib_identity::Merge>,
-        r: RecordRef,
-    ) -> Option<NodeId> {
+    fn attach(&mut self, root: Option<NodeId>, merges: Vec<attrib_identity::Merge>, r: RecordRef) -> Option<NodeId> {
         for m in merges {
             if let Some(moved) = self.members.remove(&m.absorbed) {
                 self.members.entry(m.survivor).or_default().extend(moved);
@@ -140,13 +125,8 @@ impl JourneyStore {
         let (root, merges) = self.graph.link(&crm_identifiers(&e));
         let idx = self.crm.len() as u32;
         if let Some(deal) = &e.deal {
-            let key = |r: &CrmRecord| {
-                (
-                    r.deal.as_ref().map_or(i64::MIN, |d| d.version),
-                    r.occurred_at,
-                    r.event_id.clone(),
-                )
-            };
+            let key =
+                |r: &CrmRecord| (r.deal.as_ref().map_or(i64::MIN, |d| d.version), r.occurred_at, r.event_id.clone());
             let wins = match self.deals.get(&deal.deal_id) {
                 None => true,
                 Some(&cur) => key(&e) > key(&self.crm[cur as usize]),
@@ -169,10 +149,28 @@ impl JourneyStore {
 
     /// All journeys, ordered by person key.
     pub fn journeys(&self) -> Vec<Journey<'_>> {
+        self.person_roots().into_iter().map(|r| self.journey(r)).collect()
+    }
+
+    /// Journeys of the people with at least one record that can be a conversion
+    /// (orders, leads, signups, deals), ordered by person key. Attribution needs only these.
+    pub fn converting_journeys(&self) -> Vec<Journey<'_>> {
         self.person_roots()
             .into_iter()
+            .filter(|r| self.members[r].iter().any(|m| self.may_convert(*m)))
             .map(|r| self.journey(r))
+            .filter(|j| !j.conversions.is_empty())
             .collect()
+    }
+
+    fn may_convert(&self, r: RecordRef) -> bool {
+        match r {
+            RecordRef::Social(_) => false,
+            RecordRef::Web(i) => {
+                !matches!(self.web[i as usize].kind, WebEventType::SessionStart | WebEventType::PageView)
+            }
+            RecordRef::Crm(i) => self.crm[i as usize].object != CrmObject::Contact,
+        }
     }
 
     /// The journey of the person whose root is `root`.
@@ -183,12 +181,7 @@ impl JourneyStore {
         let mut note_lead = |t: attrib_contract::Timestamp| {
             first_lead = Some(first_lead.map_or(t, |f: attrib_contract::Timestamp| f.min(t)));
         };
-        for r in self
-            .members
-            .get(&root)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        for r in self.members.get(&root).map(Vec::as_slice).unwrap_or_default() {
             match *r {
                 RecordRef::Social(i) => {
                     let e = &self.social[i as usize].0;
@@ -200,18 +193,13 @@ impl JourneyStore {
                     let e = &self.web[i as usize];
                     match e.kind {
                         WebEventType::SessionStart => {
-                            let same_as_social = e
-                                .click_id
-                                .as_ref()
-                                .is_some_and(|c| self.social_click_ids.contains(c));
+                            let same_as_social = e.click_id.as_ref().is_some_and(|c| self.social_click_ids.contains(c));
                             if !same_as_social {
                                 touches.push(session_touch(e));
                             }
                         }
                         WebEventType::PageView => {}
-                        WebEventType::Signup => {
-                            conversions.push(simple(e, ConversionType::Signup, "signup"))
-                        }
+                        WebEventType::Signup => conversions.push(simple(e, ConversionType::Signup, "signup")),
                         WebEventType::LeadForm => {
                             note_lead(e.occurred_at);
                             conversions.push(simple(e, ConversionType::Lead, "lead"));
@@ -253,8 +241,7 @@ impl JourneyStore {
                             });
                         }
                         (CrmObject::Deal, Some(d)) if self.deals.get(&d.deal_id) == Some(&i) => {
-                            if let (DealStage::ClosedWon, Some(closed_at)) = (d.stage, d.closed_at)
-                            {
+                            if let (DealStage::ClosedWon, Some(closed_at)) = (d.stage, d.closed_at) {
                                 conversions.push(Conversion {
                                     id: format!("deal:{}", d.deal_id),
                                     kind: ConversionType::Deal,
@@ -275,12 +262,7 @@ impl JourneyStore {
         }
         touches.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         conversions.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
-        Journey {
-            person: self.graph.person_key(root),
-            touches,
-            conversions,
-            first_lead,
-        }
+        Journey { person: self.graph.person_key(root), touches, conversions, first_lead }
     }
 }
 
@@ -316,12 +298,7 @@ fn social_touch(e: &SocialInteraction) -> Touch<'_> {
 fn session_touch(e: &WebEvent) -> Touch<'_> {
     let channel = classify_session(e.utm.as_ref(), e.referrer.as_deref());
     // The session's campaign is its utm_campaign, as web analytics report it.
-    let campaign_id = e
-        .utm
-        .as_ref()
-        .and_then(|u| u.campaign.as_deref())
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
+    let campaign_id = e.utm.as_ref().and_then(|u| u.campaign.as_deref()).map(str::trim).filter(|c| !c.is_empty());
     Touch {
         event_id: &e.event_id,
         source: TouchSource::Web,

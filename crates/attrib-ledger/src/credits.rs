@@ -86,36 +86,26 @@ impl AttributionConfig {
             _ => String::new(),
         };
         let vt = self.journeys.view_through;
-        let text = format!(
-            "{model};{tuned};lb={}/{}/{}/{};vt={vt}",
-            lb.order, lb.signup, lb.lead, lb.deal
-        );
+        let text = format!("{model};{tuned};lb={}/{}/{}/{};vt={vt}", lb.order, lb.signup, lb.lead, lb.deal);
         format!("rules-{:012x}", fnv1a(text.as_bytes()) & 0xffff_ffff_ffff)
     }
 }
 
 /// FNV-1a, 64-bit: a stable, dependency-free fingerprint for version tags.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Ledger rows and conversion rows of one journey, for every configured model.
-pub fn attribute_journey(
-    journey: &Journey<'_>,
-    config: &AttributionConfig,
-) -> (Vec<CreditRow>, Vec<ConversionRow>) {
+pub fn attribute_journey(journey: &Journey<'_>, config: &AttributionConfig) -> (Vec<CreditRow>, Vec<ConversionRow>) {
     let mut credits = Vec::new();
     let mut conversions = Vec::with_capacity(journey.conversions.len());
+    let versions: Vec<String> = config.models.iter().map(|m| config.model_version(*m)).collect();
     for conversion in &journey.conversions {
-        let touches = journey.touches_for(
-            conversion,
-            config.journeys.lookback_days.window(conversion.kind),
-        );
+        let touches = journey.touches_for(conversion, config.journeys.lookback_days.window(conversion.kind));
         conversions.push(conversion_row(journey.person, conversion, touches));
-        for &model in &config.models {
-            attribute_conversion(journey, conversion, touches, model, config, &mut credits);
+        for (model, version) in config.models.iter().zip(&versions) {
+            attribute_conversion(journey, conversion, touches, *model, version, config, &mut credits);
         }
     }
     (credits, conversions)
@@ -133,8 +123,7 @@ fn conversion_row(person: &str, c: &Conversion<'_>, touches: &[Touch<'_>]) -> Co
         currency: currency_of(c),
         touches: touches.len(),
         first_touch_time: first.map(|t| t.to_string()).unwrap_or_default(),
-        seconds_to_convert: first
-            .map(|t| c.time.since(t).as_nanos().div_euclid(1_000_000_000) as i64),
+        seconds_to_convert: first.map(|t| c.time.since(t).as_nanos().div_euclid(1_000_000_000) as i64),
         source_event_id: c.source_event_id.to_string(),
     }
 }
@@ -149,6 +138,7 @@ pub fn attribute_conversion(
     conversion: &Conversion<'_>,
     touches: &[Touch<'_>],
     model: RuleModel,
+    model_version: &str,
     config: &AttributionConfig,
     out: &mut Vec<CreditRow>,
 ) {
@@ -157,7 +147,7 @@ pub fn attribute_conversion(
         conversion_version: conversion.version,
         conversion_type: conversion.kind.as_str().to_string(),
         model: model.as_str().to_string(),
-        model_version: config.model_version(model),
+        model_version: model_version.to_string(),
         person_id: journey.person.to_string(),
         touch_event_id: String::new(),
         touch_source: String::new(),
@@ -179,19 +169,12 @@ pub fn attribute_conversion(
     }
     let facts: Vec<TouchFacts> = touches
         .iter()
-        .map(|t| TouchFacts {
-            time: t.time,
-            direct: t.channel == attrib_journeys::Channel::Direct,
-        })
+        .map(|t| TouchFacts { time: t.time, direct: t.channel == attrib_journeys::Channel::Direct })
         .collect();
     let conv = ConversionFacts {
         time: conversion.time,
         first_lead: journey.first_lead,
-        deal_created_at: if conversion.kind == ConversionType::Deal {
-            conversion.deal_created_at
-        } else {
-            None
-        },
+        deal_created_at: if conversion.kind == ConversionType::Deal { conversion.deal_created_at } else { None },
     };
     let weights = model.weights(&facts, &conv, &config.params);
     let money = allocate(conversion.revenue_minor, &weights);
@@ -201,17 +184,11 @@ pub fn attribute_conversion(
             touch_source: t.source.as_str().to_string(),
             touch_time: t.time.to_string(),
             channel: t.channel.as_str().to_string(),
-            platform: t
-                .platform()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_default(),
+            platform: t.platform().map(|p| p.as_str().to_string()).unwrap_or_default(),
             campaign_id: t.campaign_id.unwrap_or_default().to_string(),
             post_id: t.post_id.unwrap_or_default().to_string(),
             ad_id: t.ad_id.unwrap_or_default().to_string(),
-            actor_type: t
-                .actor_type
-                .map(|a| a.as_str().to_string())
-                .unwrap_or_default(),
+            actor_type: t.actor_type.map(|a| a.as_str().to_string()).unwrap_or_default(),
             weight: w,
             credit_minor: credit,
             ..base.clone()

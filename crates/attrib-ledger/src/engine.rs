@@ -46,10 +46,7 @@ pub struct Engine {
 impl Engine {
     pub fn new(config: AttributionConfig) -> Self {
         let store = JourneyStore::new(config.journeys);
-        let counts = Topic::ALL
-            .iter()
-            .map(|t| (t.as_str(), TopicCounts::default()))
-            .collect();
+        let counts = Topic::ALL.iter().map(|t| (t.as_str(), TopicCounts::default())).collect();
         Engine {
             config,
             store,
@@ -157,7 +154,7 @@ impl Engine {
     /// Work is split over `threads` (journeys are independent); the result is sorted
     /// and does not depend on the split or on the order records arrived in.
     pub fn attribute(&self, threads: usize) -> Ledger {
-        let journeys = self.store.journeys();
+        let journeys = self.store.converting_journeys();
         let chunk = journeys.len().div_ceil(threads.max(1)).max(1);
         let parts: Vec<(Vec<CreditRow>, Vec<ConversionRow>)> = std::thread::scope(|s| {
             let handles: Vec<_> = journeys
@@ -176,10 +173,7 @@ impl Engine {
                 })
                 .collect();
             // A worker can only panic on a bug; losing its rows silently would lose money.
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("attribution worker panicked"))
-                .collect()
+            handles.into_iter().map(|h| h.join().expect("attribution worker panicked")).collect()
         });
         let mut ledger = Ledger::default();
         for (c, v) in parts {
@@ -187,19 +181,11 @@ impl Engine {
             ledger.conversions.extend(v);
         }
         // Stable sort: rows of one conversion and model keep their touch order.
-        let model_rank = |m: &str| {
-            self.config
-                .models
-                .iter()
-                .position(|x| x.as_str() == m)
-                .unwrap_or(usize::MAX)
-        };
-        ledger.credits.sort_by(|a, b| {
-            (&a.conversion_id, model_rank(&a.model)).cmp(&(&b.conversion_id, model_rank(&b.model)))
-        });
+        let model_rank = |m: &str| self.config.models.iter().position(|x| x.as_str() == m).unwrap_or(usize::MAX);
         ledger
-            .conversions
-            .sort_by(|a, b| a.conversion_id.cmp(&b.conversion_id));
+            .credits
+            .sort_by(|a, b| (&a.conversion_id, model_rank(&a.model)).cmp(&(&b.conversion_id, model_rank(&b.model))));
+        ledger.conversions.sort_by(|a, b| a.conversion_id.cmp(&b.conversion_id));
         ledger
     }
 }

@@ -39,10 +39,7 @@ pub struct Engagement {
 impl Engagement {
     /// Registers the post of an interaction (first interaction seen describes it) and returns its key.
     pub fn key_of(&mut self, e: &SocialInteraction) -> PostKey {
-        let key = PostKey {
-            platform: e.platform,
-            post_id: e.post_id.clone(),
-        };
+        let key = PostKey { platform: e.platform, post_id: e.post_id.clone() };
         self.posts.entry(key.clone()).or_insert_with(|| PostStats {
             account_id: e.account_id.clone(),
             actor_type: e.actor_type,
@@ -59,10 +56,7 @@ impl Engagement {
     }
 
     pub fn get(&self, platform: Platform, post_id: &str) -> Option<&PostStats> {
-        self.posts.get(&PostKey {
-            platform,
-            post_id: post_id.to_string(),
-        })
+        self.posts.get(&PostKey { platform, post_id: post_id.to_string() })
     }
 
     pub fn posts(&self) -> impl Iterator<Item = (&PostKey, &PostStats)> {
@@ -86,9 +80,7 @@ pub struct ChannelKpi {
 pub fn channel_kpis(credits: &[CreditRow]) -> Vec<ChannelKpi> {
     let mut acc: BTreeMap<(&str, &str, &str, &str), (i64, f64)> = BTreeMap::new();
     for c in credits {
-        let e = acc
-            .entry((&c.model, &c.channel, &c.conversion_type, &c.currency))
-            .or_default();
+        let e = acc.entry((&c.model, &c.channel, &c.conversion_type, &c.currency)).or_default();
         e.0 += c.credit_minor;
         e.1 += c.weight;
     }
@@ -131,21 +123,12 @@ pub struct PostKpi {
 pub fn post_kpis(credits: &[CreditRow], engagement: &Engagement, models: &[&str]) -> Vec<PostKpi> {
     let mut acc: BTreeMap<(String, String, String, String), (i64, f64)> = BTreeMap::new();
     for c in credits.iter().filter(|c| !c.post_id.is_empty()) {
-        let e = acc
-            .entry((
-                c.model.clone(),
-                c.platform.clone(),
-                c.post_id.clone(),
-                c.currency.clone(),
-            ))
-            .or_default();
+        let e = acc.entry((c.model.clone(), c.platform.clone(), c.post_id.clone(), c.currency.clone())).or_default();
         e.0 += c.credit_minor;
         e.1 += c.weight;
     }
-    let credited: std::collections::HashSet<(String, String, String)> = acc
-        .keys()
-        .map(|(m, p, id, _)| (m.clone(), p.clone(), id.clone()))
-        .collect();
+    let credited: std::collections::HashSet<(String, String, String)> =
+        acc.keys().map(|(m, p, id, _)| (m.clone(), p.clone(), id.clone())).collect();
     for (key, _) in engagement.posts() {
         for m in models {
             let k = (m.to_string(), key.platform.to_string(), key.post_id.clone());
@@ -162,9 +145,7 @@ pub fn post_kpis(credits: &[CreditRow], engagement: &Engagement, models: &[&str]
                 model,
                 account_id: stats.map(|s| s.account_id.clone()).unwrap_or_default(),
                 actor_type: stats.map(|s| s.actor_type.to_string()).unwrap_or_default(),
-                campaign_id: stats
-                    .and_then(|s| s.campaign_id.clone())
-                    .unwrap_or_default(),
+                campaign_id: stats.and_then(|s| s.campaign_id.clone()).unwrap_or_default(),
                 platform,
                 post_id,
                 currency,
@@ -197,24 +178,16 @@ pub struct Reconciliation {
 }
 
 /// Checks, per conversion type, currency and model, that the credits sum to the revenue.
-pub fn reconcile(
-    ledger_conversions: &[ConversionRow],
-    credits: &[CreditRow],
-    models: &[&str],
-) -> Vec<Reconciliation> {
+pub fn reconcile(ledger_conversions: &[ConversionRow], credits: &[CreditRow], models: &[&str]) -> Vec<Reconciliation> {
     let mut revenue: BTreeMap<(&str, &str), (u64, i64)> = BTreeMap::new();
     for c in ledger_conversions {
-        let e = revenue
-            .entry((&c.conversion_type, &c.currency))
-            .or_default();
+        let e = revenue.entry((&c.conversion_type, &c.currency)).or_default();
         e.0 += 1;
         e.1 += c.revenue_minor;
     }
     let mut credited: HashMap<(&str, &str, &str), i64> = HashMap::new();
     for c in credits {
-        *credited
-            .entry((&c.conversion_type, &c.currency, &c.model))
-            .or_default() += c.credit_minor;
+        *credited.entry((&c.conversion_type, &c.currency, &c.model)).or_default() += c.credit_minor;
     }
     let mut out = Vec::new();
     for ((ty, cur), (n, rev)) in revenue {

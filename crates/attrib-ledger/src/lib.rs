@@ -7,13 +7,11 @@ mod engine;
 mod kpi;
 
 pub use credits::{
-    attribute_conversion, attribute_journey, fnv1a, AttributionConfig, ConversionRow, CreditRow,
-    UNATTRIBUTED,
+    attribute_conversion, attribute_journey, fnv1a, AttributionConfig, ConversionRow, CreditRow, UNATTRIBUTED,
 };
 pub use engine::{Engine, Ledger, Outcome, TopicCounts};
 pub use kpi::{
-    channel_kpis, post_kpis, reconcile, ChannelKpi, Engagement, PostKey, PostKpi, PostStats,
-    Reconciliation,
+    channel_kpis, post_kpis, reconcile, ChannelKpi, Engagement, PostKey, PostKpi, PostStats, Reconciliation,
 };
 
 #[cfg(test)]

@@ -47,12 +47,7 @@ fn a_conversion_without_touches_credits_unattributed_in_full() {
     assert_eq!(l.credits.len(), 8, "one row per model");
     for c in &l.credits {
         assert_eq!(
-            (
-                c.channel.as_str(),
-                c.credit_minor,
-                c.touch_event_id.as_str(),
-                c.weight
-            ),
+            (c.channel.as_str(), c.credit_minor, c.touch_event_id.as_str(), c.weight),
             (UNATTRIBUTED, 4242, "", 1.0)
         );
     }
@@ -71,9 +66,7 @@ fn leads_get_zero_credit_rows_that_still_carry_weights() {
     let l = e.attribute(1);
     let linear = rows_of(&l, "linear");
     assert_eq!(linear.len(), 2);
-    assert!(linear
-        .iter()
-        .all(|c| c.credit_minor == 0 && c.weight == 0.5 && c.currency.is_empty()));
+    assert!(linear.iter().all(|c| c.credit_minor == 0 && c.weight == 0.5 && c.currency.is_empty()));
     assert_eq!(l.conversions[0].conversion_id, "lead:w3");
 }
 
@@ -100,10 +93,7 @@ fn a_deal_restated_to_closed_lost_leaves_no_credits_and_a_new_amount_replaces_th
     refunded.push(deal("c2", "2026-04-02T00:00:00Z", "closed_won", 60_000, 2));
     let l = engine_with(&refunded).attribute(1);
     assert_eq!(
-        rows_of(&l, "last_touch")
-            .iter()
-            .map(|c| (c.credit_minor, c.conversion_version))
-            .collect::<Vec<_>>(),
+        rows_of(&l, "last_touch").iter().map(|c| (c.credit_minor, c.conversion_version)).collect::<Vec<_>>(),
         vec![(60_000, 2)]
     );
 
@@ -116,23 +106,12 @@ fn a_deal_restated_to_closed_lost_leaves_no_credits_and_a_new_amount_replaces_th
 #[test]
 fn rejected_and_duplicate_records_are_counted_not_ingested() {
     let mut e = Engine::new(AttributionConfig::default());
-    assert!(e
-        .ingest_bytes(Topic::WebEvents, b"{\"event_id\": 5}")
-        .is_err());
+    assert!(e.ingest_bytes(Topic::WebEvents, b"{\"event_id\": 5}").is_err());
     let ok = order("w1", "2026-03-10T00:00:00Z", "a1", 1).1.to_string();
-    assert_eq!(
-        e.ingest_bytes(Topic::WebEvents, ok.as_bytes()),
-        Ok(Outcome::Accepted)
-    );
-    assert_eq!(
-        e.ingest_bytes(Topic::WebEvents, ok.as_bytes()),
-        Ok(Outcome::Duplicate)
-    );
+    assert_eq!(e.ingest_bytes(Topic::WebEvents, ok.as_bytes()), Ok(Outcome::Accepted));
+    assert_eq!(e.ingest_bytes(Topic::WebEvents, ok.as_bytes()), Ok(Outcome::Duplicate));
     let c = e.counts()["web.events"];
-    assert_eq!(
-        (c.received, c.accepted, c.duplicates, c.rejected),
-        (3, 1, 1, 1)
-    );
+    assert_eq!((c.received, c.accepted, c.duplicates, c.rejected), (3, 1, 1, 1));
 }
 
 #[test]
@@ -155,21 +134,11 @@ fn reconciliation_balances_to_the_cent_and_posts_show_engagement() {
     let models: Vec<&str> = e.config().models.iter().map(|m| m.as_str()).collect();
     let rec = reconcile(&l.conversions, &l.credits, &models);
     assert_eq!(rec.len(), 8);
-    assert!(rec
-        .iter()
-        .all(|r| r.difference_minor == 0 && r.revenue_minor == 1556));
+    assert!(rec.iter().all(|r| r.difference_minor == 0 && r.revenue_minor == 1556));
     let posts = post_kpis(&l.credits, e.engagement(), &models);
-    let p = posts
-        .iter()
-        .find(|p| p.model == "first_touch")
-        .expect("post row");
+    let p = posts.iter().find(|p| p.model == "first_touch").expect("post row");
     assert_eq!(
-        (
-            p.post_id.as_str(),
-            p.attributed_revenue_minor,
-            p.link_clicks,
-            p.actor_type.as_str()
-        ),
+        (p.post_id.as_str(), p.attributed_revenue_minor, p.link_clicks, p.actor_type.as_str()),
         ("p1", 1001, 1, "influencer")
     );
 }
@@ -184,12 +153,7 @@ fn mixed_records() -> Vec<(Topic, Value)> {
             &anon,
             ["linkedin", "x", "fb"][i % 3],
         ));
-        v.push(order(
-            &format!("o{i}"),
-            &format!("2026-03-0{}T12:00:00Z", i + 2),
-            &anon,
-            1000 + i as i64 * 7,
-        ));
+        v.push(order(&format!("o{i}"), &format!("2026-03-0{}T12:00:00Z", i + 2), &anon, 1000 + i as i64 * 7));
     }
     v.push((
         Topic::WebEvents,

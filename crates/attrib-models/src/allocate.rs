@@ -27,24 +27,14 @@ impl Weights {
 
     /// Float shares (any positive scale). Non-finite or negative values count as 0.
     pub fn from_f64(values: &[f64]) -> Self {
-        let max = values
-            .iter()
-            .copied()
-            .filter(|v| v.is_finite() && *v > 0.0)
-            .fold(0.0, f64::max);
+        let max = values.iter().copied().filter(|v| v.is_finite() && *v > 0.0).fold(0.0, f64::max);
         if max == 0.0 {
             return Weights(vec![0; values.len()]);
         }
         Weights(
             values
                 .iter()
-                .map(|&v| {
-                    if v.is_finite() && v > 0.0 {
-                        (v / max * FLOAT_SCALE).round() as u128
-                    } else {
-                        0
-                    }
-                })
+                .map(|&v| if v.is_finite() && v > 0.0 { (v / max * FLOAT_SCALE).round() as u128 } else { 0 })
                 .collect(),
         )
     }
@@ -128,11 +118,7 @@ fn mul_div(a: u128, b: u128, c: u128) -> (u128, u128) {
     let hi = (mid >> 64) + carry as u128;
     let (mut q, mut r) = (0u128, 0u128);
     for i in (0..256).rev() {
-        let bit = if i >= 128 {
-            (hi >> (i - 128)) & 1
-        } else {
-            (lo >> i) & 1
-        };
+        let bit = if i >= 128 { (hi >> (i - 128)) & 1 } else { (lo >> i) & 1 };
         let overflow = r >> 127;
         r = (r << 1) | bit;
         q <<= 1;
@@ -151,31 +137,19 @@ mod tests {
 
     #[test]
     fn thirds_of_a_dollar_give_the_extra_cent_to_the_earliest_touch() {
-        assert_eq!(
-            allocate(100, &Weights::from_shares(vec![1, 1, 1])),
-            vec![34, 33, 33]
-        );
-        assert_eq!(
-            allocate(200, &Weights::from_shares(vec![1, 1, 1])),
-            vec![67, 67, 66]
-        );
+        assert_eq!(allocate(100, &Weights::from_shares(vec![1, 1, 1])), vec![34, 33, 33]);
+        assert_eq!(allocate(200, &Weights::from_shares(vec![1, 1, 1])), vec![67, 67, 66]);
     }
 
     #[test]
     fn largest_remainder_beats_position() {
         // Quotas 1.2, 1.4, 2.4 of 5: floors 1,1,2 and the last cent goes to the .4s, earliest first.
-        assert_eq!(
-            allocate(5, &Weights::from_shares(vec![6, 7, 12])),
-            vec![1, 2, 2]
-        );
+        assert_eq!(allocate(5, &Weights::from_shares(vec![6, 7, 12])), vec![1, 2, 2]);
     }
 
     #[test]
     fn zero_weights_get_nothing_even_with_cents_left() {
-        assert_eq!(
-            allocate(1, &Weights::from_shares(vec![0, 1, 1])),
-            vec![0, 1, 0]
-        );
+        assert_eq!(allocate(1, &Weights::from_shares(vec![0, 1, 1])), vec![0, 1, 0]);
         assert_eq!(allocate(7, &Weights::one_hot(3, 2)), vec![0, 0, 7]);
         assert_eq!(allocate(7, &Weights::from_shares(vec![0, 0])), vec![0, 0]);
     }
@@ -194,10 +168,7 @@ mod tests {
     #[test]
     fn huge_amounts_stay_exact() {
         let parts = allocate(i64::MAX, &Weights::from_f64(&[1.0, 2.0, 3.0]));
-        assert_eq!(
-            parts.iter().map(|&p| p as i128).sum::<i128>(),
-            i64::MAX as i128
-        );
+        assert_eq!(parts.iter().map(|&p| p as i128).sum::<i128>(), i64::MAX as i128);
     }
 
     proptest! {

@@ -54,16 +54,8 @@ impl RuleModel {
     }
 
     /// Weights of this model for the ordered touches of one conversion (at least one touch).
-    pub fn weights(
-        self,
-        touches: &[TouchFacts],
-        conversion: &ConversionFacts,
-        params: &RuleParams,
-    ) -> Weights {
-        assert!(
-            !touches.is_empty(),
-            "a conversion without touches is credited to (unattributed)"
-        );
+    pub fn weights(self, touches: &[TouchFacts], conversion: &ConversionFacts, params: &RuleParams) -> Weights {
+        assert!(!touches.is_empty(), "a conversion without touches is credited to (unattributed)");
         let n = touches.len();
         match self {
             RuleModel::FirstTouch => first_touch(n),

@@ -43,13 +43,7 @@ pub struct RuleParams {
 
 impl Default for RuleParams {
     fn default() -> Self {
-        RuleParams {
-            half_life_secs: 604_800.0,
-            position_first: 0.4,
-            position_last: 0.4,
-            w_role: 0.3,
-            z_role: 0.225,
-        }
+        RuleParams { half_life_secs: 604_800.0, position_first: 0.4, position_last: 0.4, w_role: 0.3, z_role: 0.225 }
     }
 }
 
@@ -64,10 +58,7 @@ impl RuleParams {
             }
         };
         if !(self.half_life_secs.is_finite() && self.half_life_secs > 0.0) {
-            return Err(format!(
-                "half_life_secs must be positive (got {})",
-                self.half_life_secs
-            ));
+            return Err(format!("half_life_secs must be positive (got {})", self.half_life_secs));
         }
         in_unit("position_first", self.position_first)?;
         in_unit("position_last", self.position_last)?;
@@ -78,16 +69,10 @@ impl RuleParams {
             return Err("position_first + position_last must be positive".into());
         }
         if billionths(self.w_role) * 3 > UNIT {
-            return Err(format!(
-                "w_role must be at most 1/3 (three roles; got {})",
-                self.w_role
-            ));
+            return Err(format!("w_role must be at most 1/3 (three roles; got {})", self.w_role));
         }
         if billionths(self.z_role) * 4 > UNIT {
-            return Err(format!(
-                "z_role must be at most 1/4 (four roles; got {})",
-                self.z_role
-            ));
+            return Err(format!("z_role must be at most 1/4 (four roles; got {})", self.z_role));
         }
         Ok(())
     }
@@ -110,10 +95,7 @@ pub fn last_touch(n: usize) -> Weights {
 
 /// 1 to the last touch whose channel is not direct; the last touch if all are direct.
 pub fn last_non_direct(touches: &[TouchFacts]) -> Weights {
-    let winner = touches
-        .iter()
-        .rposition(|t| !t.direct)
-        .unwrap_or(touches.len() - 1);
+    let winner = touches.iter().rposition(|t| !t.direct).unwrap_or(touches.len() - 1);
     Weights::one_hot(touches.len(), winner)
 }
 
@@ -125,25 +107,16 @@ pub fn linear(n: usize) -> Weights {
 /// w_i = 2^(−Δt_i / half_life), normalised. Computed relative to the latest touch so
 /// long windows with short half-lives never underflow to all zeros.
 pub fn time_decay(touches: &[TouchFacts], conversion: Timestamp, half_life_secs: f64) -> Weights {
-    let ages: Vec<f64> = touches
-        .iter()
-        .map(|t| conversion.since(t.time).as_secs_f64())
-        .collect();
+    let ages: Vec<f64> = touches.iter().map(|t| conversion.since(t.time).as_secs_f64()).collect();
     let youngest = ages.iter().copied().fold(f64::INFINITY, f64::min);
-    let values: Vec<f64> = ages
-        .iter()
-        .map(|a| (-(a - youngest) / half_life_secs).exp2())
-        .collect();
+    let values: Vec<f64> = ages.iter().map(|a| (-(a - youngest) / half_life_secs).exp2()).collect();
     Weights::from_f64(&values)
 }
 
 /// U-shaped: first and last get their shares, the middle splits the rest equally.
 /// n=1: 1; n=2: the two shares rescaled to sum to 1 (½, ½ by default).
 pub fn position_based(n: usize, params: &RuleParams) -> Weights {
-    let (first, last) = (
-        billionths(params.position_first),
-        billionths(params.position_last),
-    );
+    let (first, last) = (billionths(params.position_first), billionths(params.position_last));
     match n {
         1 => Weights::from_shares(vec![1]),
         2 => Weights::from_shares(vec![first, last]),
@@ -165,10 +138,7 @@ fn last_at_or_before(touches: &[TouchFacts], t: Timestamp) -> Option<usize> {
 /// The lead role's touch: the last touch at or before the person's first lead, when that
 /// lead is at or before the conversion.
 fn lead_role(touches: &[TouchFacts], conversion: &ConversionFacts) -> Option<usize> {
-    conversion
-        .first_lead
-        .filter(|lead| *lead <= conversion.time)
-        .and_then(|lead| last_at_or_before(touches, lead))
+    conversion.first_lead.filter(|lead| *lead <= conversion.time).and_then(|lead| last_at_or_before(touches, lead))
 }
 
 /// Shares for role-based models: each role adds `role` to its touch; the rest is split
@@ -182,26 +152,16 @@ fn role_shares(n: usize, roles: &[usize], role: u128) -> Weights {
     let rest = UNIT - role * roles.len() as u128;
     let free = per_touch.iter().filter(|&&c| c == 0).count() as u128;
     let shares = if free > 0 {
-        per_touch
-            .iter()
-            .map(|&c| if c == 0 { rest } else { role * c * free })
-            .collect()
+        per_touch.iter().map(|&c| if c == 0 { rest } else { role * c * free }).collect()
     } else {
         let holders = per_touch.iter().filter(|&&c| c > 0).count() as u128;
-        per_touch
-            .iter()
-            .map(|&c| role * c * holders + rest)
-            .collect()
+        per_touch.iter().map(|&c| role * c * holders + rest).collect()
     };
     Weights::from_shares(shares)
 }
 
 /// W-shaped: first touch, lead touch, last touch, each `w_role` (default 0.3).
-pub fn w_shaped(
-    touches: &[TouchFacts],
-    conversion: &ConversionFacts,
-    params: &RuleParams,
-) -> Weights {
+pub fn w_shaped(touches: &[TouchFacts], conversion: &ConversionFacts, params: &RuleParams) -> Weights {
     let n = touches.len();
     let mut roles = vec![0, n - 1];
     roles.extend(lead_role(touches, conversion));
@@ -209,18 +169,10 @@ pub fn w_shaped(
 }
 
 /// Full path (Z): first, lead, deal creation (deal conversions only), last, each `z_role` (default 0.225).
-pub fn full_path(
-    touches: &[TouchFacts],
-    conversion: &ConversionFacts,
-    params: &RuleParams,
-) -> Weights {
+pub fn full_path(touches: &[TouchFacts], conversion: &ConversionFacts, params: &RuleParams) -> Weights {
     let n = touches.len();
     let mut roles = vec![0, n - 1];
     roles.extend(lead_role(touches, conversion));
-    roles.extend(
-        conversion
-            .deal_created_at
-            .and_then(|c| last_at_or_before(touches, c)),
-    );
+    roles.extend(conversion.deal_created_at.and_then(|c| last_at_or_before(touches, c)));
     role_shares(n, &roles, billionths(params.z_role))
 }

@@ -5,9 +5,7 @@ use crate::files::{decode_file, topic_files, write_csv, write_jsonl, Rejected};
 use crate::progress::Progress;
 use anyhow::{Context, Result};
 use attrib_contract::Topic;
-use attrib_ledger::{
-    channel_kpis, post_kpis, reconcile, Engine, Ledger, Reconciliation, TopicCounts,
-};
+use attrib_ledger::{channel_kpis, post_kpis, reconcile, Engine, Ledger, Reconciliation, TopicCounts};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,11 +50,7 @@ pub fn run(input: &Path, config: &Config, threads: usize) -> Result<BatchRun> {
             files.push((*topic, f));
         }
     }
-    anyhow::ensure!(
-        !files.is_empty(),
-        "no input files under {} (expected e.g. web.events.jsonl)",
-        input.display()
-    );
+    anyhow::ensure!(!files.is_empty(), "no input files under {} (expected e.g. web.events.jsonl)", input.display());
     let mut bar = Progress::new("reading events", files.len() as u64);
     for (topic, path) in files {
         let decoded = decode_file(&path, topic, threads)?;
@@ -91,43 +85,22 @@ pub fn run(input: &Path, config: &Config, threads: usize) -> Result<BatchRun> {
     let ledger = engine.attribute(threads);
     let models: Vec<&str> = engine.config().models.iter().map(|m| m.as_str()).collect();
     let reconciliation = reconcile(&ledger.conversions, &ledger.credits, &models);
-    let timings = Timings {
-        read_and_decode_secs: read_secs,
-        attribute_secs: t.elapsed().as_secs_f64(),
-        write_secs: 0.0,
-    };
-    Ok(BatchRun {
-        engine,
-        ledger,
-        rejected,
-        reconciliation,
-        timings,
-    })
+    let timings =
+        Timings { read_and_decode_secs: read_secs, attribute_secs: t.elapsed().as_secs_f64(), write_secs: 0.0 };
+    Ok(BatchRun { engine, ledger, rejected, reconciliation, timings })
 }
 
 /// Writes the outputs of a run into `out` and returns the paths written.
 pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
     let t = Instant::now();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let models: Vec<&'static str> = run
-        .engine
-        .config()
-        .models
-        .iter()
-        .map(|m| m.as_str())
-        .collect();
+    let models: Vec<&'static str> = run.engine.config().models.iter().map(|m| m.as_str()).collect();
     let path = |name: &str| out.join(name);
     write_csv(&path("credits.csv"), &run.ledger.credits)?;
     write_csv(&path("conversions.csv"), &run.ledger.conversions)?;
     write_jsonl(&path("rejected.jsonl"), &run.rejected)?;
-    write_csv(
-        &path("kpi_channels.csv"),
-        &channel_kpis(&run.ledger.credits),
-    )?;
-    write_csv(
-        &path("kpi_posts.csv"),
-        &post_kpis(&run.ledger.credits, run.engine.engagement(), &models),
-    )?;
+    write_csv(&path("kpi_channels.csv"), &channel_kpis(&run.ledger.credits))?;
+    write_csv(&path("kpi_posts.csv"), &post_kpis(&run.ledger.credits, run.engine.engagement(), &models))?;
     write_csv(&path("reconciliation.csv"), &run.reconciliation)?;
     run.timings.write_secs = t.elapsed().as_secs_f64();
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
@@ -143,10 +116,7 @@ pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
         reconciled: run.reconciliation.iter().all(|r| r.difference_minor == 0),
         timings: &run.timings,
     };
-    std::fs::write(
-        path("summary.json"),
-        serde_json::to_string_pretty(&summary)?,
-    )?;
+    std::fs::write(path("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     Ok([
         "credits.csv",
         "conversions.csv",

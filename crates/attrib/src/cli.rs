@@ -9,11 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "attrib",
-    version,
-    about = "Social-to-CRM attribution: which social activity produced revenue"
-)]
+#[command(name = "attrib", version, about = "Social-to-CRM attribution: which social activity produced revenue")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -86,35 +82,15 @@ pub enum Command {
 }
 
 fn threads(requested: Option<usize>) -> usize {
-    requested
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
-        .max(1)
+    requested.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
 }
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Generate {
-            out,
-            people,
-            seed,
-            days,
-            start,
-            no_faults,
-        } => {
-            let start = Date::parse(&start)
-                .with_context(|| format!("--start {start:?} is not YYYY-MM-DD"))?;
+        Command::Generate { out, people, seed, days, start, no_faults } => {
+            let start = Date::parse(&start).with_context(|| format!("--start {start:?} is not YYYY-MM-DD"))?;
             anyhow::ensure!(days >= 14, "--days must be at least 14");
-            let params = GenParams {
-                people,
-                seed,
-                start,
-                days,
-                faults: !no_faults,
-            };
+            let params = GenParams { people, seed, start, days, faults: !no_faults };
             let t = Instant::now();
             let n = write_dataset(&params, &out)?;
             eprintln!(
@@ -124,13 +100,7 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Batch {
-            input,
-            output,
-            config,
-            threads: th,
-            summary,
-        } => {
+        Command::Batch { input, output, config, threads: th, summary } => {
             let config = Config::load(config.as_deref())?;
             let t = Instant::now();
             let mut run = batch::run(&input, &config, threads(th))?;
@@ -152,13 +122,7 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Demo {
-            input,
-            output,
-            people,
-            seed,
-            config,
-        } => demo(input, &output, people, seed, config.as_deref()),
+        Command::Demo { input, output, people, seed, config } => demo(input, &output, people, seed, config.as_deref()),
         Command::Validate { config, input } => {
             let cfg = Config::load(config.as_deref())?;
             println!("config ok: models {}", cfg.models.enabled.join(", "));
@@ -183,21 +147,12 @@ fn write_dataset(params: &GenParams, out: &Path) -> Result<usize> {
     let data = generate(params);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for topic in Topic::ALL {
-        files::write_lines(
-            &out.join(format!("{}.jsonl", topic.as_str())),
-            &data.lines[topic],
-        )?;
+        files::write_lines(&out.join(format!("{}.jsonl", topic.as_str())), &data.lines[topic])?;
     }
     Ok(data.total_lines())
 }
 
-fn demo(
-    input: Option<PathBuf>,
-    output: &Path,
-    people: u64,
-    seed: u64,
-    config: Option<&Path>,
-) -> Result<()> {
+fn demo(input: Option<PathBuf>, output: &Path, people: u64, seed: u64, config: Option<&Path>) -> Result<()> {
     let config = Config::load(config)?;
     let started = Instant::now();
     let input = match input {
@@ -207,18 +162,8 @@ fn demo(
         }
         None => {
             let dir = output.join("input");
-            let n = write_dataset(
-                &GenParams {
-                    people,
-                    seed,
-                    ..GenParams::default()
-                },
-                &dir,
-            )?;
-            println!(
-                "attrib demo: generated {n} records for {people} people (seed {seed}) into {}",
-                dir.display()
-            );
+            let n = write_dataset(&GenParams { people, seed, ..GenParams::default() }, &dir)?;
+            println!("attrib demo: generated {n} records for {people} people (seed {seed}) into {}", dir.display());
             dir
         }
     };
@@ -230,9 +175,6 @@ fn demo(
         output.display()
     );
     println!("Done in {:.1}s.", started.elapsed().as_secs_f64());
-    anyhow::ensure!(
-        run.reconciliation.iter().all(|r| r.difference_minor == 0),
-        "credits do not reconcile to revenue"
-    );
+    anyhow::ensure!(run.reconciliation.iter().all(|r| r.difference_minor == 0), "credits do not reconcile to revenue");
     Ok(())
 }

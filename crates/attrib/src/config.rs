@@ -30,10 +30,7 @@ pub struct ModelsConfig {
 impl Default for ModelsConfig {
     fn default() -> Self {
         ModelsConfig {
-            enabled: RuleModel::ALL
-                .iter()
-                .map(|m| m.as_str().to_string())
-                .collect(),
+            enabled: RuleModel::ALL.iter().map(|m| m.as_str().to_string()).collect(),
             params: RuleParams::default(),
         }
     }
@@ -43,17 +40,13 @@ impl Config {
     /// Reads `path` (if given), applies environment overrides and validates.
     pub fn load(path: Option<&Path>) -> Result<Config> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p)
-                .with_context(|| format!("reading config {}", p.display()))?,
+            Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?,
             None => String::new(),
         };
         Self::from_toml_with_env(&text, std::env::vars())
     }
 
-    pub fn from_toml_with_env(
-        text: &str,
-        env: impl Iterator<Item = (String, String)>,
-    ) -> Result<Config> {
+    pub fn from_toml_with_env(text: &str, env: impl Iterator<Item = (String, String)>) -> Result<Config> {
         let mut doc: toml::Table = text.parse().context("config is not valid TOML")?;
         for (key, value) in env {
             let Some(path) = key.strip_prefix("ATTRIB_") else {
@@ -65,9 +58,7 @@ impl Config {
             }
             set_path(&mut doc, &parts, parse_env_value(&value));
         }
-        let config: Config = toml::Value::Table(doc)
-            .try_into()
-            .context("invalid configuration")?;
+        let config: Config = toml::Value::Table(doc).try_into().context("invalid configuration")?;
         config.validate()?;
         Ok(config)
     }
@@ -80,23 +71,12 @@ impl Config {
         for m in &self.models.enabled {
             if RuleModel::parse(m).is_none() {
                 let known: Vec<_> = RuleModel::ALL.iter().map(|m| m.as_str()).collect();
-                bail!(
-                    "models.enabled: unknown model {m:?} (known: {})",
-                    known.join(", ")
-                );
+                bail!("models.enabled: unknown model {m:?} (known: {})", known.join(", "));
             }
         }
-        self.models
-            .params
-            .validate()
-            .map_err(|e| anyhow::anyhow!("models.params: {e}"))?;
+        self.models.params.validate().map_err(|e| anyhow::anyhow!("models.params: {e}"))?;
         let lb = &self.journeys.lookback_days;
-        for (name, days) in [
-            ("order", lb.order),
-            ("signup", lb.signup),
-            ("lead", lb.lead),
-            ("deal", lb.deal),
-        ] {
+        for (name, days) in [("order", lb.order), ("signup", lb.signup), ("lead", lb.lead), ("deal", lb.deal)] {
             if !(1..=3650).contains(&days) {
                 bail!("journeys.lookback_days.{name} must be between 1 and 3650 (got {days})");
             }
@@ -107,12 +87,7 @@ impl Config {
     /// The engine's view of this configuration.
     pub fn attribution(&self) -> AttributionConfig {
         AttributionConfig {
-            models: self
-                .models
-                .enabled
-                .iter()
-                .filter_map(|m| RuleModel::parse(m))
-                .collect(),
+            models: self.models.enabled.iter().filter_map(|m| RuleModel::parse(m)).collect(),
             params: self.models.params,
             journeys: self.journeys,
         }
@@ -124,9 +99,7 @@ const KNOWN_SECTIONS: &[&str] = &["journeys", "models"];
 fn parse_env_value(raw: &str) -> toml::Value {
     let wrapped = format!("v = {raw}");
     match wrapped.parse::<toml::Table>() {
-        Ok(mut t) => t
-            .remove("v")
-            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }
@@ -138,9 +111,7 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
             table.insert(last.clone(), value);
         }
         [head, rest @ ..] => {
-            let entry = table
-                .entry(head.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table.entry(head.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if !entry.is_table() {
                 *entry = toml::Value::Table(toml::Table::new());
             }
@@ -156,11 +127,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<Vec<_>>()
-            .into_iter()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
     }
 
     #[test]
@@ -194,14 +161,11 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported_clearly() {
-        let e = Config::from_toml_with_env("[models]\nenabled = [\"lienar\"]", env(&[]))
-            .expect_err("bad");
+        let e = Config::from_toml_with_env("[models]\nenabled = [\"lienar\"]", env(&[])).expect_err("bad");
         assert!(e.to_string().contains("unknown model \"lienar\""), "{e}");
-        let e =
-            Config::from_toml_with_env("[journeys]\nview_thru = true", env(&[])).expect_err("bad");
+        let e = Config::from_toml_with_env("[journeys]\nview_thru = true", env(&[])).expect_err("bad");
         assert!(format!("{e:#}").contains("view_thru"), "{e:#}");
-        let e =
-            Config::from_toml_with_env("[models.params]\nw_role = 0.5", env(&[])).expect_err("bad");
+        let e = Config::from_toml_with_env("[models.params]\nw_role = 0.5", env(&[])).expect_err("bad");
         assert!(e.to_string().contains("w_role"), "{e}");
     }
 }

@@ -62,35 +62,21 @@ pub fn decode_file(path: &Path, topic: Topic, threads: usize) -> Result<DecodedF
         let handles: Vec<_> = lines
             .chunks(chunk)
             .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(n, l)| decode(topic, l).map_err(|e| (*n, e)))
-                        .collect::<Vec<_>>()
-                })
+                s.spawn(move || part.iter().map(|(n, l)| decode(topic, l).map_err(|e| (*n, e))).collect::<Vec<_>>())
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("decoder thread panicked"))
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().expect("decoder thread panicked")).collect()
     });
     // Raw bytes are kept only for rejected lines (to write them untouched).
-    let rejected_lines: std::collections::HashSet<usize> = events
-        .iter()
-        .filter_map(|e| e.as_ref().err().map(|(n, _)| *n))
-        .collect();
-    let raw = lines
-        .iter()
-        .filter(|(n, _)| rejected_lines.contains(n))
-        .map(|(_, l)| l.to_vec())
-        .collect();
+    let rejected_lines: std::collections::HashSet<usize> =
+        events.iter().filter_map(|e| e.as_ref().err().map(|(n, _)| *n)).collect();
+    let raw = lines.iter().filter(|(n, _)| rejected_lines.contains(n)).map(|(_, l)| l.to_vec()).collect();
     Ok(DecodedFile { events, raw })
 }
 
 /// Writes rows as CSV with a header.
 pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    let mut w =
-        csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
     for r in rows {
         w.serialize(r)?;
     }
@@ -100,9 +86,7 @@ pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
 
 /// Writes values as JSON Lines.
 pub fn write_jsonl<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    let mut w = BufWriter::new(
-        fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-    );
+    let mut w = BufWriter::new(fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
     for r in rows {
         serde_json::to_writer(&mut w, r)?;
         w.write_all(b"\n")?;
@@ -113,9 +97,7 @@ pub fn write_jsonl<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
 
 /// Writes lines to `<dir>/<topic>.jsonl`.
 pub fn write_lines(path: &Path, lines: &[String]) -> Result<()> {
-    let mut w = BufWriter::new(
-        fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-    );
+    let mut w = BufWriter::new(fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
     for l in lines {
         w.write_all(l.as_bytes())?;
         w.write_all(b"\n")?;

@@ -33,40 +33,24 @@ fn short(model: &str) -> &str {
     }
 }
 
+/// Revenue, conversion count and per-model differences of one type and currency.
+type ReconGroup<'a> = (i64, u64, Vec<(&'a str, i64)>);
+
 /// Renders the summary of a run.
 pub fn summary(run: &BatchRun) -> String {
     let mut s = String::new();
-    let models: Vec<&str> = run
-        .engine
-        .config()
-        .models
-        .iter()
-        .map(|m| m.as_str())
-        .collect();
+    let models: Vec<&str> = run.engine.config().models.iter().map(|m| m.as_str()).collect();
     let _ = writeln!(s, "\nInput records");
-    let _ = writeln!(
-        s,
-        "  {:<22}{:>10}{:>10}{:>12}{:>10}",
-        "topic", "received", "accepted", "duplicates", "rejected"
-    );
+    let _ = writeln!(s, "  {:<22}{:>10}{:>10}{:>12}{:>10}", "topic", "received", "accepted", "duplicates", "rejected");
     for (topic, c) in run.engine.counts() {
-        let _ = writeln!(
-            s,
-            "  {topic:<22}{:>10}{:>10}{:>12}{:>10}",
-            c.received, c.accepted, c.duplicates, c.rejected
-        );
+        let _ = writeln!(s, "  {topic:<22}{:>10}{:>10}{:>12}{:>10}", c.received, c.accepted, c.duplicates, c.rejected);
     }
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
     for c in &run.ledger.conversions {
         *by_type.entry(c.conversion_type.as_str()).or_default() += 1;
     }
     let conv: Vec<String> = by_type.iter().map(|(k, v)| format!("{v} {k}s")).collect();
-    let _ = writeln!(
-        s,
-        "\nPeople: {}   Conversions: {}",
-        run.engine.store().people(),
-        conv.join(", ")
-    );
+    let _ = writeln!(s, "\nPeople: {}   Conversions: {}", run.engine.store().people(), conv.join(", "));
 
     // Revenue by channel per currency, one column per model.
     let kpis = channel_kpis(&run.ledger.credits);
@@ -77,13 +61,10 @@ pub fn summary(run: &BatchRun) -> String {
         }
     }
     let mut currencies: Vec<(&str, i64)> = currencies.into_iter().collect();
-    currencies.sort_by(|a, b| b.1.cmp(&a.1));
+    currencies.sort_by_key(|c| std::cmp::Reverse(c.1));
     for (cur, total) in &currencies {
-        let _ = writeln!(
-            s,
-            "\nAttributed revenue by channel, {cur} (orders + closed-won deals, total {})",
-            money(*total)
-        );
+        let _ =
+            writeln!(s, "\nAttributed revenue by channel, {cur} (orders + closed-won deals, total {})", money(*total));
         let _ = write!(s, "  {:<16}", "channel");
         for m in &models {
             let _ = write!(s, "{:>14}", short(m));
@@ -91,24 +72,13 @@ pub fn summary(run: &BatchRun) -> String {
         let _ = writeln!(s);
         let mut channels: BTreeMap<&str, BTreeMap<&str, i64>> = BTreeMap::new();
         for k in kpis.iter().filter(|k| k.currency == *cur) {
-            *channels
-                .entry(&k.channel)
-                .or_default()
-                .entry(&k.model)
-                .or_default() += k.attributed_revenue_minor;
+            *channels.entry(&k.channel).or_default().entry(&k.model).or_default() += k.attributed_revenue_minor;
         }
         let mut rows: Vec<_> = channels.into_iter().collect();
-        let key_model = models
-            .iter()
-            .find(|m| **m == "linear")
-            .unwrap_or(&models[0])
-            .to_string();
+        let key_model = models.iter().find(|m| **m == "linear").unwrap_or(&models[0]).to_string();
         rows.sort_by(|a, b| {
             let rank = |ch: &str, r: &BTreeMap<&str, i64>| {
-                (
-                    ch == UNATTRIBUTED,
-                    -r.get(key_model.as_str()).copied().unwrap_or(0),
-                )
+                (ch == UNATTRIBUTED, -r.get(key_model.as_str()).copied().unwrap_or(0))
             };
             rank(a.0, &a.1).cmp(&rank(b.0, &b.1))
         });
@@ -123,17 +93,10 @@ pub fn summary(run: &BatchRun) -> String {
 
     // Who drives revenue: brand, employees, influencers, paid (linear model, main currency).
     if let Some((cur, _)) = currencies.first() {
-        let model = if models.contains(&"linear") {
-            "linear"
-        } else {
-            models[0]
-        };
+        let model = if models.contains(&"linear") { "linear" } else { models[0] };
         let mut actors: BTreeMap<&str, (i64, f64)> = BTreeMap::new();
-        for c in run
-            .ledger
-            .credits
-            .iter()
-            .filter(|c| c.model == model && c.currency == *cur && !c.actor_type.is_empty())
+        for c in
+            run.ledger.credits.iter().filter(|c| c.model == model && c.currency == *cur && !c.actor_type.is_empty())
         {
             let e = actors.entry(&c.actor_type).or_default();
             e.0 += c.credit_minor;
@@ -145,15 +108,8 @@ pub fn summary(run: &BatchRun) -> String {
         }
 
         let posts = post_kpis(&run.ledger.credits, run.engine.engagement(), &[model]);
-        let mut top: Vec<_> = posts
-            .iter()
-            .filter(|p| p.model == model && p.currency == *cur)
-            .collect();
-        top.sort_by(|a, b| {
-            b.attributed_revenue_minor
-                .cmp(&a.attributed_revenue_minor)
-                .then(a.post_id.cmp(&b.post_id))
-        });
+        let mut top: Vec<_> = posts.iter().filter(|p| p.model == model && p.currency == *cur).collect();
+        top.sort_by(|a, b| b.attributed_revenue_minor.cmp(&a.attributed_revenue_minor).then(a.post_id.cmp(&b.post_id)));
         let _ = writeln!(s, "\nTop posts by attributed revenue, {cur}, {model} model — next to their likes and shares");
         let _ = writeln!(
             s,
@@ -178,34 +134,25 @@ pub fn summary(run: &BatchRun) -> String {
 
     // Reconciliation to the cent.
     let _ = writeln!(s, "\nReconciliation: revenue of every conversion = Σ credits, per model (incl. {UNATTRIBUTED})");
-    let mut groups: BTreeMap<(&str, &str), (i64, u64, Vec<(&str, i64)>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, &str), ReconGroup<'_>> = BTreeMap::new();
     for r in &run.reconciliation {
-        let g = groups
-            .entry((r.conversion_type.as_str(), r.currency.as_str()))
-            .or_insert((r.revenue_minor, r.conversions, Vec::new()));
+        let g = groups.entry((r.conversion_type.as_str(), r.currency.as_str())).or_insert((
+            r.revenue_minor,
+            r.conversions,
+            Vec::new(),
+        ));
         g.2.push((r.model.as_str(), r.difference_minor));
     }
     for ((ty, cur), (revenue, n, diffs)) in groups.iter().filter(|(k, _)| !k.1.is_empty()) {
-        let bad: Vec<String> = diffs
-            .iter()
-            .filter(|d| d.1 != 0)
-            .map(|(m, d)| format!("{m} off by {}", money(*d)))
-            .collect();
+        let bad: Vec<String> =
+            diffs.iter().filter(|d| d.1 != 0).map(|(m, d)| format!("{m} off by {}", money(*d))).collect();
         let verdict = if bad.is_empty() {
             format!("✓ all {} models balance to the cent", diffs.len())
         } else {
             format!("✗ {}", bad.join(", "))
         };
-        let label = if *ty == "deal" {
-            "CRM closed-won deals"
-        } else {
-            "web orders"
-        };
-        let _ = writeln!(
-            s,
-            "  {label:<22}{cur} {:>16}  ({n} conversions)  {verdict}",
-            money(*revenue)
-        );
+        let label = if *ty == "deal" { "CRM closed-won deals" } else { "web orders" };
+        let _ = writeln!(s, "  {label:<22}{cur} {:>16}  ({n} conversions)  {verdict}", money(*revenue));
     }
     s
 }
