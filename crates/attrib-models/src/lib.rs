@@ -4,10 +4,17 @@
 //! to 1; [`allocate`] turns weights into minor units that sum to the revenue exactly.
 
 mod allocate;
+mod linalg;
+mod markov;
+mod paths;
 mod rules;
+mod shapley;
 
 pub use allocate::{allocate, Weights};
+pub use markov::{fit_markov, FitError, MarkovFit, MarkovParams, WeightedPath, MAX_ORDER, MAX_STATES};
+pub use paths::{attribute_paths, ChannelResult, PathError, PathModel, PathResults, PathRow};
 pub use rules::*;
+pub use shapley::{fit_shapley, ShapleyFit, TooManyChannels, MAX_SHAPLEY_CHANNELS};
 
 use std::fmt;
 
@@ -76,5 +83,54 @@ impl fmt::Display for RuleModel {
     }
 }
 
+/// Every model the engine runs: the rule-based ones and the two data-driven ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Model {
+    Rule(RuleModel),
+    /// Markov removal effects, fitted on the trailing journeys.
+    Markov,
+    /// Shapley values over channel sets, fitted on the trailing journeys.
+    Shapley,
+}
+
+impl Model {
+    pub const ALL: [Model; 10] = [
+        Model::Rule(RuleModel::FirstTouch),
+        Model::Rule(RuleModel::LastTouch),
+        Model::Rule(RuleModel::LastNonDirect),
+        Model::Rule(RuleModel::Linear),
+        Model::Rule(RuleModel::TimeDecay),
+        Model::Rule(RuleModel::PositionBased),
+        Model::Rule(RuleModel::WShaped),
+        Model::Rule(RuleModel::FullPath),
+        Model::Markov,
+        Model::Shapley,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::Rule(r) => r.as_str(),
+            Model::Markov => "markov",
+            Model::Shapley => "shapley",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Model> {
+        Model::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    pub fn is_data_driven(self) -> bool {
+        matches!(self, Model::Markov | Model::Shapley)
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod data_driven_tests;
 #[cfg(test)]
 mod tests;

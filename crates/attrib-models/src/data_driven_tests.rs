@@ -1,0 +1,170 @@
+//! Hand-checked cases for the Markov and Shapley models and the path-level report.
+
+use super::*;
+use proptest::prelude::*;
+
+const A: u32 = 0;
+const B: u32 = 1;
+const C: u32 = 2;
+
+fn path(channels: &[u32], conversions: f64, nulls: f64) -> WeightedPath {
+    WeightedPath { channels: channels.to_vec(), conversions, nulls }
+}
+
+fn row(channels: &[u32], conversions: f64, nulls: f64, value: f64) -> PathRow {
+    PathRow { channels: channels.to_vec(), conversions, value, nulls }
+}
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() < tol
+}
+
+/// The reference case: A > B (1, 1, 100), B (1, 1, 50), A > C > B (0, 2, 0), C (1, 1, 30).
+fn reference_rows() -> Vec<PathRow> {
+    vec![
+        row(&[A, B], 1.0, 1.0, 100.0),
+        row(&[B], 1.0, 1.0, 50.0),
+        row(&[A, C, B], 0.0, 2.0, 0.0),
+        row(&[C], 1.0, 1.0, 30.0),
+    ]
+}
+
+#[test]
+fn markov_reference_case_matches_the_hand_computation() {
+    let paths: Vec<WeightedPath> = reference_rows().iter().map(|r| path(&r.channels, r.conversions, r.nulls)).collect();
+    let fit = fit_markov(&paths, MarkovParams::default()).expect("fit");
+    assert!(close(fit.p_conversion, 0.375, 1e-12), "{}", fit.p_conversion);
+    assert!(close(fit.removal_effects[&A], 0.5, 1e-12));
+    assert!(close(fit.removal_effects[&B], 2.0 / 3.0, 1e-12));
+    assert!(close(fit.removal_effects[&C], 5.0 / 9.0, 1e-12));
+
+    let res = attribute_paths(&reference_rows(), &[PathModel::Markov], MarkovParams::default()).expect("paths");
+    let conv: Vec<f64> = res.rows.iter().map(|r| r.conversions).collect();
+    // 3 conversions in proportion 1/2 : 2/3 : 5/9.
+    for (got, want) in conv.iter().zip([0.8710, 1.1613, 0.9677]) {
+        assert!(close(*got, want, 5e-5), "{conv:?}");
+    }
+    assert!(close(conv.iter().sum(), 3.0, 1e-9));
+    assert!(close(res.rows.iter().map(|r| r.value).sum(), 180.0, 1e-9));
+    assert!(close(res.rows[0].removal_effect.expect("re"), 0.5, 1e-12));
+}
+
+#[test]
+fn markov_order_two_sees_what_order_one_cannot() {
+    // A then B converts; B then A never does.
+    let paths = [path(&[A, B], 1.0, 0.0), path(&[B, A], 0.0, 1.0)];
+    let first = fit_markov(&paths, MarkovParams::default()).expect("order 1");
+    assert!(close(first.p_conversion, 0.5, 1e-12));
+    assert!(close(first.removal_effects[&A], 0.5, 1e-12) && close(first.removal_effects[&B], 1.0, 1e-12));
+    let second = fit_markov(&paths, MarkovParams { order: 2, ..MarkovParams::default() }).expect("order 2");
+    assert!(close(second.p_conversion, 0.5, 1e-12));
+    assert!(close(second.removal_effects[&A], 1.0, 1e-12) && close(second.removal_effects[&B], 1.0, 1e-12));
+    assert_eq!(second.states, 5, "start, (A), (B), (A,B), (B,A)");
+}
+
+#[test]
+fn collapsing_repeats_treats_a_a_b_as_a_b() {
+    let repeated = [path(&[A, A, B], 1.0, 0.0), path(&[B], 0.0, 1.0)];
+    let plain = [path(&[A, B], 1.0, 0.0), path(&[B], 0.0, 1.0)];
+    let collapse = MarkovParams { collapse_repeats: true, ..MarkovParams::default() };
+    let a = fit_markov(&repeated, collapse).expect("fit");
+    let b = fit_markov(&plain, MarkovParams::default()).expect("fit");
+    assert_eq!(a.removal_effects, b.removal_effects);
+    assert_eq!(a.p_conversion, b.p_conversion);
+    // In order 1 a self-loop does not change absorption; in order 2 (A,A) is a state of its own.
+    let order2 = |collapse_repeats| MarkovParams { order: 2, collapse_repeats };
+    assert_eq!(fit_markov(&repeated, order2(false)).expect("fit").states, 5);
+    assert_eq!(fit_markov(&repeated, order2(true)).expect("fit").states, 4);
+}
+
+#[test]
+fn markov_without_conversions_has_zero_effects_and_bad_orders_are_refused() {
+    let fit = fit_markov(&[path(&[A, B], 0.0, 3.0)], MarkovParams::default()).expect("fit");
+    assert_eq!(fit.p_conversion, 0.0);
+    assert!(fit.removal_effects.values().all(|&v| v == 0.0));
+    assert_eq!(
+        fit_markov(&[], MarkovParams { order: 0, ..MarkovParams::default() }),
+        Err(FitError::OrderOutOfRange(0))
+    );
+    let res =
+        attribute_paths(&[row(&[A, B], 0.0, 3.0, 0.0)], &[PathModel::Markov], MarkovParams::default()).expect("ok");
+    assert_eq!(res.fell_back, vec![PathModel::Markov]);
+}
+
+#[test]
+fn markov_handles_a_hundred_channels() {
+    let paths: Vec<WeightedPath> =
+        (0..300u32).map(|i| path(&[i % 120, (i * 7 + 3) % 120, (i * 13 + 5) % 120], (i % 3) as f64, 1.0)).collect();
+    let fit = fit_markov(&paths, MarkovParams::default()).expect("fit");
+    assert_eq!(fit.removal_effects.len(), 120);
+    assert!(fit.removal_effects.values().all(|v| (0.0..=1.0).contains(v)));
+    assert!(fit.p_conversion > 0.0 && fit.p_conversion < 1.0);
+}
+
+#[test]
+fn shapley_symmetric_channels_get_equal_value_and_values_sum_to_v_all() {
+    let fit = fit_shapley(&[path(&[A], 1.0, 1.0), path(&[B], 1.0, 1.0), path(&[A, B], 3.0, 1.0)]).expect("fit");
+    assert!(close(fit.values[&A], 0.375, 1e-12) && close(fit.values[&B], 0.375, 1e-12), "{fit:?}");
+    assert!(close(fit.values.values().sum(), fit.v_all, 1e-12));
+}
+
+#[test]
+fn shapley_null_player_gets_zero() {
+    // C never changes the conversion rate of any coalition.
+    let fit = fit_shapley(&[path(&[A], 1.0, 1.0), path(&[A, C], 2.0, 2.0), path(&[C], 0.0, 5.0)]).expect("fit");
+    assert!(close(fit.values[&C], 0.0, 1e-12), "{fit:?}");
+    assert!(close(fit.values[&A], 0.5, 1e-12));
+}
+
+#[test]
+fn shapley_asymmetric_hand_case() {
+    // v(A) = 0.2, v(B) = 0.4, v(AB) = 0.9: φ_A = ½·0.2 + ½·0.5 = 0.35, φ_B = ½·0.4 + ½·0.7 = 0.55.
+    let fit = fit_shapley(&[path(&[A], 1.0, 4.0), path(&[B], 2.0, 3.0), path(&[B, A, B], 9.0, 1.0)]).expect("fit");
+    assert!(close(fit.values[&A], 0.35, 1e-12) && close(fit.values[&B], 0.55, 1e-12), "{fit:?}");
+    assert_eq!(fit.coalitions_seen, 3);
+}
+
+#[test]
+fn shapley_refuses_too_many_channels_clearly() {
+    let paths: Vec<WeightedPath> = (0..21u32).map(|c| path(&[c], 1.0, 1.0)).collect();
+    let e = fit_shapley(&paths).expect_err("too many");
+    assert!(e.to_string().contains("at most 20"), "{e}");
+}
+
+#[test]
+fn heuristic_path_models_split_each_paths_conversions() {
+    let res = attribute_paths(
+        &reference_rows(),
+        &[PathModel::First, PathModel::Last, PathModel::Linear],
+        MarkovParams::default(),
+    )
+    .expect("paths");
+    let get = |m: PathModel, c: u32| {
+        res.rows.iter().find(|r| r.model == m && r.channel == c).map(|r| (r.conversions, r.value))
+    };
+    assert_eq!(get(PathModel::First, A), Some((1.0, 100.0)));
+    assert_eq!(get(PathModel::Last, B), Some((2.0, 150.0)));
+    assert_eq!(get(PathModel::Linear, A), Some((0.5, 50.0)));
+    assert_eq!(get(PathModel::Linear, B), Some((1.5, 100.0)));
+}
+
+proptest! {
+    #[test]
+    fn the_order_of_input_rows_never_changes_the_fits(
+        rows in prop::collection::vec((prop::collection::vec(0u32..6, 1..5), 0u32..4, 0u32..4), 1..30),
+        seed in any::<u64>(),
+    ) {
+        let paths: Vec<WeightedPath> = rows.iter().map(|(c, v, n)| path(c, *v as f64, *n as f64)).collect();
+        let mut shuffled = paths.clone();
+        let mut s = seed;
+        for i in (1..shuffled.len()).rev() {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            shuffled.swap(i, (s >> 33) as usize % (i + 1));
+        }
+        for order in [1, 2] {
+            let p = MarkovParams { order, ..MarkovParams::default() };
+            prop_assert_eq!(fit_markov(&paths, p), fit_markov(&shuffled, p));
+        }
+        prop_assert_eq!(fit_shapley(&paths), fit_shapley(&shuffled));
+    }
+}

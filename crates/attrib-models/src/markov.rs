@@ -1,0 +1,216 @@
+//! Markov-chain attribution, solved exactly (DESIGN.md §4).
+//!
+//! States: (start), the channel states, (conversion), (null). A channel state of order k
+//! is the tuple of the last k channels seen (shorter at the start of a path). Transition
+//! probabilities come from converting and non-converting paths weighted by their counts.
+//! P(conversion) solves the absorbing chain (I − Q)x = r by dense LU with partial
+//! pivoting. Removing channel c sends every transition into a state ending in c to (null);
+//! RE_c = 1 − P(conv without c) / P(conv).
+
+use crate::linalg::solve;
+use std::collections::{BTreeMap, HashMap};
+
+/// A path of channel ids with how often it converted and how often it did not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightedPath {
+    pub channels: Vec<u32>,
+    pub conversions: f64,
+    pub nulls: f64,
+}
+
+/// Options of the Markov fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarkovParams {
+    /// Order k ≥ 1: states are k-tuples of channels.
+    pub order: usize,
+    /// Collapse consecutive repeats of a channel (a > a > b → a > b) before fitting.
+    pub collapse_repeats: bool,
+}
+
+impl Default for MarkovParams {
+    fn default() -> Self {
+        MarkovParams { order: 1, collapse_repeats: false }
+    }
+}
+
+/// Largest supported order: states pack up to this many 16-bit channel ids into a u64.
+pub const MAX_ORDER: usize = 4;
+/// Largest number of transient states solved exactly (dense LU, one factorisation per channel).
+pub const MAX_STATES: usize = 3_000;
+
+/// Why a fit could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FitError {
+    OrderOutOfRange(usize),
+    TooManyChannels(usize),
+    TooManyStates { states: usize, limit: usize },
+}
+
+impl std::fmt::Display for FitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FitError::OrderOutOfRange(k) => write!(f, "markov order must be between 1 and {MAX_ORDER} (got {k})"),
+            FitError::TooManyChannels(n) => write!(f, "{n} channels is more than the 65535 the fit supports"),
+            FitError::TooManyStates { states, limit } => write!(
+                f,
+                "the chain has {states} states, more than the {limit} solved exactly; lower the order or group channels"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FitError {}
+
+/// A fitted chain: P(conversion) and the removal effect of every channel seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarkovFit {
+    pub params: MarkovParams,
+    pub p_conversion: f64,
+    /// Removal effect per channel id, for every channel that occurs in a path.
+    pub removal_effects: BTreeMap<u32, f64>,
+    pub states: usize,
+    pub total_conversions: f64,
+    pub total_nulls: f64,
+}
+
+/// Packs the last `k` channels (ids + 1, so 0 means "none") into a state key.
+fn state_key(window: &[u32]) -> u64 {
+    window.iter().fold(0u64, |acc, &c| (acc << 16) | (c as u64 + 1))
+}
+
+fn last_channel(key: u64) -> u32 {
+    (key & 0xffff) as u32 - 1
+}
+
+const START: u64 = 0;
+
+/// Fits the chain. Paths with no channels are ignored (they are not journeys through channels).
+pub fn fit_markov(paths: &[WeightedPath], params: MarkovParams) -> Result<MarkovFit, FitError> {
+    if params.order == 0 || params.order > MAX_ORDER {
+        return Err(FitError::OrderOutOfRange(params.order));
+    }
+    let k = params.order;
+    // Transition weights: from-state → to-state (or an absorbing outcome).
+    let mut out: HashMap<u64, HashMap<u64, f64>> = HashMap::new();
+    let mut to_conv: HashMap<u64, f64> = HashMap::new();
+    let mut totals: HashMap<u64, f64> = HashMap::new();
+    let mut channels_seen: BTreeMap<u32, ()> = BTreeMap::new();
+    let (mut total_conv, mut total_null) = (0.0, 0.0);
+    let mut collapsed = Vec::new();
+    for p in paths {
+        let weight = p.conversions + p.nulls;
+        let chans: &[u32] = if params.collapse_repeats {
+            collapsed.clear();
+            collapsed.extend(p.channels.iter().copied());
+            collapsed.dedup();
+            &collapsed
+        } else {
+            &p.channels
+        };
+        if chans.is_empty() || weight <= 0.0 {
+            continue;
+        }
+        if let Some(&max) = chans.iter().max() {
+            if max >= u16::MAX as u32 {
+                return Err(FitError::TooManyChannels(max as usize + 1));
+            }
+        }
+        total_conv += p.conversions;
+        total_null += p.nulls;
+        let mut from = START;
+        for i in 0..chans.len() {
+            channels_seen.insert(chans[i], ());
+            let to = state_key(&chans[i.saturating_sub(k - 1)..=i]);
+            *out.entry(from).or_default().entry(to).or_default() += weight;
+            *totals.entry(from).or_default() += weight;
+            from = to;
+        }
+        *to_conv.entry(from).or_default() += p.conversions;
+        *totals.entry(from).or_default() += weight;
+    }
+    // Deterministic state order: start first, then by key.
+    let mut states: Vec<u64> = totals.keys().copied().filter(|&s| s != START).collect();
+    states.sort_unstable();
+    states.insert(0, START);
+    if states.len() > MAX_STATES {
+        return Err(FitError::TooManyStates { states: states.len(), limit: MAX_STATES });
+    }
+    let chain = Chain::build(&states, &out, &to_conv, &totals);
+    let p_conversion = if total_conv > 0.0 { chain.p_conversion(|_| true) } else { 0.0 };
+    let mut removal_effects = BTreeMap::new();
+    for &c in channels_seen.keys() {
+        let re = if p_conversion > 0.0 {
+            let without = chain.p_conversion(|s| s == START || last_channel(s) != c);
+            (1.0 - without / p_conversion).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        removal_effects.insert(c, re);
+    }
+    Ok(MarkovFit {
+        params,
+        p_conversion,
+        removal_effects,
+        states: states.len(),
+        total_conversions: total_conv,
+        total_nulls: total_null,
+    })
+}
+
+/// The transient part of the chain as dense rows.
+struct Chain {
+    states: Vec<u64>,
+    /// Transition probabilities between transient states, row-major.
+    q: Vec<f64>,
+    /// Probability of converting in one step from each state.
+    r: Vec<f64>,
+}
+
+impl Chain {
+    fn build(
+        states: &[u64],
+        out: &HashMap<u64, HashMap<u64, f64>>,
+        to_conv: &HashMap<u64, f64>,
+        totals: &HashMap<u64, f64>,
+    ) -> Chain {
+        let n = states.len();
+        let index: HashMap<u64, usize> = states.iter().enumerate().map(|(i, &s)| (s, i)).collect();
+        let mut q = vec![0.0; n * n];
+        let mut r = vec![0.0; n];
+        for (i, s) in states.iter().enumerate() {
+            let total = totals.get(s).copied().unwrap_or(0.0);
+            if total <= 0.0 {
+                continue;
+            }
+            if let Some(row) = out.get(s) {
+                // Sorted so the row's float sums never depend on hash order.
+                let mut targets: Vec<(&u64, &f64)> = row.iter().collect();
+                targets.sort_unstable_by_key(|(t, _)| **t);
+                for (t, w) in targets {
+                    q[i * n + index[t]] += w / total;
+                }
+            }
+            r[i] = to_conv.get(s).copied().unwrap_or(0.0) / total;
+        }
+        Chain { states: states.to_vec(), q, r }
+    }
+
+    /// P(conversion) from the start when only states for which `keep` holds can be entered
+    /// (entering any other state means null).
+    fn p_conversion(&self, keep: impl Fn(u64) -> bool) -> f64 {
+        let kept: Vec<usize> = (0..self.states.len()).filter(|&i| keep(self.states[i])).collect();
+        let m = kept.len();
+        let n = self.states.len();
+        let mut a = vec![0.0; m * m];
+        let mut b = vec![0.0; m];
+        for (row, &i) in kept.iter().enumerate() {
+            for (col, &j) in kept.iter().enumerate() {
+                a[row * m + col] = if row == col { 1.0 } else { 0.0 } - self.q[i * n + j];
+            }
+            b[row] = self.r[i];
+        }
+        // The start state is always kept and always first.
+        solve(a, b, m).map_or(0.0, |x| x[0].clamp(0.0, 1.0))
+    }
+}

@@ -1,0 +1,148 @@
+//! Path-level attribution, as ChannelAttribution and its peers report it: per channel,
+//! the conversions and value each model attributes, totals equal to the input totals.
+
+use crate::markov::{fit_markov, FitError, MarkovFit, MarkovParams, WeightedPath};
+use crate::shapley::{fit_shapley, ShapleyFit};
+use std::collections::BTreeMap;
+
+/// One row of a path summary: a channel path with its conversions, value and nulls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathRow {
+    pub channels: Vec<u32>,
+    pub conversions: f64,
+    pub value: f64,
+    pub nulls: f64,
+}
+
+/// The path-level models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PathModel {
+    First,
+    Last,
+    Linear,
+    Markov,
+    Shapley,
+}
+
+impl PathModel {
+    pub const ALL: [PathModel; 5] =
+        [PathModel::First, PathModel::Last, PathModel::Linear, PathModel::Markov, PathModel::Shapley];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathModel::First => "first",
+            PathModel::Last => "last",
+            PathModel::Linear => "linear",
+            PathModel::Markov => "markov",
+            PathModel::Shapley => "shapley",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PathModel> {
+        PathModel::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// What one model attributes to one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelResult {
+    pub channel: u32,
+    pub model: PathModel,
+    pub conversions: f64,
+    pub value: f64,
+    /// Markov only.
+    pub removal_effect: Option<f64>,
+}
+
+/// Results of a path-level run, with the fits behind the data-driven models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathResults {
+    pub rows: Vec<ChannelResult>,
+    pub markov: Option<MarkovFit>,
+    pub shapley: Option<ShapleyFit>,
+    /// Models whose weights were all zero and fell back to last touch.
+    pub fell_back: Vec<PathModel>,
+}
+
+/// Errors of the data-driven fits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathError {
+    Markov(FitError),
+    Shapley(crate::shapley::TooManyChannels),
+}
+
+impl std::fmt::Display for PathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathError::Markov(e) => e.fmt(f),
+            PathError::Shapley(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PathError {}
+
+/// Attributes the paths' conversions and value to channels under each of `models`.
+pub fn attribute_paths(rows: &[PathRow], models: &[PathModel], markov: MarkovParams) -> Result<PathResults, PathError> {
+    let rows: Vec<&PathRow> = rows.iter().filter(|r| !r.channels.is_empty()).collect();
+    let mut out = PathResults { rows: Vec::new(), markov: None, shapley: None, fell_back: Vec::new() };
+    let total_conv: f64 = rows.iter().map(|r| r.conversions).sum();
+    let total_value: f64 = rows.iter().map(|r| r.value).sum();
+    let weighted: Vec<WeightedPath> = rows
+        .iter()
+        .map(|r| WeightedPath { channels: r.channels.clone(), conversions: r.conversions, nulls: r.nulls })
+        .collect();
+    for &model in models {
+        let mut acc: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+        let global = match model {
+            PathModel::Markov => {
+                let fit = fit_markov(&weighted, markov).map_err(PathError::Markov)?;
+                let re = fit.removal_effects.clone();
+                out.markov = Some(fit);
+                Some(re)
+            }
+            PathModel::Shapley => {
+                let fit = fit_shapley(&weighted).map_err(PathError::Shapley)?;
+                let phi = fit.values.iter().map(|(c, v)| (*c, v.max(0.0))).collect();
+                out.shapley = Some(fit);
+                Some(phi)
+            }
+            _ => None,
+        };
+        let global = global.filter(|g: &BTreeMap<u32, f64>| g.values().sum::<f64>() > 0.0);
+        let heuristic = match (model, &global) {
+            (PathModel::Markov | PathModel::Shapley, None) => {
+                out.fell_back.push(model);
+                PathModel::Last
+            }
+            _ => model,
+        };
+        if let Some(share) = &global {
+            // Channel share of the totals, as ChannelAttribution reports data-driven models.
+            let sum: f64 = share.values().sum();
+            for (&c, &s) in share {
+                acc.insert(c, (total_conv * s / sum, total_value * s / sum));
+            }
+        } else {
+            for r in &rows {
+                let n = r.channels.len() as f64;
+                let mut credit = |c: u32, w: f64| {
+                    let e = acc.entry(c).or_default();
+                    e.0 += r.conversions * w;
+                    e.1 += r.value * w;
+                };
+                match heuristic {
+                    PathModel::First => credit(r.channels[0], 1.0),
+                    PathModel::Last => credit(r.channels[r.channels.len() - 1], 1.0),
+                    _ => r.channels.iter().for_each(|&c| credit(c, 1.0 / n)),
+                }
+            }
+        }
+        let removal = out.markov.as_ref().filter(|_| model == PathModel::Markov);
+        for (channel, (conversions, value)) in acc {
+            let removal_effect = removal.and_then(|f| f.removal_effects.get(&channel).copied());
+            out.rows.push(ChannelResult { channel, model, conversions, value, removal_effect });
+        }
+    }
+    Ok(out)
+}
