@@ -61,7 +61,7 @@ fn every_conversions_credits_sum_to_its_revenue_for_every_model() {
         }
     }
     assert!(revenue.len() > 200, "enough conversions to mean something: {}", revenue.len());
-    assert_eq!(sums.len(), revenue.len() * 8, "every conversion has rows for all 8 models");
+    assert_eq!(sums.len(), revenue.len() * 10, "every conversion has rows for all 10 models");
     for ((id, model), (credited, weights)) in sums {
         assert_eq!(credited, revenue[id], "{id} under {model}");
         assert!((weights - 1.0).abs() < 1e-9, "{id} under {model}: weights sum to {weights}");
@@ -99,7 +99,7 @@ fn shuffling_the_input_lines_does_not_change_the_ledger() {
         shuffle_folder(input.path(), shuffled.path(), seed);
         let out2 = TempDir::new("out2");
         attrib(&["batch", "--input", path(&shuffled), "--output", path(&out2), "--threads", "1"]).expect("batch");
-        for file in ["credits.csv", "conversions.csv", "kpi_channels.csv"] {
+        for file in ["credits.csv", "conversions.csv", "kpi_channels.csv", "model_fits.json"] {
             assert_eq!(
                 sorted_lines(&output.path().join(file)),
                 sorted_lines(&out2.path().join(file)),

@@ -7,7 +7,7 @@
 
 use crate::channel::{classify_session, Channel};
 use crate::journey::*;
-use attrib_contract::{CrmObject, CrmRecord, DealStage, SocialInteraction, Topic, WebEvent, WebEventType};
+use attrib_contract::{CrmObject, CrmRecord, DealStage, SocialInteraction, Timestamp, Topic, WebEvent, WebEventType};
 use attrib_identity::{crm_identifiers, social_identifiers, web_identifiers, IdentityGraph, NodeId};
 use std::collections::{HashMap, HashSet};
 
@@ -44,6 +44,8 @@ pub struct JourneyStore {
     orders: HashMap<String, u32>,
     /// deal_id → index of the CRM record holding the deal's current version.
     deals: HashMap<String, u32>,
+    /// The latest `occurred_at` of any stored record: where the data ends.
+    latest: Option<Timestamp>,
 }
 
 impl JourneyStore {
@@ -64,9 +66,18 @@ impl JourneyStore {
         self.members.len()
     }
 
-    /// Whether an event id of a topic was already accepted; marks it seen if not.
-    fn first_copy(&mut self, topic: Topic, event_id: &str) -> bool {
-        self.seen.entry(topic).or_default().insert(event_id.to_string())
+    /// The latest `occurred_at` of any stored social, web or CRM record.
+    pub fn latest_event_time(&self) -> Option<Timestamp> {
+        self.latest
+    }
+
+    /// Whether an event id of a topic was already accepted; marks it seen (and the time) if not.
+    fn first_copy(&mut self, topic: Topic, event_id: &str, at: Timestamp) -> bool {
+        let first = self.seen.entry(topic).or_default().insert(event_id.to_string());
+        if first {
+            self.latest = Some(self.latest.map_or(at, |l| l.max(at)));
+        }
+        first
     }
 
     fn attach(&mut self, root: Option<NodeId>, merges: Vec<attrib_identity::Merge>, r: RecordRef) -> Option<NodeId> {
@@ -82,7 +93,7 @@ impl JourneyStore {
     }
 
     pub fn ingest_social(&mut self, e: SocialInteraction) -> Ingested {
-        if !self.first_copy(Topic::SocialInteractions, &e.event_id) {
+        if !self.first_copy(Topic::SocialInteractions, &e.event_id, e.occurred_at) {
             return Ingested::Duplicate;
         }
         let (root, merges) = self.graph.link(&social_identifiers(&e));
@@ -96,7 +107,7 @@ impl JourneyStore {
     }
 
     pub fn ingest_web(&mut self, e: WebEvent) -> Ingested {
-        if !self.first_copy(Topic::WebEvents, &e.event_id) {
+        if !self.first_copy(Topic::WebEvents, &e.event_id, e.occurred_at) {
             return Ingested::Duplicate;
         }
         let (root, merges) = self.graph.link(&web_identifiers(&e));
@@ -119,7 +130,7 @@ impl JourneyStore {
     }
 
     pub fn ingest_crm(&mut self, e: CrmRecord) -> Ingested {
-        if !self.first_copy(Topic::CrmRecords, &e.event_id) {
+        if !self.first_copy(Topic::CrmRecords, &e.event_id, e.occurred_at) {
             return Ingested::Duplicate;
         }
         let (root, merges) = self.graph.link(&crm_identifiers(&e));

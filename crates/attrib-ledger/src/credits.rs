@@ -1,8 +1,10 @@
 //! The credits ledger: one row per (conversion, conversion version, model, touch).
 
+use crate::fit::DataDrivenFits;
 use attrib_journeys::{Conversion, ConversionType, Journey, JourneyConfig, Touch};
-use attrib_models::{allocate, ConversionFacts, RuleModel, RuleParams, TouchFacts};
+use attrib_models::{allocate, ConversionFacts, MarkovParams, Model, RuleModel, RuleParams, TouchFacts, Weights};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The synthetic channel of conversions with no touch in their window.
 pub const UNATTRIBUTED: &str = "(unattributed)";
@@ -58,23 +60,26 @@ pub struct ConversionRow {
 /// Which models run and with which parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttributionConfig {
-    pub models: Vec<RuleModel>,
+    pub models: Vec<Model>,
     pub params: RuleParams,
+    pub markov: MarkovParams,
     pub journeys: JourneyConfig,
 }
 
 impl Default for AttributionConfig {
     fn default() -> Self {
         AttributionConfig {
-            models: RuleModel::ALL.to_vec(),
+            models: Model::ALL.to_vec(),
             params: RuleParams::default(),
+            markov: MarkovParams::default(),
             journeys: JourneyConfig::default(),
         }
     }
 }
 
 impl AttributionConfig {
-    /// A short, stable tag of a model and the parameters it uses, recorded on every row.
+    /// A short, stable tag of a rule model and the parameters it uses, recorded on every row.
+    /// (Data-driven models are tagged by their fit instead.)
     pub fn model_version(&self, model: RuleModel) -> String {
         let p = &self.params;
         let lb = &self.journeys.lookback_days;
@@ -96,19 +101,94 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
+/// What attributing one journey produced.
+#[derive(Debug, Default)]
+pub struct JourneyCredits {
+    pub credits: Vec<CreditRow>,
+    pub conversions: Vec<ConversionRow>,
+    /// Per data-driven model: conversions credited by last touch because every weight was 0.
+    pub fallbacks: BTreeMap<Model, u64>,
+}
+
 /// Ledger rows and conversion rows of one journey, for every configured model.
-pub fn attribute_journey(journey: &Journey<'_>, config: &AttributionConfig) -> (Vec<CreditRow>, Vec<ConversionRow>) {
-    let mut credits = Vec::new();
-    let mut conversions = Vec::with_capacity(journey.conversions.len());
-    let versions: Vec<String> = config.models.iter().map(|m| config.model_version(*m)).collect();
+/// `versions` holds each model's version tag, in `config.models` order.
+pub fn attribute_journey(
+    journey: &Journey<'_>,
+    config: &AttributionConfig,
+    fits: &DataDrivenFits,
+    versions: &[String],
+) -> JourneyCredits {
+    let mut out = JourneyCredits::default();
     for conversion in &journey.conversions {
         let touches = journey.touches_for(conversion, config.journeys.lookback_days.window(conversion.kind));
-        conversions.push(conversion_row(journey.person, conversion, touches));
-        for (model, version) in config.models.iter().zip(&versions) {
-            attribute_conversion(journey, conversion, touches, *model, version, config, &mut credits);
+        out.conversions.push(conversion_row(journey.person, conversion, touches));
+        for (model, version) in config.models.iter().zip(versions) {
+            let weights = if touches.is_empty() {
+                None
+            } else {
+                let (w, fell_back) = model_weights(*model, journey, conversion, touches, config, fits);
+                if fell_back {
+                    *out.fallbacks.entry(*model).or_default() += 1;
+                }
+                Some(w)
+            };
+            push_rows(journey, conversion, touches, *model, version, weights.as_ref(), &mut out.credits);
         }
     }
-    (credits, conversions)
+    out
+}
+
+/// The version tag of each configured model: parameters for rules, the fit for data-driven ones.
+pub fn model_versions(config: &AttributionConfig, fits: &DataDrivenFits) -> Vec<String> {
+    config
+        .models
+        .iter()
+        .map(|m| match m {
+            Model::Rule(r) => config.model_version(*r),
+            other => fits.get(*other).map(|f| f.version.clone()).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Weights of a model for the touches of one conversion, and whether it fell back to last touch.
+fn model_weights(
+    model: Model,
+    journey: &Journey<'_>,
+    conversion: &Conversion<'_>,
+    touches: &[Touch<'_>],
+    config: &AttributionConfig,
+    fits: &DataDrivenFits,
+) -> (Weights, bool) {
+    match model {
+        Model::Rule(rule) => {
+            let facts: Vec<TouchFacts> = touches
+                .iter()
+                .map(|t| TouchFacts { time: t.time, direct: t.channel == attrib_journeys::Channel::Direct })
+                .collect();
+            let conv = ConversionFacts {
+                time: conversion.time,
+                first_lead: journey.first_lead,
+                deal_created_at: if conversion.kind == ConversionType::Deal {
+                    conversion.deal_created_at
+                } else {
+                    None
+                },
+            };
+            (rule.weights(&facts, &conv, &config.params), false)
+        }
+        data_driven => {
+            let values: Vec<f64> = match fits.get(data_driven) {
+                Some(f) => touches.iter().map(|t| f.weight(t.channel.as_str())).collect(),
+                None => vec![0.0; touches.len()],
+            };
+            let w = Weights::from_f64(&values);
+            if w.is_zero() {
+                (Weights::one_hot(touches.len(), touches.len() - 1), true)
+            } else {
+                (w, false)
+            }
+        }
+    }
 }
 
 fn conversion_row(person: &str, c: &Conversion<'_>, touches: &[Touch<'_>]) -> ConversionRow {
@@ -132,14 +212,15 @@ fn currency_of(c: &Conversion<'_>) -> String {
     c.currency.map(|c| c.to_string()).unwrap_or_default()
 }
 
-/// Appends the rows of one conversion under one model.
-pub fn attribute_conversion(
+/// Appends the rows of one conversion under one model: one per touch, or one
+/// `(unattributed)` row when the conversion has no touch (`weights` is None).
+fn push_rows(
     journey: &Journey<'_>,
     conversion: &Conversion<'_>,
     touches: &[Touch<'_>],
-    model: RuleModel,
+    model: Model,
     model_version: &str,
-    config: &AttributionConfig,
+    weights: Option<&Weights>,
     out: &mut Vec<CreditRow>,
 ) {
     let base = CreditRow {
@@ -163,21 +244,11 @@ pub fn attribute_conversion(
         currency: currency_of(conversion),
         conversion_time: conversion.time.to_string(),
     };
-    if touches.is_empty() {
+    let Some(weights) = weights else {
         out.push(base);
         return;
-    }
-    let facts: Vec<TouchFacts> = touches
-        .iter()
-        .map(|t| TouchFacts { time: t.time, direct: t.channel == attrib_journeys::Channel::Direct })
-        .collect();
-    let conv = ConversionFacts {
-        time: conversion.time,
-        first_lead: journey.first_lead,
-        deal_created_at: if conversion.kind == ConversionType::Deal { conversion.deal_created_at } else { None },
     };
-    let weights = model.weights(&facts, &conv, &config.params);
-    let money = allocate(conversion.revenue_minor, &weights);
+    let money = allocate(conversion.revenue_minor, weights);
     for ((t, w), credit) in touches.iter().zip(weights.fractions()).zip(money) {
         out.push(CreditRow {
             touch_event_id: t.event_id.to_string(),

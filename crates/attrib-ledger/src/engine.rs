@@ -2,9 +2,11 @@
 //!
 //! The same engine serves batch, demo and the streaming service; it holds no IO.
 
-use crate::credits::{attribute_journey, AttributionConfig, ConversionRow, CreditRow};
+use crate::credits::{attribute_journey, model_versions, AttributionConfig, ConversionRow, CreditRow, JourneyCredits};
+use crate::fit::{fit_data_driven, FitReport};
 use crate::kpi::Engagement;
 use attrib_contract::{decode, AdSpend, DecodeError, Event, FxRate, Topic};
+use attrib_journeys::Journey;
 use attrib_journeys::{Ingested, JourneyStore};
 use std::collections::{BTreeMap, HashSet};
 
@@ -29,6 +31,8 @@ pub enum Outcome {
 pub struct Ledger {
     pub credits: Vec<CreditRow>,
     pub conversions: Vec<ConversionRow>,
+    /// One report per data-driven model fitted for this ledger.
+    pub fits: Vec<FitReport>,
 }
 
 /// Attribution engine over the valid records it was given.
@@ -151,24 +155,32 @@ impl Engine {
     }
 
     /// Attributes every conversion of every person under every configured model.
-    /// Work is split over `threads` (journeys are independent); the result is sorted
-    /// and does not depend on the split or on the order records arrived in.
+    /// Data-driven models are fitted first on all journeys. Work is split over `threads`
+    /// (journeys are independent); the result is sorted and does not depend on the split
+    /// or on the order records arrived in.
     pub fn attribute(&self, threads: usize) -> Ledger {
-        let journeys = self.store.converting_journeys();
+        let data_driven = self.config.models.iter().any(|m| m.is_data_driven());
+        let all = if data_driven { self.store.journeys() } else { self.store.converting_journeys() };
+        let mut fits = fit_data_driven(&all, &self.config, self.store.latest_event_time());
+        let versions = model_versions(&self.config, &fits);
+        let journeys: Vec<&Journey<'_>> = all.iter().filter(|j| !j.conversions.is_empty()).collect();
         let chunk = journeys.len().div_ceil(threads.max(1)).max(1);
-        let parts: Vec<(Vec<CreditRow>, Vec<ConversionRow>)> = std::thread::scope(|s| {
+        let (config, fits_ref, versions_ref) = (&self.config, &fits, &versions);
+        let parts: Vec<JourneyCredits> = std::thread::scope(|s| {
             let handles: Vec<_> = journeys
                 .chunks(chunk)
                 .map(|part| {
                     s.spawn(move || {
-                        let mut credits = Vec::new();
-                        let mut conversions = Vec::new();
+                        let mut acc = JourneyCredits::default();
                         for j in part {
-                            let (c, v) = attribute_journey(j, &self.config);
-                            credits.extend(c);
-                            conversions.extend(v);
+                            let r = attribute_journey(j, config, fits_ref, versions_ref);
+                            acc.credits.extend(r.credits);
+                            acc.conversions.extend(r.conversions);
+                            for (m, n) in r.fallbacks {
+                                *acc.fallbacks.entry(m).or_default() += n;
+                            }
                         }
-                        (credits, conversions)
+                        acc
                     })
                 })
                 .collect();
@@ -176,10 +188,16 @@ impl Engine {
             handles.into_iter().map(|h| h.join().expect("attribution worker panicked")).collect()
         });
         let mut ledger = Ledger::default();
-        for (c, v) in parts {
-            ledger.credits.extend(c);
-            ledger.conversions.extend(v);
+        for part in parts {
+            ledger.credits.extend(part.credits);
+            ledger.conversions.extend(part.conversions);
+            for (m, n) in part.fallbacks {
+                if let Some(r) = fits.reports.iter_mut().find(|r| r.model == m.as_str()) {
+                    r.fallbacks_to_last_touch += n;
+                }
+            }
         }
+        ledger.fits = fits.reports;
         // Stable sort: rows of one conversion and model keep their touch order.
         let model_rank = |m: &str| self.config.models.iter().position(|x| x.as_str() == m).unwrap_or(usize::MAX);
         ledger

@@ -4,12 +4,14 @@
 
 mod credits;
 mod engine;
+mod fit;
 mod kpi;
 
 pub use credits::{
-    attribute_conversion, attribute_journey, fnv1a, AttributionConfig, ConversionRow, CreditRow, UNATTRIBUTED,
+    attribute_journey, fnv1a, model_versions, AttributionConfig, ConversionRow, CreditRow, JourneyCredits, UNATTRIBUTED,
 };
 pub use engine::{Engine, Ledger, Outcome, TopicCounts};
+pub use fit::{fit_data_driven, training_set, ChannelValues, DataDrivenFits, FitReport, TrainingSet};
 pub use kpi::{
     channel_kpis, post_kpis, reconcile, ChannelKpi, Engagement, PostKey, PostKpi, PostStats, Reconciliation,
 };

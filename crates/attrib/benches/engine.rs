@@ -1,14 +1,14 @@
 //! Engine throughput on generated data: `cargo bench -p attrib --bench engine`.
 //!
 //! Prints events/s for decoding, for identity resolution + journey building, and
-//! conversions/s for attribution under each model, single-threaded.
+//! conversions/s for attribution under each model (data-driven ones include their fit), single-threaded.
 //! `ATTRIB_BENCH_PEOPLE` sets the dataset size (default 50 000 people).
 
 use attrib_contract::{decode, Event, Topic};
 use attrib_generator::{generate, GenParams};
 use attrib_journeys::{JourneyConfig, JourneyStore};
 use attrib_ledger::{AttributionConfig, Engine};
-use attrib_models::RuleModel;
+use attrib_models::Model;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -49,7 +49,7 @@ fn main() {
     println!("  {} people, {} conversions", journeys.len(), conversions);
     drop(journeys);
 
-    for model in RuleModel::ALL {
+    for model in Model::ALL {
         let mut engine = Engine::new(AttributionConfig { models: vec![model], ..AttributionConfig::default() });
         for e in journey_events.iter().cloned() {
             engine.ingest(e);

@@ -102,6 +102,7 @@ pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
     write_csv(&path("kpi_channels.csv"), &channel_kpis(&run.ledger.credits))?;
     write_csv(&path("kpi_posts.csv"), &post_kpis(&run.ledger.credits, run.engine.engagement(), &models))?;
     write_csv(&path("reconciliation.csv"), &run.reconciliation)?;
+    std::fs::write(path("model_fits.json"), serde_json::to_string_pretty(&run.ledger.fits)? + "\n")?;
     run.timings.write_secs = t.elapsed().as_secs_f64();
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
     for c in &run.ledger.conversions {

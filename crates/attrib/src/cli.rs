@@ -4,6 +4,7 @@ use crate::{batch, config::Config, files, report};
 use anyhow::{Context, Result};
 use attrib_contract::{Date, Topic};
 use attrib_generator::{generate, GenParams};
+use attrib_models::{MarkovParams, PathModel};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -71,6 +72,34 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Path-level attribution over ChannelAttribution's CSV input (path, total_conversions, ...).
+    Paths {
+        /// CSV with a path column ("a > b > c") and conversion counts; `;` or `,` delimited.
+        #[arg(long)]
+        input: PathBuf,
+        /// Only this model: first, last, linear, markov, shapley (default: all).
+        #[arg(long)]
+        model: Option<String>,
+        /// Markov order (states are k-tuples of channels).
+        #[arg(long, default_value_t = 1)]
+        order: usize,
+        /// Collapse consecutive repeats of a channel before the Markov fit.
+        #[arg(long)]
+        collapse_repeats: bool,
+        /// Separator between channels in a path.
+        #[arg(long, default_value = ">")]
+        sep: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::paths_cmd::OutputFormat,
+        #[arg(long, default_value = "path")]
+        path_column: String,
+        #[arg(long, default_value = "total_conversions")]
+        conversions_column: String,
+        #[arg(long, default_value = "total_conversion_value")]
+        value_column: String,
+        #[arg(long, default_value = "total_null")]
+        null_column: String,
+    },
     /// Check a configuration (and optionally sample events) without running anything.
     Validate {
         #[arg(long)]
@@ -123,6 +152,38 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { input, output, people, seed, config } => demo(input, &output, people, seed, config.as_deref()),
+        Command::Paths {
+            input,
+            model,
+            order,
+            collapse_repeats,
+            sep,
+            format,
+            path_column,
+            conversions_column,
+            value_column,
+            null_column,
+        } => {
+            let models = match model {
+                Some(m) => vec![PathModel::parse(&m).with_context(|| {
+                    format!("unknown model {m:?} (expected first, last, linear, markov or shapley)")
+                })?],
+                None => PathModel::ALL.to_vec(),
+            };
+            anyhow::ensure!(!sep.is_empty(), "--sep must not be empty");
+            let options = crate::paths_cmd::PathsOptions {
+                models,
+                markov: MarkovParams { order, collapse_repeats },
+                separator: sep,
+                path_column,
+                conversions_column,
+                value_column,
+                null_column,
+                format,
+            };
+            print!("{}", crate::paths_cmd::run(&input, &options)?);
+            Ok(())
+        }
         Command::Validate { config, input } => {
             let cfg = Config::load(config.as_deref())?;
             println!("config ok: models {}", cfg.models.enabled.join(", "));

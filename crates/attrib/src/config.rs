@@ -7,7 +7,7 @@
 use anyhow::{bail, Context, Result};
 use attrib_journeys::JourneyConfig;
 use attrib_ledger::AttributionConfig;
-use attrib_models::{RuleModel, RuleParams};
+use attrib_models::{MarkovParams, Model, RuleParams, MAX_ORDER};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -25,13 +25,15 @@ pub struct Config {
 pub struct ModelsConfig {
     pub enabled: Vec<String>,
     pub params: RuleParams,
+    pub markov: MarkovParams,
 }
 
 impl Default for ModelsConfig {
     fn default() -> Self {
         ModelsConfig {
-            enabled: RuleModel::ALL.iter().map(|m| m.as_str().to_string()).collect(),
+            enabled: Model::ALL.iter().map(|m| m.as_str().to_string()).collect(),
             params: RuleParams::default(),
+            markov: MarkovParams::default(),
         }
     }
 }
@@ -69,12 +71,15 @@ impl Config {
             bail!("models.enabled must name at least one model");
         }
         for m in &self.models.enabled {
-            if RuleModel::parse(m).is_none() {
-                let known: Vec<_> = RuleModel::ALL.iter().map(|m| m.as_str()).collect();
+            if Model::parse(m).is_none() {
+                let known: Vec<_> = Model::ALL.iter().map(|m| m.as_str()).collect();
                 bail!("models.enabled: unknown model {m:?} (known: {})", known.join(", "));
             }
         }
         self.models.params.validate().map_err(|e| anyhow::anyhow!("models.params: {e}"))?;
+        if !(1..=MAX_ORDER).contains(&self.models.markov.order) {
+            bail!("models.markov.order must be between 1 and {MAX_ORDER} (got {})", self.models.markov.order);
+        }
         let lb = &self.journeys.lookback_days;
         for (name, days) in [("order", lb.order), ("signup", lb.signup), ("lead", lb.lead), ("deal", lb.deal)] {
             if !(1..=3650).contains(&days) {
@@ -87,8 +92,9 @@ impl Config {
     /// The engine's view of this configuration.
     pub fn attribution(&self) -> AttributionConfig {
         AttributionConfig {
-            models: self.models.enabled.iter().filter_map(|m| RuleModel::parse(m)).collect(),
+            models: self.models.enabled.iter().filter_map(|m| Model::parse(m)).collect(),
             params: self.models.params,
+            markov: self.models.markov,
             journeys: self.journeys,
         }
     }
@@ -136,7 +142,7 @@ mod tests {
         assert_eq!(c.journeys.lookback_days.order, 30);
         assert_eq!(c.journeys.lookback_days.deal, 90);
         assert!(!c.journeys.view_through);
-        assert_eq!(c.attribution().models.len(), 8);
+        assert_eq!(c.attribution().models.len(), 10);
         assert_eq!(c.models.params.half_life_secs, 604_800.0);
     }
 

@@ -4,5 +4,6 @@ pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod files;
+pub mod paths_cmd;
 mod progress;
 pub mod report;

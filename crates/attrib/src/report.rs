@@ -29,6 +29,8 @@ fn short(model: &str) -> &str {
         "position_based" => "U-shaped",
         "w_shaped" => "W-shaped",
         "full_path" => "full path",
+        "markov" => "markov",
+        "shapley" => "shapley",
         other => other,
     }
 }
@@ -128,6 +130,36 @@ pub fn summary(run: &BatchRun) -> String {
                 p.comments,
                 p.link_clicks + p.clicks,
                 money(p.attributed_revenue_minor)
+            );
+        }
+    }
+
+    // What the data-driven models learned.
+    for fit in &run.ledger.fits {
+        let what = if fit.model == "markov" { "removal effect" } else { "Shapley value" };
+        let _ = write!(
+            s,
+            "\n{} fit {} on {} converting and {} non-converting paths",
+            fit.model, fit.model_version, fit.converting_paths, fit.non_converting_paths
+        );
+        if let Some(p) = fit.p_conversion {
+            let _ = write!(s, ", P(conversion) = {p:.4}");
+        }
+        let _ = writeln!(s);
+        if let Some(e) = &fit.error {
+            let _ = writeln!(s, "  fit failed, every conversion credited by last touch: {e}");
+            continue;
+        }
+        let mut values: Vec<_> = fit.channel_values.iter().collect();
+        values.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+        for (channel, v) in values {
+            let _ = writeln!(s, "  {channel:<16}{what} {v:>8.4}");
+        }
+        if fit.fallbacks_to_last_touch > 0 {
+            let _ = writeln!(
+                s,
+                "  {} conversions had only zero-valued touches and were credited by last touch",
+                fit.fallbacks_to_last_touch
             );
         }
     }
