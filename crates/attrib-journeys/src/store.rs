@@ -34,8 +34,8 @@ pub struct JourneyStore {
     graph: IdentityGraph,
     seen: HashMap<Topic, HashSet<String>>,
     social: Vec<(SocialInteraction, Option<NodeId>)>,
-    web: Vec<WebEvent>,
-    crm: Vec<CrmRecord>,
+    web: Vec<(WebEvent, NodeId)>,
+    crm: Vec<(CrmRecord, NodeId)>,
     /// Records of each person, keyed by the root of its component.
     members: HashMap<NodeId, Vec<RecordRef>>,
     /// Click ids carried by social interactions: sessions landing with one are that same touch.
@@ -46,6 +46,8 @@ pub struct JourneyStore {
     deals: HashMap<String, u32>,
     /// The latest `occurred_at` of any stored record: where the data ends.
     latest: Option<Timestamp>,
+    /// Nodes of people whose journeys may have changed since the last `take_dirty`.
+    dirty: HashSet<NodeId>,
 }
 
 impl JourneyStore {
@@ -88,8 +90,28 @@ impl JourneyStore {
         }
         if let Some(root) = root {
             self.members.entry(root).or_default().push(r);
+            self.dirty.insert(root);
         }
         root
+    }
+
+    /// Roots of the people whose journeys may have changed since the last call (a record
+    /// joined them, they merged, or a conversion they held moved to someone else).
+    pub fn take_dirty(&mut self) -> Vec<NodeId> {
+        let mut roots: Vec<NodeId> = std::mem::take(&mut self.dirty).into_iter().map(|n| self.graph.find(n)).collect();
+        roots.sort_unstable();
+        roots.dedup();
+        roots
+    }
+
+    /// Marks every person dirty (after a refit, or to rebuild the whole ledger).
+    pub fn mark_all_dirty(&mut self) {
+        self.dirty.extend(self.members.keys().copied());
+    }
+
+    /// The root of the person holding an identifier key (e.g. a `person_id` written earlier).
+    pub fn root_of_key(&self, key: &str) -> Option<NodeId> {
+        self.graph.node(key).map(|n| self.graph.root_of(n))
     }
 
     pub fn ingest_social(&mut self, e: SocialInteraction) -> Ingested {
@@ -116,15 +138,21 @@ impl JourneyStore {
             let wins = match self.orders.get(&order.order_id) {
                 None => true,
                 Some(&cur) => {
-                    let c = &self.web[cur as usize];
-                    (e.occurred_at, e.event_id.as_str()) < (c.occurred_at, c.event_id.as_str())
+                    let (c, owner) = &self.web[cur as usize];
+                    let wins = (e.occurred_at, e.event_id.as_str()) < (c.occurred_at, c.event_id.as_str());
+                    if wins {
+                        // The order leaves its previous holder.
+                        self.dirty.insert(*owner);
+                    }
+                    wins
                 }
             };
             if wins {
                 self.orders.insert(order.order_id.clone(), idx);
             }
         }
-        self.web.push(e);
+        let node = root.unwrap_or_else(|| unreachable!("a web event always carries its anonymous id"));
+        self.web.push((e, node));
         let person = self.attach(root, merges, RecordRef::Web(idx));
         Ingested::Accepted { person }
     }
@@ -140,13 +168,22 @@ impl JourneyStore {
                 |r: &CrmRecord| (r.deal.as_ref().map_or(i64::MIN, |d| d.version), r.occurred_at, r.event_id.clone());
             let wins = match self.deals.get(&deal.deal_id) {
                 None => true,
-                Some(&cur) => key(&e) > key(&self.crm[cur as usize]),
+                Some(&cur) => {
+                    let (c, owner) = &self.crm[cur as usize];
+                    let wins = key(&e) > key(c);
+                    if wins {
+                        // The deal's state leaves the record (and person) that held it.
+                        self.dirty.insert(*owner);
+                    }
+                    wins
+                }
             };
             if wins {
                 self.deals.insert(deal.deal_id.clone(), idx);
             }
         }
-        self.crm.push(e);
+        let node = root.unwrap_or_else(|| unreachable!("a CRM record always carries its contact id"));
+        self.crm.push((e, node));
         let person = self.attach(root, merges, RecordRef::Crm(idx));
         Ingested::Accepted { person }
     }
@@ -178,9 +215,9 @@ impl JourneyStore {
         match r {
             RecordRef::Social(_) => false,
             RecordRef::Web(i) => {
-                !matches!(self.web[i as usize].kind, WebEventType::SessionStart | WebEventType::PageView)
+                !matches!(self.web[i as usize].0.kind, WebEventType::SessionStart | WebEventType::PageView)
             }
-            RecordRef::Crm(i) => self.crm[i as usize].object != CrmObject::Contact,
+            RecordRef::Crm(i) => self.crm[i as usize].0.object != CrmObject::Contact,
         }
     }
 
@@ -201,7 +238,7 @@ impl JourneyStore {
                     }
                 }
                 RecordRef::Web(i) => {
-                    let e = &self.web[i as usize];
+                    let e = &self.web[i as usize].0;
                     match e.kind {
                         WebEventType::SessionStart => {
                             let same_as_social = e.click_id.as_ref().is_some_and(|c| self.social_click_ids.contains(c));
@@ -235,7 +272,7 @@ impl JourneyStore {
                     }
                 }
                 RecordRef::Crm(i) => {
-                    let e = &self.crm[i as usize];
+                    let e = &self.crm[i as usize].0;
                     match (&e.object, &e.deal) {
                         (CrmObject::Lead, _) => {
                             note_lead(e.occurred_at);

@@ -70,6 +70,11 @@ impl Engine {
         &self.store
     }
 
+    /// Mutable access for incremental updates (dirty tracking, refits).
+    pub fn store_mut(&mut self) -> &mut JourneyStore {
+        &mut self.store
+    }
+
     pub fn engagement(&self) -> &Engagement {
         &self.engagement
     }

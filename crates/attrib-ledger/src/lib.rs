@@ -5,6 +5,7 @@
 mod credits;
 mod engine;
 mod fit;
+mod incremental;
 mod kpi;
 
 pub use credits::{
@@ -12,6 +13,7 @@ pub use credits::{
 };
 pub use engine::{Engine, Ledger, Outcome, TopicCounts};
 pub use fit::{fit_data_driven, training_set, ChannelValues, DataDrivenFits, FitReport, TrainingSet};
+pub use incremental::{Change, Changes, IncrementalLedger, TouchRow};
 pub use kpi::{
     channel_kpis, post_kpis, reconcile, ChannelKpi, Engagement, PostKey, PostKpi, PostStats, Reconciliation,
 };

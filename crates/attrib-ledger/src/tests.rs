@@ -198,12 +198,12 @@ fn data_driven_records() -> Vec<(Topic, Value)> {
         landed("w1", "2026-03-01T00:00:05Z", "a1", "k1"),
         social_click("s2", "2026-03-02T00:00:00Z", "x", "k2"),
         landed("w2", "2026-03-02T00:00:05Z", "a1", "k2"),
-        order("o1", "2026-03-03T00:00:00Z", "a1", 1000),
+        order("dd1", "2026-03-03T00:00:00Z", "a1", 1000),
         social_click("s3", "2026-03-01T00:00:00Z", "linkedin", "k3"),
         landed("w3", "2026-03-01T00:00:05Z", "a2", "k3"),
         social_click("s4", "2026-03-02T00:00:00Z", "x", "k4"),
         landed("w4", "2026-03-02T00:00:05Z", "a2", "k4"),
-        order("o2", "2026-03-03T00:00:00Z", "a2", 2001),
+        order("dd2", "2026-03-03T00:00:00Z", "a2", 2001),
         social_click("s5", "2026-03-02T00:00:00Z", "x", "k5"),
         social_click("s6", "2026-03-02T00:00:00Z", "facebook", "k6"),
     ]
@@ -284,5 +284,129 @@ proptest! {
         let a = engine_with(&data_driven_records()).attribute(1);
         let b = engine_with(&perm).attribute(2);
         prop_assert_eq!(a, b);
+    }
+}
+
+/// A table that keeps the last write per key, like ReplacingMergeTree after FINAL.
+#[derive(Default)]
+struct Table(std::collections::HashMap<(String, i64, String, String, String), (CreditRow, bool)>);
+
+impl Table {
+    fn apply(&mut self, changes: &Changes) {
+        for c in &changes.credits {
+            let r = &c.row;
+            let key = (
+                r.conversion_id.clone(),
+                r.conversion_version,
+                r.model.clone(),
+                r.touch_source.clone(),
+                r.touch_event_id.clone(),
+            );
+            self.0.insert(key, (r.clone(), c.deleted));
+        }
+    }
+
+    fn live(&self) -> Vec<CreditRow> {
+        let mut rows: Vec<CreditRow> = self.0.values().filter(|(_, d)| !d).map(|(r, _)| r.clone()).collect();
+        rows.sort_by(|a, b| {
+            (&a.conversion_id, &a.model, &a.touch_time, &a.touch_event_id).cmp(&(
+                &b.conversion_id,
+                &b.model,
+                &b.touch_time,
+                &b.touch_event_id,
+            ))
+        });
+        rows
+    }
+}
+
+fn sorted(mut rows: Vec<CreditRow>) -> Vec<CreditRow> {
+    rows.sort_by(|a, b| {
+        (&a.conversion_id, &a.model, &a.touch_time, &a.touch_event_id).cmp(&(
+            &b.conversion_id,
+            &b.model,
+            &b.touch_time,
+            &b.touch_event_id,
+        ))
+    });
+    rows
+}
+
+fn incremental_run(records: &[(Topic, Value)], batch: usize) -> (Table, IncrementalLedger, Engine) {
+    let mut e = Engine::new(AttributionConfig::default());
+    let mut inc = IncrementalLedger::new();
+    let mut table = Table::default();
+    for chunk in records.chunks(batch.max(1)) {
+        for (t, v) in chunk {
+            let _ = e.ingest_bytes(*t, v.to_string().as_bytes());
+        }
+        table.apply(&inc.update(&mut e));
+    }
+    inc.refit(&mut e);
+    table.apply(&inc.update(&mut e));
+    (table, inc, e)
+}
+
+#[test]
+fn a_deal_restated_to_closed_lost_reverses_its_credits_in_the_live_ledger() {
+    let mut e = Engine::new(AttributionConfig::default());
+    let mut inc = IncrementalLedger::new();
+    let mut table = Table::default();
+    for (t, v) in [
+        session("w1", "2026-03-05T00:00:00Z", "a1", "linkedin"),
+        (
+            Topic::WebEvents,
+            json!({"event_id": "w2", "occurred_at": "2026-03-06T00:00:00Z", "anonymous_id": "a1", "type": "signup", "user_id": "k1"}),
+        ),
+        deal("c1", "2026-03-20T00:00:00Z", "closed_won", 100_000, 1),
+    ] {
+        e.ingest_bytes(t, v.to_string().as_bytes()).expect("valid");
+    }
+    table.apply(&inc.update(&mut e));
+    let won: i64 = table
+        .live()
+        .iter()
+        .filter(|c| c.conversion_id == "deal:d1" && c.model == "linear")
+        .map(|c| c.credit_minor)
+        .sum();
+    assert_eq!(won, 100_000);
+    let (t, v) = deal("c2", "2026-04-01T00:00:00Z", "closed_lost", 100_000, 2);
+    e.ingest_bytes(t, v.to_string().as_bytes()).expect("valid");
+    let changes = inc.update(&mut e);
+    assert!(changes.credits.iter().filter(|c| c.row.conversion_id == "deal:d1").all(|c| c.deleted));
+    assert!(changes.conversions.iter().any(|c| c.row.conversion_id == "deal:d1" && c.deleted));
+    table.apply(&changes);
+    assert!(table.live().iter().all(|c| c.conversion_id != "deal:d1"));
+}
+
+#[test]
+fn replaying_the_same_events_changes_nothing() {
+    let (_, mut inc, mut e) = incremental_run(&mixed_records(), 4);
+    for (t, v) in mixed_records() {
+        let _ = e.ingest_bytes(t, v.to_string().as_bytes());
+    }
+    assert!(inc.update(&mut e).is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    #[test]
+    fn incremental_updates_converge_to_the_batch_ledger_whatever_the_order_and_batching(
+        perm in Just({ let mut r = mixed_records(); r.extend(data_driven_records()); r }).prop_shuffle(),
+        batch in 1usize..8,
+    ) {
+        let mut all = mixed_records();
+        all.extend(data_driven_records());
+        let batch_ledger = engine_with(&all).attribute(1);
+        let (table, inc, _) = incremental_run(&perm, batch);
+        let (live, want) = (table.live(), sorted(batch_ledger.credits.clone()));
+        let fmt = |r: &CreditRow| format!("{} v{} {} {}:{} {} {} w={} c={} mv={}", r.conversion_id, r.conversion_version, r.model, r.touch_source, r.touch_event_id, r.touch_time, r.channel, r.weight, r.credit_minor, r.model_version);
+        let a: std::collections::BTreeSet<String> = live.iter().map(fmt).collect();
+        let b: std::collections::BTreeSet<String> = want.iter().map(fmt).collect();
+        let only_live: Vec<_> = a.difference(&b).take(6).collect();
+        let only_batch: Vec<_> = b.difference(&a).take(6).collect();
+        prop_assert!(only_live.is_empty() && only_batch.is_empty(), "only live: {:#?}\nonly batch: {:#?}", only_live, only_batch);
+        prop_assert_eq!(live, want);
+        prop_assert_eq!(inc.live_credits(), sorted(batch_ledger.credits));
     }
 }
