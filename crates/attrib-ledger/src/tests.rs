@@ -289,7 +289,10 @@ proptest! {
 
 /// A table that keeps the last write per key, like ReplacingMergeTree after FINAL.
 #[derive(Default)]
-struct Table(std::collections::HashMap<(String, i64, String, String, String), (CreditRow, bool)>);
+struct Table(std::collections::HashMap<CreditKey, (CreditRow, bool)>);
+
+/// (conversion id, conversion version, model, touch source, touch event id): the ledger key.
+type CreditKey = (String, i64, String, String, String);
 
 impl Table {
     fn apply(&mut self, changes: &Changes) {
