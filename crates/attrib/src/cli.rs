@@ -100,6 +100,44 @@ pub enum Command {
         #[arg(long, default_value = "total_null")]
         null_column: String,
     },
+    /// The streaming service: consume the topics, attribute, write ClickHouse, commit offsets.
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Kafka bootstrap servers (overrides kafka.brokers).
+        #[arg(long)]
+        brokers: Option<String>,
+        /// ClickHouse HTTP URL (overrides clickhouse.url).
+        #[arg(long)]
+        clickhouse: Option<String>,
+        /// ClickHouse database (overrides clickhouse.database).
+        #[arg(long)]
+        database: Option<String>,
+        /// Consumer group (overrides kafka.group).
+        #[arg(long)]
+        group: Option<String>,
+        /// Exit 0 once every partition reached the high watermark seen at start and all is written and committed.
+        #[arg(long)]
+        stop_when_caught_up: bool,
+    },
+    /// Apply the ClickHouse migrations in schemas/clickhouse (idempotent).
+    Migrate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        clickhouse: Option<String>,
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Load the JSON Lines files of `generate` into their topics (one message per line).
+    Produce {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        brokers: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Check a configuration (and optionally sample events) without running anything.
     Validate {
         #[arg(long)]
@@ -182,6 +220,53 @@ pub fn run(cli: Cli) -> Result<()> {
                 format,
             };
             print!("{}", crate::paths_cmd::run(&input, &options)?);
+            Ok(())
+        }
+        Command::Run { config, brokers, clickhouse, database, group, stop_when_caught_up } => {
+            let mut cfg = Config::load(config.as_deref())?;
+            if let Some(b) = brokers {
+                cfg.kafka.brokers = b;
+            }
+            if let Some(c) = clickhouse {
+                cfg.clickhouse.url = c;
+            }
+            if let Some(d) = database {
+                cfg.clickhouse.database = d;
+            }
+            if let Some(g) = group {
+                cfg.kafka.group = g;
+            }
+            crate::service::run(cfg, stop_when_caught_up)
+        }
+        Command::Migrate { config, clickhouse, database } => {
+            let mut cfg = Config::load(config.as_deref())?;
+            if let Some(c) = clickhouse {
+                cfg.clickhouse.url = c;
+            }
+            if let Some(d) = database {
+                cfg.clickhouse.database = d;
+            }
+            let report = crate::service::runtime()?
+                .block_on(attrib_clickhouse::migrate(&cfg.clickhouse.url, &cfg.clickhouse.database))?;
+            println!(
+                "database {}: applied {:?}, already applied {:?}",
+                cfg.clickhouse.database, report.applied, report.already_applied
+            );
+            Ok(())
+        }
+        Command::Produce { input, brokers, config } => {
+            let mut cfg = Config::load(config.as_deref())?;
+            if let Some(b) = brokers {
+                cfg.kafka.brokers = b;
+            }
+            let t = Instant::now();
+            let counts =
+                crate::service::runtime()?.block_on(attrib_kafka::produce_files(&cfg.kafka.settings(), &input))?;
+            let total: u64 = counts.values().sum();
+            for (topic, n) in &counts {
+                println!("{topic}: {n}");
+            }
+            eprintln!("produced {total} messages in {:.1}s", t.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Validate { config, input } => {

@@ -17,6 +17,9 @@ use std::path::Path;
 pub struct Config {
     pub journeys: JourneyConfig,
     pub models: ModelsConfig,
+    pub kafka: attrib_service::KafkaConfig,
+    pub clickhouse: attrib_service::ClickHouseConfig,
+    pub service: attrib_service::ServiceSettings,
 }
 
 /// `[models]`: which models run and their parameters.
@@ -80,6 +83,12 @@ impl Config {
         if !(1..=MAX_ORDER).contains(&self.models.markov.order) {
             bail!("models.markov.order must be between 1 and {MAX_ORDER} (got {})", self.models.markov.order);
         }
+        if self.service.batch_max_messages == 0 {
+            bail!("service.batch_max_messages must be at least 1");
+        }
+        if self.kafka.partitions < 1 || self.kafka.replication < 1 {
+            bail!("kafka.partitions and kafka.replication must be at least 1");
+        }
         let lb = &self.journeys.lookback_days;
         for (name, days) in [("order", lb.order), ("signup", lb.signup), ("lead", lb.lead), ("deal", lb.deal)] {
             if !(1..=3650).contains(&days) {
@@ -100,7 +109,7 @@ impl Config {
     }
 }
 
-const KNOWN_SECTIONS: &[&str] = &["journeys", "models"];
+const KNOWN_SECTIONS: &[&str] = &["journeys", "models", "kafka", "clickhouse", "service"];
 
 fn parse_env_value(raw: &str) -> toml::Value {
     let wrapped = format!("v = {raw}");

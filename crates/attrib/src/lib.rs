@@ -7,3 +7,4 @@ pub mod files;
 pub mod paths_cmd;
 mod progress;
 pub mod report;
+pub mod service;

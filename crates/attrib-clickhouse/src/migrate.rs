@@ -1,0 +1,104 @@
+//! Schema migrations: `schemas/clickhouse/NNN_name.sql`, applied in order, recorded in
+//! `schema_migrations`. Statements use `IF NOT EXISTS`, so applying twice (or from two
+//! instances starting together) is safe; an applied migration whose text changed is refused.
+
+use crate::{connect, Error};
+use serde::Deserialize;
+
+/// A migration compiled into the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// All migrations, in order.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "001_ledger", sql: include_str!("../../../schemas/clickhouse/001_ledger.sql") },
+    Migration {
+        version: 2,
+        name: "002_current_views",
+        sql: include_str!("../../../schemas/clickhouse/002_current_views.sql"),
+    },
+];
+
+impl Migration {
+    /// The statements of the file: comments removed, split on `;`.
+    pub fn statements(&self) -> Vec<String> {
+        let without_comments: String = self
+            .sql
+            .lines()
+            .map(|l| match l.find("--") {
+                Some(i) => &l[..i],
+                None => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    }
+
+    pub fn checksum(&self) -> String {
+        format!("{:016x}", attrib_ledger::fnv1a(self.sql.as_bytes()))
+    }
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Applied {
+    version: u32,
+    checksum: String,
+}
+
+/// What `migrate` did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied: Vec<&'static str>,
+    pub already_applied: Vec<&'static str>,
+}
+
+/// Creates the database if needed and applies every migration not yet recorded.
+pub async fn migrate(url: &str, database: &str) -> Result<MigrationReport, Error> {
+    if !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || database.is_empty() {
+        return Err(Error::Config(format!("database name {database:?} must be letters, digits and underscores")));
+    }
+    let server = connect(url, None);
+    server.query(&format!("CREATE DATABASE IF NOT EXISTS {database}")).execute().await?;
+    let client = connect(url, Some(database));
+    client
+        .query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, applied_at DateTime) \
+             ENGINE = ReplacingMergeTree(applied_at) ORDER BY version",
+        )
+        .execute()
+        .await?;
+    let applied: Vec<Applied> =
+        client.query("SELECT version, checksum FROM schema_migrations FINAL ORDER BY version").fetch_all().await?;
+    let mut report = MigrationReport::default();
+    for m in MIGRATIONS {
+        if let Some(a) = applied.iter().find(|a| a.version == m.version) {
+            if a.checksum != m.checksum() {
+                return Err(Error::Config(format!(
+                    "migration {} was applied with checksum {} but the file now has {}: never edit an applied migration, add a new one",
+                    m.name,
+                    a.checksum,
+                    m.checksum()
+                )));
+            }
+            report.already_applied.push(m.name);
+            continue;
+        }
+        for stmt in m.statements() {
+            client.query(&stmt).execute().await.map_err(|e| Error::Migration { name: m.name, source: e })?;
+        }
+        client
+            .query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, now())")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(m.checksum())
+            .execute()
+            .await?;
+        tracing::info!(migration = m.name, "applied");
+        report.applied.push(m.name);
+    }
+    Ok(report)
+}

@@ -1,0 +1,144 @@
+//! Reads a restarting service needs: the raw events it consumed, and the live rows it wrote.
+
+use crate::Error;
+use attrib_ledger::{ConversionRow, CreditRow, TouchRow};
+use clickhouse::Client;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct RawRead {
+    topic: String,
+    payload: String,
+}
+
+/// Every stored raw event, in the order it was consumed per partition.
+pub async fn raw_events(client: &Client) -> Result<Vec<(String, String)>, Error> {
+    let rows: Vec<RawRead> = client
+        .query("SELECT topic, payload FROM events_raw FINAL ORDER BY topic, kafka_partition, kafka_offset")
+        .fetch_all()
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.topic, r.payload)).collect())
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct CreditRead {
+    conversion_id: String,
+    conversion_version: i64,
+    conversion_type: String,
+    model: String,
+    model_version: String,
+    person_id: String,
+    touch_event_id: String,
+    touch_source: String,
+    touch_time: String,
+    channel: String,
+    platform: String,
+    campaign_id: String,
+    post_id: String,
+    ad_id: String,
+    actor_type: String,
+    weight: f64,
+    credit_minor: i64,
+    currency: String,
+    conversion_time: String,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct ConversionRead {
+    conversion_id: String,
+    conversion_version: i64,
+    conversion_type: String,
+    person_id: String,
+    conversion_time: String,
+    revenue_minor: i64,
+    currency: String,
+    touches: u32,
+    first_touch_time: String,
+    seconds_to_convert: Option<i64>,
+    source_event_id: String,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct TouchRead {
+    touch_source: String,
+    touch_event_id: String,
+    person_id: String,
+    touch_time: String,
+    channel: String,
+    platform: String,
+    actor_type: String,
+    interaction: String,
+    account_id: String,
+    campaign_id: String,
+    post_id: String,
+    ad_id: String,
+}
+
+/// The live credits (as `credits_current` shows them, same columns as `credits.csv`).
+pub async fn live_credits(client: &Client) -> Result<Vec<CreditRow>, Error> {
+    let rows: Vec<CreditRead> = client.query("SELECT ?fields FROM credits_current").fetch_all().await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CreditRow {
+            conversion_id: r.conversion_id,
+            conversion_version: r.conversion_version,
+            conversion_type: r.conversion_type,
+            model: r.model,
+            model_version: r.model_version,
+            person_id: r.person_id,
+            touch_event_id: r.touch_event_id,
+            touch_source: r.touch_source,
+            touch_time: r.touch_time,
+            channel: r.channel,
+            platform: r.platform,
+            campaign_id: r.campaign_id,
+            post_id: r.post_id,
+            ad_id: r.ad_id,
+            actor_type: r.actor_type,
+            weight: r.weight,
+            credit_minor: r.credit_minor,
+            currency: r.currency,
+            conversion_time: r.conversion_time,
+        })
+        .collect())
+}
+
+/// The live conversions and touchpoints.
+pub async fn live_conversions_and_touches(client: &Client) -> Result<(Vec<ConversionRow>, Vec<TouchRow>), Error> {
+    let conv: Vec<ConversionRead> = client.query("SELECT ?fields FROM conversions_current").fetch_all().await?;
+    let touch: Vec<TouchRead> = client.query("SELECT ?fields FROM touchpoints_current").fetch_all().await?;
+    Ok((
+        conv.into_iter()
+            .map(|r| ConversionRow {
+                conversion_id: r.conversion_id,
+                conversion_version: r.conversion_version,
+                conversion_type: r.conversion_type,
+                person_id: r.person_id,
+                conversion_time: r.conversion_time,
+                revenue_minor: r.revenue_minor,
+                currency: r.currency,
+                touches: r.touches as usize,
+                first_touch_time: r.first_touch_time,
+                seconds_to_convert: r.seconds_to_convert,
+                source_event_id: r.source_event_id,
+            })
+            .collect(),
+        touch
+            .into_iter()
+            .map(|r| TouchRow {
+                touch_source: r.touch_source,
+                touch_event_id: r.touch_event_id,
+                person_id: r.person_id,
+                touch_time: r.touch_time,
+                channel: r.channel,
+                platform: r.platform,
+                actor_type: r.actor_type,
+                interaction: r.interaction,
+                account_id: r.account_id,
+                campaign_id: r.campaign_id,
+                post_id: r.post_id,
+                ad_id: r.ad_id,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,215 @@
+//! Row types of the ClickHouse tables (RowBinary: field order = column order).
+
+use attrib_contract::{AdSpend, FxRate, Timestamp};
+use attrib_ledger::{Change, ConversionRow, CreditRow, TouchRow};
+use serde::{Deserialize, Serialize};
+
+/// Seconds since the epoch for a DateTime column (clamped to its range).
+fn datetime(rfc3339: &str) -> u32 {
+    Timestamp::parse_rfc3339(rfc3339).map_or(0, |t| t.unix_secs().clamp(0, u32::MAX as i64) as u32)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct RawEventRow {
+    pub topic: String,
+    pub event_key: String,
+    pub payload: String,
+    pub kafka_partition: i32,
+    pub kafka_offset: i64,
+    pub ingested_at: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct TouchpointRow {
+    pub touch_source: String,
+    pub touch_event_id: String,
+    pub person_id: String,
+    pub touch_time: String,
+    pub touch_ts: u32,
+    pub channel: String,
+    pub platform: String,
+    pub actor_type: String,
+    pub interaction: String,
+    pub account_id: String,
+    pub campaign_id: String,
+    pub post_id: String,
+    pub ad_id: String,
+    pub deleted: u8,
+    pub revision: u64,
+}
+
+impl TouchpointRow {
+    pub fn from_change(c: &Change<TouchRow>, revision: u64) -> Self {
+        let r = &c.row;
+        TouchpointRow {
+            touch_source: r.touch_source.clone(),
+            touch_event_id: r.touch_event_id.clone(),
+            person_id: r.person_id.clone(),
+            touch_time: r.touch_time.clone(),
+            touch_ts: datetime(&r.touch_time),
+            channel: r.channel.clone(),
+            platform: r.platform.clone(),
+            actor_type: r.actor_type.clone(),
+            interaction: r.interaction.clone(),
+            account_id: r.account_id.clone(),
+            campaign_id: r.campaign_id.clone(),
+            post_id: r.post_id.clone(),
+            ad_id: r.ad_id.clone(),
+            deleted: u8::from(c.deleted),
+            revision,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct ConversionTableRow {
+    pub conversion_id: String,
+    pub conversion_version: i64,
+    pub conversion_type: String,
+    pub person_id: String,
+    pub conversion_time: String,
+    pub conversion_ts: u32,
+    pub revenue_minor: i64,
+    pub currency: String,
+    pub touches: u32,
+    pub first_touch_time: String,
+    pub seconds_to_convert: Option<i64>,
+    pub source_event_id: String,
+    pub deleted: u8,
+    pub revision: u64,
+}
+
+impl ConversionTableRow {
+    pub fn from_change(c: &Change<ConversionRow>, revision: u64) -> Self {
+        let r = &c.row;
+        ConversionTableRow {
+            conversion_id: r.conversion_id.clone(),
+            conversion_version: r.conversion_version,
+            conversion_type: r.conversion_type.clone(),
+            person_id: r.person_id.clone(),
+            conversion_time: r.conversion_time.clone(),
+            conversion_ts: datetime(&r.conversion_time),
+            revenue_minor: r.revenue_minor,
+            currency: r.currency.clone(),
+            touches: r.touches.min(u32::MAX as usize) as u32,
+            first_touch_time: r.first_touch_time.clone(),
+            seconds_to_convert: r.seconds_to_convert,
+            source_event_id: r.source_event_id.clone(),
+            deleted: u8::from(c.deleted),
+            revision,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct CreditTableRow {
+    pub conversion_id: String,
+    pub conversion_version: i64,
+    pub conversion_type: String,
+    pub model: String,
+    pub model_version: String,
+    pub person_id: String,
+    pub touch_event_id: String,
+    pub touch_source: String,
+    pub touch_time: String,
+    pub touch_ts: u32,
+    pub channel: String,
+    pub platform: String,
+    pub campaign_id: String,
+    pub post_id: String,
+    pub ad_id: String,
+    pub actor_type: String,
+    pub weight: f64,
+    pub credit_minor: i64,
+    pub currency: String,
+    pub conversion_time: String,
+    pub conversion_ts: u32,
+    pub deleted: u8,
+    pub revision: u64,
+}
+
+impl CreditTableRow {
+    pub fn from_change(c: &Change<CreditRow>, revision: u64) -> Self {
+        let r = &c.row;
+        CreditTableRow {
+            conversion_id: r.conversion_id.clone(),
+            conversion_version: r.conversion_version,
+            conversion_type: r.conversion_type.clone(),
+            model: r.model.clone(),
+            model_version: r.model_version.clone(),
+            person_id: r.person_id.clone(),
+            touch_event_id: r.touch_event_id.clone(),
+            touch_source: r.touch_source.clone(),
+            touch_time: r.touch_time.clone(),
+            touch_ts: datetime(&r.touch_time),
+            channel: r.channel.clone(),
+            platform: r.platform.clone(),
+            campaign_id: r.campaign_id.clone(),
+            post_id: r.post_id.clone(),
+            ad_id: r.ad_id.clone(),
+            actor_type: r.actor_type.clone(),
+            weight: r.weight,
+            credit_minor: r.credit_minor,
+            currency: r.currency.clone(),
+            conversion_time: r.conversion_time.clone(),
+            conversion_ts: datetime(&r.conversion_time),
+            deleted: u8::from(c.deleted),
+            revision,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct AdSpendRow {
+    pub event_id: String,
+    /// Days since the epoch (ClickHouse `Date`).
+    pub date: u16,
+    pub platform: String,
+    pub campaign_id: String,
+    pub ad_id: String,
+    pub spend_minor: i64,
+    pub currency: String,
+    pub impressions: i64,
+    pub clicks: i64,
+}
+
+impl From<&AdSpend> for AdSpendRow {
+    fn from(s: &AdSpend) -> Self {
+        AdSpendRow {
+            event_id: s.event_id.clone(),
+            date: s.date.days_since_epoch().clamp(0, u16::MAX as i32) as u16,
+            platform: s.platform.to_string(),
+            campaign_id: s.campaign_id.clone(),
+            ad_id: s.ad_id.clone().unwrap_or_default(),
+            spend_minor: s.spend.minor,
+            currency: s.spend.currency.to_string(),
+            impressions: s.impressions,
+            clicks: s.clicks,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct FxRateRow {
+    pub date: u16,
+    pub currency: String,
+    pub rate_to_reporting: String,
+}
+
+impl From<&FxRate> for FxRateRow {
+    fn from(f: &FxRate) -> Self {
+        FxRateRow {
+            date: f.date.days_since_epoch().clamp(0, u16::MAX as i32) as u16,
+            currency: f.currency.to_string(),
+            rate_to_reporting: f.rate_to_reporting.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct ModelFitRow {
+    pub model: String,
+    pub model_version: String,
+    pub fitted_at: u32,
+    pub report: String,
+}

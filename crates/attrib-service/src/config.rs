@@ -1,0 +1,92 @@
+//! Service configuration: `[kafka]`, `[clickhouse]` and `[service]` sections of the TOML file.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Comma-separated bootstrap servers.
+    pub brokers: String,
+    /// Consumer group id.
+    pub group: String,
+    /// Partitions and replication factor for topics the service creates when they are missing.
+    pub partitions: i32,
+    pub replication: i32,
+    /// Prepended to every topic name, so several pipelines can share one cluster.
+    pub topic_prefix: String,
+    /// librdkafka properties, passed through (e.g. `"security.protocol" = "SASL_SSL"`).
+    /// Secrets belong in the environment: `ATTRIB_KAFKA_SASL_PASSWORD` sets `sasl.password`.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            group: "attrib".into(),
+            partitions: 3,
+            replication: 1,
+            topic_prefix: String::new(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// HTTP endpoint. Credentials come from `ATTRIB_CLICKHOUSE_USER` / `ATTRIB_CLICKHOUSE_PASSWORD`.
+    pub url: String,
+    pub database: String,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig { url: "http://127.0.0.1:8123".into(), database: "attrib".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceSettings {
+    /// A batch closes at this many messages …
+    pub batch_max_messages: usize,
+    /// … or after this long, whichever comes first.
+    pub batch_max_wait_ms: u64,
+    /// How often the data-driven models are refitted (0: only at start and when caught up).
+    pub refit_interval_secs: u64,
+    /// Address of `/metrics`, `/healthz` and `/readyz` (empty: no HTTP server).
+    pub http_listen: String,
+    /// Longest wait, after SIGTERM, for the batch in flight to be written and committed.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings {
+            batch_max_messages: 20_000,
+            batch_max_wait_ms: 1_000,
+            refit_interval_secs: 300,
+            http_listen: "0.0.0.0:9464".into(),
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+impl KafkaConfig {
+    pub fn settings(&self) -> attrib_kafka::KafkaSettings {
+        let mut properties = self.properties.clone();
+        if let Ok(p) = std::env::var("ATTRIB_KAFKA_SASL_PASSWORD") {
+            properties.insert("sasl.password".into(), p);
+        }
+        attrib_kafka::KafkaSettings {
+            brokers: self.brokers.clone(),
+            group: self.group.clone(),
+            properties,
+            partitions: self.partitions,
+            replication: self.replication,
+            topic_prefix: self.topic_prefix.clone(),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The streaming service (DESIGN.md §1 "service" mode and §6): Kafka topics in, the
+//! engine in the middle, the ledger and KPI tables in ClickHouse out; offsets committed only
+//! after ClickHouse acknowledged everything derived from them.
+
+pub mod config;
+mod http;
+pub mod metrics;
+mod pipeline;
+
+pub use config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
+pub use metrics::Metrics;
+pub use pipeline::{run, RunSummary, ServiceConfig, ServiceError};

@@ -1,0 +1,153 @@
+//! Every metric the service exports, named in one place.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub consumed: IntCounterVec,
+    pub decoded: IntCounterVec,
+    pub rejected: IntCounterVec,
+    pub duplicates: IntCounterVec,
+    pub dlq: IntCounterVec,
+    pub batches: IntCounter,
+    pub batch_messages: Histogram,
+    pub rows_written: IntCounterVec,
+    pub write_seconds: Histogram,
+    pub write_retries: IntCounterVec,
+    pub write_errors: IntCounter,
+    pub commits: IntCounter,
+    pub consumer_lag: IntGaugeVec,
+    pub conversions_attributed: IntCounter,
+    pub last_conversion_attributed: IntGauge,
+    pub journeys: IntGauge,
+    pub refits: IntCounter,
+    pub ready: IntGauge,
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(c.clone())).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(c.clone())).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(g.clone())).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    g
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(h.clone())).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    h
+}
+
+impl Metrics {
+    /// Builds the registry. Metric definitions are static, so failure here is a bug.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let lag = IntGaugeVec::new(
+            Opts::new("attrib_consumer_lag", "Messages behind the high watermark, per partition"),
+            &["topic", "partition"],
+        )
+        .unwrap_or_else(|e| panic!("attrib_consumer_lag: {e}"));
+        r.register(Box::new(lag.clone())).unwrap_or_else(|e| panic!("attrib_consumer_lag: {e}"));
+        Metrics {
+            consumed: counter_vec(&r, "attrib_messages_consumed_total", "Messages consumed", &["topic"]),
+            decoded: counter_vec(
+                &r,
+                "attrib_messages_decoded_total",
+                "Messages that decoded into valid records",
+                &["topic"],
+            ),
+            rejected: counter_vec(
+                &r,
+                "attrib_messages_rejected_total",
+                "Invalid messages, by reason",
+                &["topic", "reason"],
+            ),
+            duplicates: counter_vec(
+                &r,
+                "attrib_messages_duplicate_total",
+                "Valid messages whose event id was already processed",
+                &["topic"],
+            ),
+            dlq: counter_vec(&r, "attrib_dlq_messages_total", "Messages sent to the dead-letter topic", &["topic"]),
+            batches: counter(&r, "attrib_batches_total", "Batches processed and committed"),
+            batch_messages: histogram(
+                &r,
+                "attrib_batch_messages",
+                "Messages per batch",
+                prometheus::exponential_buckets(1.0, 4.0, 10).unwrap_or_default(),
+            ),
+            rows_written: counter_vec(&r, "attrib_rows_written_total", "Rows acknowledged by ClickHouse", &["table"]),
+            write_seconds: histogram(
+                &r,
+                "attrib_clickhouse_write_seconds",
+                "Latency of one ClickHouse insert",
+                prometheus::exponential_buckets(0.001, 2.0, 16).unwrap_or_default(),
+            ),
+            write_retries: counter_vec(
+                &r,
+                "attrib_clickhouse_write_retries_total",
+                "Retried ClickHouse inserts",
+                &["table"],
+            ),
+            write_errors: counter(
+                &r,
+                "attrib_clickhouse_write_errors_total",
+                "ClickHouse writes that stopped the pipeline",
+            ),
+            commits: counter(&r, "attrib_offset_commits_total", "Offset commits after acknowledged writes"),
+            consumer_lag: lag,
+            conversions_attributed: counter(
+                &r,
+                "attrib_conversions_attributed_total",
+                "Conversion rows (re)attributed and written",
+            ),
+            last_conversion_attributed: gauge(
+                &r,
+                "attrib_last_conversion_attributed_timestamp_seconds",
+                "Unix time of the last written conversion",
+            ),
+            journeys: gauge(&r, "attrib_journeys", "People (journeys) held in memory"),
+            refits: counter(&r, "attrib_model_refits_total", "Data-driven model refits"),
+            ready: gauge(&r, "attrib_ready", "1 when the service is ready (broker and ClickHouse reachable)"),
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl attrib_clickhouse::WriteObserver for Metrics {
+    fn written(&self, table: &'static str, rows: usize, elapsed: std::time::Duration) {
+        self.rows_written.with_label_values(&[table]).inc_by(rows as u64);
+        self.write_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    fn retrying(&self, table: &'static str, _attempt: u32, _error: &str) {
+        self.write_retries.with_label_values(&[table]).inc();
+        self.ready.set(0);
+    }
+}

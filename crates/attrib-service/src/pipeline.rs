@@ -1,0 +1,401 @@
+//! The service loop: consume a batch, run the engine, write every derived row to
+//! ClickHouse, and only then commit the batch's offsets.
+//!
+//! One batch is in flight at a time, so the committed offset of every partition is always
+//! a contiguous frontier of fully written messages. A crash anywhere replays at most the
+//! uncommitted batch, and every write is idempotent (deterministic keys, ReplacingMergeTree),
+//! so replays never double a cent. While ClickHouse is down the writer retries and the
+//! loop does not fetch more: memory stays bounded by one batch plus librdkafka's queue.
+
+use crate::config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
+use crate::metrics::Metrics;
+use attrib_clickhouse::{
+    connect, live_conversions_and_touches, live_credits, raw_events, AdSpendRow, Batch, ConversionTableRow,
+    CreditTableRow, FxRateRow, ModelFitRow, RawEventRow, RetryPolicy, TouchpointRow, Writer,
+};
+use attrib_contract::{decode, Event, Topic};
+use attrib_kafka::{StatsContext, StatsMap};
+use attrib_ledger::{AttributionConfig, Changes, Engine, IncrementalLedger, Outcome};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// Errors that stop the service.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    #[error(transparent)]
+    Kafka(#[from] attrib_kafka::Error),
+    #[error("Kafka: {0}")]
+    Rdkafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    ClickHouse(#[from] attrib_clickhouse::Error),
+    #[error("HTTP listener on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+}
+
+/// Everything `run` needs.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceConfig {
+    pub kafka: KafkaConfig,
+    pub clickhouse: ClickHouseConfig,
+    pub service: ServiceSettings,
+    pub attribution: AttributionConfig,
+    /// Exit once every partition reached the high watermark seen at start and all is written.
+    pub stop_when_caught_up: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub recovered_events: u64,
+    pub messages: u64,
+    pub rejected: u64,
+    pub batches: u64,
+    /// True when the run stopped with an uncommitted batch (shutdown while ClickHouse was down).
+    pub left_uncommitted: bool,
+}
+
+/// Strictly increasing row versions for ReplacingMergeTree, from the wall clock.
+struct Revisions(u64);
+
+impl Revisions {
+    fn next(&mut self) -> u64 {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        self.0 = now.max(self.0 + 1);
+        self.0
+    }
+}
+
+fn unix_now() -> u32 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32)
+}
+
+fn add_changes(batch: &mut Batch, changes: &Changes, revision: u64) {
+    batch.touchpoints.extend(changes.touchpoints.iter().map(|c| TouchpointRow::from_change(c, revision)));
+    batch.conversions.extend(changes.conversions.iter().map(|c| ConversionTableRow::from_change(c, revision)));
+    batch.credits.extend(changes.credits.iter().map(|c| CreditTableRow::from_change(c, revision)));
+}
+
+fn fit_rows(inc: &IncrementalLedger) -> Vec<ModelFitRow> {
+    inc.fit_reports()
+        .iter()
+        .map(|f| ModelFitRow {
+            model: f.model.clone(),
+            model_version: f.model_version.clone(),
+            fitted_at: unix_now(),
+            report: serde_json::to_string(f).unwrap_or_default(),
+        })
+        .collect()
+}
+
+struct State {
+    engine: Engine,
+    inc: IncrementalLedger,
+    revisions: Revisions,
+    writer: Writer,
+    metrics: Arc<Metrics>,
+}
+
+impl State {
+    fn data_driven(&self) -> bool {
+        self.engine.config().models.iter().any(|m| m.is_data_driven())
+    }
+
+    /// Recomputes changed people and writes the result (plus `extra` rows) to ClickHouse.
+    async fn flush(
+        &mut self,
+        mut batch: Batch,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<(), attrib_clickhouse::Error> {
+        let changes = self.inc.update(&mut self.engine);
+        add_changes(&mut batch, &changes, self.revisions.next());
+        if !batch.is_empty() {
+            self.writer.write(&batch, self.metrics.as_ref(), shutdown).await?;
+        }
+        let live = changes.conversions.iter().filter(|c| !c.deleted).count() as u64;
+        if live > 0 {
+            self.metrics.conversions_attributed.inc_by(live);
+            self.metrics.last_conversion_attributed.set(unix_now() as i64);
+        }
+        self.metrics.journeys.set(self.engine.store().people() as i64);
+        self.metrics.ready.set(1);
+        Ok(())
+    }
+
+    async fn refit(&mut self, shutdown: &watch::Receiver<bool>) -> Result<(), attrib_clickhouse::Error> {
+        if !self.data_driven() {
+            return Ok(());
+        }
+        self.inc.refit(&mut self.engine);
+        self.metrics.refits.inc();
+        let batch = Batch { fits: fit_rows(&self.inc), ..Batch::default() };
+        self.flush(batch, shutdown).await
+    }
+}
+
+/// Runs the service until shutdown (or until caught up, if asked).
+pub async fn run(
+    config: &ServiceConfig,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<RunSummary, ServiceError> {
+    let settings = config.kafka.settings();
+    let ch = &config.clickhouse;
+    attrib_clickhouse::migrate(&ch.url, &ch.database).await?;
+    let client = connect(&ch.url, Some(&ch.database));
+    let source_topics: Vec<String> = Topic::ALL.iter().map(|t| settings.topic_name(*t)).collect();
+    attrib_kafka::ensure_topics(&settings, &settings.all_topics()).await?;
+
+    if !config.service.http_listen.is_empty() {
+        let addr = config.service.http_listen.clone();
+        let listener =
+            tokio::net::TcpListener::bind(&addr).await.map_err(|e| ServiceError::Listen { addr, source: e })?;
+        tokio::spawn(crate::http::serve(listener, metrics.clone()));
+    }
+
+    // Recover: replay what was consumed before, then reconcile the tables with it.
+    let mut summary = RunSummary::default();
+    let mut state = State {
+        engine: Engine::new(config.attribution.clone()),
+        inc: IncrementalLedger::new(),
+        revisions: Revisions(0),
+        writer: Writer::new(client.clone(), RetryPolicy::default()),
+        metrics: metrics.clone(),
+    };
+    let started = Instant::now();
+    for (topic, payload) in raw_events(&client).await? {
+        if let Some(t) = Topic::parse(&topic) {
+            let _ = state.engine.ingest_bytes(t, payload.as_bytes());
+            summary.recovered_events += 1;
+        }
+    }
+    let credits = live_credits(&client).await?;
+    let (conversions, touches) = live_conversions_and_touches(&client).await?;
+    state.inc.seed(credits, conversions, touches);
+    if state.data_driven() {
+        state.refit(&shutdown).await?;
+    } else {
+        state.flush(Batch::default(), &shutdown).await?;
+    }
+    tracing::info!(
+        events = summary.recovered_events,
+        people = state.engine.store().people(),
+        secs = started.elapsed().as_secs_f64(),
+        "state recovered"
+    );
+
+    let (consumer, stats) = attrib_kafka::consumer(&settings)?;
+    let topic_refs: Vec<&str> = source_topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topic_refs)?;
+    let producer = attrib_kafka::producer(&settings)?;
+    metrics.ready.set(1);
+
+    let mut progress = Progress::default();
+    let mut last_refit = Instant::now();
+    let mut sd = shutdown.clone();
+    let max_wait = Duration::from_millis(config.service.batch_max_wait_ms.max(1));
+    let max_messages = config.service.batch_max_messages.max(1);
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let mut msgs: Vec<OwnedMessage> = Vec::new();
+        let deadline = Instant::now() + max_wait;
+        while msgs.len() < max_messages {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            tokio::select! {
+                r = tokio::time::timeout(remaining, consumer.recv()) => match r {
+                    Ok(Ok(m)) => msgs.push(m.detach()),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "consumer error");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(_) => break,
+                },
+                _ = sd.changed() => break,
+            }
+        }
+        if !msgs.is_empty() {
+            summary.messages += msgs.len() as u64;
+            match process(&mut state, &producer, &settings, &msgs, &mut summary, &shutdown).await {
+                Ok(()) => {}
+                Err(ServiceError::ClickHouse(attrib_clickhouse::Error::ShutDown)) => {
+                    tracing::warn!(
+                        "shut down while ClickHouse was unavailable; the uncommitted batch will be replayed"
+                    );
+                    summary.left_uncommitted = true;
+                    break;
+                }
+                Err(e) => {
+                    metrics.write_errors.inc();
+                    metrics.ready.set(0);
+                    return Err(e);
+                }
+            }
+            commit(&consumer, &msgs, &mut progress)?;
+            metrics.commits.inc();
+            metrics.batches.inc();
+            metrics.batch_messages.observe(msgs.len() as f64);
+            summary.batches += 1;
+        }
+        export_lag(&stats, &metrics);
+        let refit_due = config.service.refit_interval_secs > 0
+            && last_refit.elapsed() >= Duration::from_secs(config.service.refit_interval_secs);
+        if refit_due {
+            state.refit(&shutdown).await?;
+            last_refit = Instant::now();
+        }
+        if config.stop_when_caught_up && msgs.is_empty() && progress.caught_up(&consumer, &stats) {
+            // Everything up to the start's high watermarks is written: refit on all of it.
+            state.refit(&shutdown).await?;
+            tracing::info!(messages = summary.messages, "caught up; stopping");
+            break;
+        }
+    }
+    metrics.ready.set(0);
+    Ok(summary)
+}
+
+/// Decodes, ingests and writes one batch; returns once everything derived from it is acknowledged.
+async fn process(
+    state: &mut State,
+    producer: &rdkafka::producer::FutureProducer,
+    settings: &attrib_kafka::KafkaSettings,
+    msgs: &[OwnedMessage],
+    summary: &mut RunSummary,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(), ServiceError> {
+    let mut batch = Batch::default();
+    let now = unix_now();
+    for m in msgs {
+        let Some(topic) = settings.topic_of(m.topic()) else { continue };
+        let metrics = &state.metrics;
+        metrics.consumed.with_label_values(&[topic.as_str()]).inc();
+        let payload = m.payload().unwrap_or_default();
+        match decode(topic, payload) {
+            Ok(event) => {
+                metrics.decoded.with_label_values(&[topic.as_str()]).inc();
+                let key = event.dedup_key();
+                let spend = if let Event::Spend(s) = &event { Some(AdSpendRow::from(s)) } else { None };
+                let fx = if let Event::Fx(f) = &event { Some(FxRateRow::from(f)) } else { None };
+                match state.engine.ingest(event) {
+                    Outcome::Accepted => {
+                        batch.raw.push(RawEventRow {
+                            topic: topic.as_str().to_string(),
+                            event_key: key,
+                            payload: String::from_utf8_lossy(payload).into_owned(),
+                            kafka_partition: m.partition(),
+                            kafka_offset: m.offset(),
+                            ingested_at: now,
+                        });
+                        batch.spend.extend(spend);
+                        batch.fx.extend(fx);
+                    }
+                    Outcome::Duplicate => metrics.duplicates.with_label_values(&[topic.as_str()]).inc(),
+                }
+            }
+            Err(e) => {
+                state.engine.record_rejected(topic);
+                metrics.rejected.with_label_values(&[topic.as_str(), e.code()]).inc();
+                attrib_kafka::send_to_dlq(producer, settings, topic, m, &e).await?;
+                metrics.dlq.with_label_values(&[topic.as_str()]).inc();
+                summary.rejected += 1;
+            }
+        }
+    }
+    state.flush(batch, shutdown).await?;
+    Ok(())
+}
+
+/// Where each partition stands, for commits and for "caught up".
+#[derive(Default)]
+struct Progress {
+    /// Next offset to process, per partition, from this run's commits.
+    next: HashMap<(String, i32), i64>,
+    /// High watermark first seen for each partition (the target of --stop-when-caught-up).
+    targets: HashMap<(String, i32), i64>,
+}
+
+impl Progress {
+    fn caught_up(&mut self, consumer: &StreamConsumer<StatsContext>, stats: &StatsMap) -> bool {
+        let Ok(assignment) = consumer.assignment() else { return false };
+        if assignment.count() == 0 {
+            return false;
+        }
+        let Ok(stats) = stats.lock() else { return false };
+        let mut need_committed = Vec::new();
+        for e in assignment.elements() {
+            let key = (e.topic().to_string(), e.partition());
+            let Some(st) = stats.get(&key) else { return false };
+            let target = *self.targets.entry(key.clone()).or_insert(st.hi_offset);
+            if target == 0 {
+                continue;
+            }
+            match self.next.get(&key) {
+                Some(n) if *n >= target => {}
+                Some(_) => return false,
+                None => need_committed.push((key, target)),
+            }
+        }
+        drop(stats);
+        if need_committed.is_empty() {
+            return true;
+        }
+        // Partitions this run has not consumed from: done if their committed offset is there.
+        let Ok(committed) = consumer.committed(Duration::from_secs(5)) else { return false };
+        need_committed.iter().all(|((topic, partition), target)| {
+            committed
+                .find_partition(topic, *partition)
+                .is_some_and(|p| matches!(p.offset(), Offset::Offset(o) if o >= *target))
+        })
+    }
+}
+
+/// Commits, per partition, the offset after the last message of the batch.
+fn commit(
+    consumer: &StreamConsumer<StatsContext>,
+    msgs: &[OwnedMessage],
+    progress: &mut Progress,
+) -> Result<(), ServiceError> {
+    let mut last: HashMap<(String, i32), i64> = HashMap::new();
+    for m in msgs {
+        let e = last.entry((m.topic().to_string(), m.partition())).or_insert(m.offset());
+        *e = (*e).max(m.offset());
+    }
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset) in &last {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))?;
+    }
+    match consumer.commit(&tpl, CommitMode::Sync) {
+        Ok(()) => {
+            for (k, o) in last {
+                progress.next.insert(k, o + 1);
+            }
+        }
+        // After a rebalance the partitions may belong to another member: it re-reads them, and
+        // the writes it repeats are idempotent.
+        Err(e) => {
+            tracing::warn!(error = %e, "offset commit failed; the batch will be replayed by the partition's owner")
+        }
+    }
+    Ok(())
+}
+
+fn export_lag(stats: &StatsMap, metrics: &Metrics) {
+    if let Ok(stats) = stats.lock() {
+        for ((topic, partition), s) in stats.iter() {
+            metrics
+                .consumer_lag
+                .with_label_values(&[topic.as_str(), &partition.to_string()])
+                .set(s.consumer_lag.max(0));
+        }
+    }
+}
