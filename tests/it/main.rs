@@ -3,3 +3,4 @@
 mod batch;
 mod contract;
 mod paths;
+mod service;

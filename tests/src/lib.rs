@@ -55,3 +55,108 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let rows = r.records().map(|rec| rec.expect("row").iter().map(str::to_string).collect()).collect();
     (header, rows)
 }
+
+/// Addresses of the real servers the service tests talk to.
+#[derive(Debug, Clone)]
+pub struct Infra {
+    pub brokers: String,
+    pub clickhouse: String,
+}
+
+fn reachable(addr: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(2)).is_ok())
+}
+
+/// The broker and ClickHouse started by `scripts/start-*.sh` (or `ATTRIB_TEST_BROKERS` /
+/// `ATTRIB_TEST_CLICKHOUSE`). When they are not running: a failure if `ATTRIB_REQUIRE_INFRA=1`
+/// (as in CI), otherwise None and the test says it did not run.
+pub fn infra() -> Option<Infra> {
+    let brokers = std::env::var("ATTRIB_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into());
+    let clickhouse = std::env::var("ATTRIB_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:18123".into());
+    let ch_addr = clickhouse.trim_start_matches("http://").trim_end_matches('/').to_string();
+    if reachable(&brokers) && reachable(&ch_addr) {
+        return Some(Infra { brokers, clickhouse });
+    }
+    if std::env::var("ATTRIB_REQUIRE_INFRA").is_ok_and(|v| v == "1") {
+        panic!("broker {brokers} or ClickHouse {clickhouse} unreachable: run scripts/start-broker.sh and scripts/start-clickhouse.sh");
+    }
+    eprintln!(
+        "NOT RUN: no broker/ClickHouse (start them with scripts/start-*.sh, or set ATTRIB_REQUIRE_INFRA=1 to fail)"
+    );
+    None
+}
+
+/// The `attrib` binary built next to this test binary.
+pub fn attrib_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("attrib");
+    assert!(bin.is_file(), "{} not built (run cargo test --workspace)", bin.display());
+    bin
+}
+
+/// A name unique to this test process and call, usable as a database, group or topic prefix.
+pub fn unique(label: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("{label}_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), nanos % 100_000)
+}
+
+/// Runs a query over ClickHouse's HTTP interface and returns the body (panics on HTTP errors).
+pub fn ch_query(url: &str, database: &str, sql: &str) -> String {
+    ch_try(url, database, sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Like `ch_query`, but returns the error text instead of panicking.
+pub fn ch_try(url: &str, database: &str, sql: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    let req =
+        format!("POST /?database={database} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{sql}", sql.len());
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
+        Ok(body.to_string())
+    } else {
+        Err(format!("{}: {body}", head.lines().next().unwrap_or("")))
+    }
+}
+
+/// Writes a service configuration for the test servers with its own topics, group and database.
+pub fn service_config(dir: &Path, infra: &Infra, prefix: &str, group: &str, database: &str, extra: &str) -> PathBuf {
+    let path = dir.join(format!("{group}.toml"));
+    // Defaults for tests, unless the test sets them itself.
+    let defaults: String = [("http_listen", "\"\""), ("batch_max_wait_ms", "300")]
+        .iter()
+        .filter(|(k, _)| !extra.contains(k))
+        .map(|(k, v)| format!("{k} = {v}\n"))
+        .collect();
+    let text = format!(
+        r#"[kafka]
+brokers = "{brokers}"
+group = "{group}"
+topic_prefix = "{prefix}"
+partitions = 3
+[kafka.properties]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "1000"
+"fetch.queue.backoff.ms" = "10"
+[clickhouse]
+url = "{ch}"
+database = "{database}"
+[service]
+{defaults}{extra}
+"#,
+        brokers = infra.brokers,
+        ch = infra.clickhouse,
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}

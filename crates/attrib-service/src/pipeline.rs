@@ -197,6 +197,7 @@ pub async fn run(
 
     let mut progress = Progress::default();
     let mut last_refit = Instant::now();
+    let mut last_ping = Instant::now();
     let mut sd = shutdown.clone();
     let max_wait = Duration::from_millis(config.service.batch_max_wait_ms.max(1));
     let max_messages = config.service.batch_max_messages.max(1);
@@ -247,6 +248,12 @@ pub async fn run(
             summary.batches += 1;
         }
         export_lag(&stats, &metrics);
+        // An idle service still tells whether ClickHouse is reachable (readiness).
+        if msgs.is_empty() && last_ping.elapsed() >= Duration::from_secs(5) {
+            last_ping = Instant::now();
+            let alive = tokio::time::timeout(Duration::from_secs(3), client.query("SELECT 1").execute()).await;
+            metrics.ready.set(i64::from(matches!(alive, Ok(Ok(())))));
+        }
         let refit_due = config.service.refit_interval_secs > 0
             && last_refit.elapsed() >= Duration::from_secs(config.service.refit_interval_secs);
         if refit_due {

@@ -1,0 +1,428 @@
+//! The streaming service against a real Kafka-protocol broker and a real ClickHouse server:
+//! its ledger equals `batch`, replays and crashes change no total, bad input goes to the
+//! dead-letter topics, SIGTERM commits and exits, and a ClickHouse outage loses nothing.
+
+use attrib_tests::{attrib, attrib_bin, ch_query, ch_try, infra, service_config, unique, Infra, TempDir};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A generated dataset with its batch ledger, produced into fresh topics.
+struct Setup {
+    dir: TempDir,
+    prefix: String,
+    database: String,
+    infra: Infra,
+}
+
+impl Setup {
+    fn new(label: &str, people: &str) -> Option<Setup> {
+        let infra = infra()?;
+        let dir = TempDir::new(label);
+        let input = dir.path().join("in");
+        attrib(&["generate", "--out", path(&input), "--people", people, "--seed", "21"]).expect("generate");
+        attrib(&["batch", "--input", path(&input), "--output", path(&dir.path().join("batch"))]).expect("batch");
+        let prefix = format!("{}.", unique(label));
+        let database = unique(label);
+        let s = Setup { dir, prefix, database, infra };
+        let produce_cfg = s.config("producer", "");
+        attrib(&["produce", "--input", path(&input), "--config", path(&produce_cfg)]).expect("produce");
+        Some(s)
+    }
+
+    fn config(&self, group: &str, extra: &str) -> std::path::PathBuf {
+        service_config(
+            self.dir.path(),
+            &self.infra,
+            &self.prefix,
+            &format!("{}-{group}", self.prefix),
+            &self.database,
+            extra,
+        )
+    }
+
+    fn spawn(&self, group: &str, extra: &str, stop_when_caught_up: bool) -> Child {
+        let cfg = self.config(group, extra);
+        let mut cmd = Command::new(attrib_bin());
+        cmd.args(["run", "--config", path(&cfg)]);
+        if stop_when_caught_up {
+            cmd.arg("--stop-when-caught-up");
+        }
+        cmd.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("spawn attrib run")
+    }
+
+    /// Runs the service until it has caught up and stopped.
+    fn run_to_end(&self, group: &str, extra: &str) {
+        let mut child = self.spawn(group, extra, true);
+        let status = wait(&mut child, Duration::from_secs(240)).expect("service finished in time");
+        assert!(status.success(), "attrib run exited with {status}");
+    }
+
+    /// Σ credits per (model, currency) of the batch run on the same files.
+    fn batch_totals(&self) -> BTreeMap<(String, String), i64> {
+        let (h, rows) = attrib_tests::read_csv(&self.dir.path().join("batch/credits.csv"));
+        let col = |n: &str| h.iter().position(|x| x == n).expect("column");
+        let mut totals = BTreeMap::new();
+        for r in rows {
+            *totals.entry((r[col("model")].clone(), r[col("currency")].clone())).or_insert(0) +=
+                r[col("credit_minor")].parse::<i64>().expect("int");
+        }
+        totals
+    }
+
+    fn clickhouse_totals(&self) -> BTreeMap<(String, String), i64> {
+        let out = ch_query(
+            &self.infra.clickhouse,
+            &self.database,
+            "SELECT model, currency, sum(credit_minor) FROM credits_current GROUP BY model, currency FORMAT TSV",
+        );
+        out.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                ((f[0].to_string(), f[1].to_string()), f[2].parse().expect("int"))
+            })
+            .collect()
+    }
+
+    /// The batch ledger and `credits_current`, row for row (weights compared as numbers).
+    fn assert_ledger_equals_batch(&self) {
+        self.assert_ledger_matches(|_| true);
+    }
+
+    /// As above for the rule-based models only: a service that has not refitted since the
+    /// last events credits Markov and Shapley with its previous fit, by design.
+    fn assert_rule_based_ledger_equals_batch(&self) {
+        self.assert_ledger_matches(|model| model != "markov" && model != "shapley");
+    }
+
+    fn assert_ledger_matches(&self, keep: impl Fn(&str) -> bool) {
+        let totals = |t: BTreeMap<(String, String), i64>| -> BTreeMap<(String, String), i64> {
+            t.into_iter().filter(|((m, _), _)| keep(m)).collect()
+        };
+        assert_eq!(totals(self.clickhouse_totals()), totals(self.batch_totals()), "Σ credits per model and currency");
+        let normalise = |cols: Vec<String>, weight_col: usize| -> String {
+            let mut c = cols;
+            c[weight_col] = format!("{:.12}", c[weight_col].parse::<f64>().expect("weight"));
+            c.join("|")
+        };
+        let (h, rows) = attrib_tests::read_csv(&self.dir.path().join("batch/credits.csv"));
+        let w = h.iter().position(|x| x == "weight").expect("weight column");
+        let m = h.iter().position(|x| x == "model").expect("model column");
+        let mut batch: Vec<String> = rows.into_iter().filter(|r| keep(&r[m])).map(|r| normalise(r, w)).collect();
+        let out = ch_query(&self.infra.clickhouse, &self.database, "SELECT * FROM credits_current FORMAT CSVWithNames");
+        let mut r = csv::Reader::from_reader(out.as_bytes());
+        assert_eq!(
+            r.headers().expect("header").iter().collect::<Vec<_>>(),
+            h,
+            "credits_current has the columns of credits.csv"
+        );
+        let mut live: Vec<String> = r
+            .records()
+            .map(|x| x.expect("row").iter().map(str::to_string).collect::<Vec<_>>())
+            .filter(|r| keep(&r[m]))
+            .map(|r| normalise(r, w))
+            .collect();
+        batch.sort();
+        live.sort();
+        assert_eq!(live.len(), batch.len(), "row count");
+        assert!(live == batch, "credits_current differs from batch credits.csv");
+        // No ledger key appears twice once deduplicated.
+        let dup = ch_query(
+            &self.infra.clickhouse,
+            &self.database,
+            "SELECT count() - uniqExact(conversion_id, conversion_version, model, touch_source, touch_event_id) \
+             FROM attribution_credits FINAL FORMAT TSV",
+        );
+        assert_eq!(dup.trim(), "0", "duplicate ledger keys");
+    }
+}
+
+fn wait(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    None
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().expect("kill").success();
+    assert!(ok, "kill {sig}");
+}
+
+fn poll_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    false
+}
+
+/// Reads every message of a topic (all partitions) until `expected` arrived or the time is up.
+fn read_topic(brokers: &str, topic: &str, expected: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "1000")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let start = Instant::now();
+    while out.len() < expected && start.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            out.push(m.detach());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_service_ledger_equals_batch_replays_change_nothing_and_bad_input_goes_to_the_dlq() {
+    let Some(s) = Setup::new("svc", "20000") else { return };
+    s.run_to_end("first", "");
+    s.assert_ledger_equals_batch();
+
+    // (c) Replay every topic from offset 0 (a new group) into the same database: totals unchanged.
+    s.run_to_end("replay", "");
+    s.assert_ledger_equals_batch();
+
+    // (e) Every rejected record is in its dead-letter topic, untouched, with the reason and origin.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir.path().join("batch/summary.json")).expect("summary"))
+            .expect("json");
+    let rejected = summary["topics"]["web.events"]["rejected"].as_u64().expect("count") as usize;
+    assert!(rejected > 0);
+    let dlq = read_topic(&s.infra.brokers, &format!("{}web.events.dlq", s.prefix), rejected);
+    // The first run sent them; the replay run sent them again (at-least-once), same bytes.
+    assert!(dlq.len() >= rejected, "{} of {rejected} rejected web events in the DLQ", dlq.len());
+    for m in &dlq {
+        let headers = m.headers().expect("headers");
+        let get = |k: &str| {
+            headers.iter().find(|h| h.key == k).and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        assert!(
+            get("error").is_some_and(|e| e.contains("field") || e.contains("JSON") || e.contains("object")),
+            "{:?}",
+            get("error")
+        );
+        assert_eq!(get("source_topic").as_deref(), Some(format!("{}web.events", s.prefix).as_str()));
+        assert!(get("source_partition").is_some() && get("source_offset").is_some());
+        let payload = m.payload().unwrap_or_default();
+        assert!(attrib_contract::decode(attrib_contract::Topic::WebEvents, payload).is_err(), "only invalid records");
+    }
+}
+
+#[test]
+fn kill_dash_nine_at_random_points_loses_and_doubles_nothing() {
+    let Some(s) = Setup::new("kill", "6000") else { return };
+    // Small batches so kills land between many commits.
+    let extra = "batch_max_messages = 400\nbatch_max_wait_ms = 100";
+    let stored = || {
+        ch_try(&s.infra.clickhouse, &s.database, "SELECT count() FROM events_raw FORMAT TSV")
+            .map_or(0, |c| c.trim().parse::<u64>().unwrap_or(0))
+    };
+    let mut mid_stream = 0;
+    for (round, after_ms) in [4_000u64, 1_500, 2_500].into_iter().enumerate() {
+        let before = stored();
+        let mut child = s.spawn("group", extra, false);
+        // Wait until this run is writing, then kill it a little later, wherever it is.
+        poll_until(Duration::from_secs(30), || stored() > before);
+        std::thread::sleep(Duration::from_millis(after_ms));
+        signal(&child, "-KILL");
+        let _ = child.wait();
+        let after = stored();
+        eprintln!("round {round}: killed {after_ms} ms into writing; {before} → {after} raw events stored");
+        if after > before && after < 43_000 {
+            mid_stream += 1;
+        }
+    }
+    assert!(mid_stream >= 2, "kills landed mid-stream ({mid_stream} of 3)");
+    s.run_to_end("group", extra);
+    s.assert_ledger_equals_batch();
+}
+
+#[test]
+fn sigterm_finishes_the_batch_commits_and_exits_zero() {
+    let Some(s) = Setup::new("term", "3000") else { return };
+    let mut guard = Guard(s.spawn("group", "", false));
+    let child = &mut guard.0;
+    let seen = poll_until(Duration::from_secs(90), || {
+        ch_try(&s.infra.clickhouse, &s.database, "SELECT count() FROM conversions FORMAT TSV")
+            .is_ok_and(|c| c.trim().parse::<u64>().unwrap_or(0) > 0)
+    });
+    assert!(seen, "the service wrote conversions");
+    // Let it reach the end of the topics, then stop it.
+    std::thread::sleep(Duration::from_secs(3));
+    signal(child, "-TERM");
+    let status = wait(child, Duration::from_secs(40)).expect("exited within the shutdown bound");
+    assert!(status.success(), "exit status {status}");
+    // Everything was committed: a restart in the same group has nothing left to read, and the ledger is complete.
+    s.run_to_end("group", "");
+    s.assert_ledger_equals_batch();
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &s.infra.brokers)
+        .set("group.id", format!("{}-group", s.prefix))
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..3 {
+        tpl.add_partition(&format!("{}web.events", s.prefix), p);
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+    let total: i64 = committed.elements().iter().map(|e| e.offset().to_raw().unwrap_or(0).max(0)).sum();
+    let lines = std::fs::read_to_string(s.dir.path().join("in/web.events.jsonl")).expect("input").lines().count();
+    assert_eq!(total as usize, lines, "committed offsets cover every web event");
+}
+
+#[test]
+fn a_clickhouse_outage_pauses_the_service_and_loses_nothing() {
+    let Some(base) = infra() else { return };
+    // A private ClickHouse this test may stop without disturbing the others.
+    let ch = PrivateClickHouse::start();
+    let dir = TempDir::new("chdown");
+    let infra = Infra { brokers: base.brokers.clone(), clickhouse: "http://127.0.0.1:28123".into() };
+    let label = "chdown";
+    let input = dir.path().join("in");
+    attrib(&["generate", "--out", path(&input), "--people", "4000", "--seed", "8"]).expect("generate");
+    attrib(&["batch", "--input", path(&input), "--output", path(&dir.path().join("batch"))]).expect("batch");
+    let s = Setup { dir, prefix: format!("{}.", unique(label)), database: unique(label), infra };
+    let extra = "batch_max_messages = 300\nbatch_max_wait_ms = 100\nhttp_listen = \"127.0.0.1:29464\"";
+    let mut child = Guard(s.spawn("group", extra, false));
+    let child = &mut child.0;
+    let schema_ready = poll_until(Duration::from_secs(60), || {
+        ch_try(&s.infra.clickhouse, &s.database, "EXISTS TABLE attribution_credits FORMAT TSV")
+            .is_ok_and(|r| r.trim() == "1")
+    });
+    assert!(schema_ready, "the service created its schema");
+    // ClickHouse goes down, then the data arrives.
+    ch.stop();
+    let produce_cfg = s.config("producer", "");
+    attrib(&["produce", "--input", path(&input), "--config", path(&produce_cfg)]).expect("produce");
+    std::thread::sleep(Duration::from_secs(20));
+    assert!(child.try_wait().expect("status").is_none(), "the service keeps running while ClickHouse is down");
+    let metrics = http_get("127.0.0.1:29464", "/metrics");
+    assert!(metrics.contains("attrib_clickhouse_write_retries_total{table="), "retries are counted");
+    assert!(!metrics.contains("attrib_offset_commits_total 1"), "nothing is committed while nothing is written");
+    assert!(http_get("127.0.0.1:29464", "/readyz").starts_with("HTTP/1.1 503"), "not ready while ClickHouse is down");
+    assert!(http_get("127.0.0.1:29464", "/healthz").starts_with("HTTP/1.1 200"), "alive all the same");
+    ch.start_again();
+    // It resumes by itself; when it has caught up the ledger is complete.
+    let want = attrib_tests::read_csv(&s.dir.path().join("batch/credits.csv")).1.len();
+    let complete = poll_until(Duration::from_secs(120), || {
+        let out = ch_try(&s.infra.clickhouse, &s.database, "SELECT count() FROM credits_current FORMAT TSV");
+        out.is_ok_and(|c| c.trim().parse::<usize>().unwrap_or(0) == want)
+    });
+    assert!(complete, "the ledger caught up after the outage");
+    assert!(poll_until(Duration::from_secs(15), || http_get("127.0.0.1:29464", "/readyz").starts_with("HTTP/1.1 200")));
+    signal(child, "-TERM");
+    let status = wait(child, Duration::from_secs(40)).expect("exited");
+    assert!(status.success());
+    s.assert_rule_based_ledger_equals_batch();
+}
+
+/// Kills the child process if the test ends (or panics) while it still runs.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A ClickHouse server of this test's own (ports 28123/29000/29009), stopped on drop.
+struct PrivateClickHouse {
+    dir: std::path::PathBuf,
+}
+
+impl PrivateClickHouse {
+    fn start() -> PrivateClickHouse {
+        let dir = std::env::temp_dir().join("attrib-test-private-clickhouse");
+        let ch = PrivateClickHouse { dir };
+        ch.stop();
+        let _ = std::fs::remove_dir_all(&ch.dir);
+        ch.start_again();
+        ch
+    }
+
+    fn start_again(&self) {
+        let ok = Command::new("bash")
+            .arg(attrib_tests::repo_root().join("scripts/start-clickhouse.sh"))
+            .env("CH_DIR", &self.dir)
+            .env("CH_HTTP_PORT", "28123")
+            .env("CH_TCP_PORT", "29000")
+            .env("CH_INTERSERVER_PORT", "29009")
+            .stdout(Stdio::null())
+            .status()
+            .expect("start clickhouse")
+            .success();
+        assert!(ok, "private ClickHouse started");
+    }
+
+    /// Stops the server (by its pid file) and waits until its port is closed.
+    fn stop(&self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+        poll_until(Duration::from_secs(30), || std::net::TcpStream::connect("127.0.0.1:28123").is_err());
+    }
+}
+
+impl Drop for PrivateClickHouse {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return String::new() };
+    let _ = s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn migrations_apply_once_record_their_versions_and_survive_concurrent_starts() {
+    let Some(infra) = infra() else { return };
+    let database = unique("migrate");
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, db) = (infra.clickhouse.clone(), database.clone());
+            std::thread::spawn(move || attrib(&["migrate", "--clickhouse", &url, "--database", &db]))
+        })
+        .collect();
+    for r in runs {
+        r.join().expect("thread").expect("migrate");
+    }
+    attrib(&["migrate", "--clickhouse", &infra.clickhouse, "--database", &database]).expect("again");
+    let versions = ch_query(
+        &infra.clickhouse,
+        &database,
+        "SELECT version, name FROM schema_migrations FINAL ORDER BY version FORMAT TSV",
+    );
+    assert_eq!(versions, "1\t001_ledger\n2\t002_current_views\n");
+    let tables = ch_query(&infra.clickhouse, &database, "SHOW TABLES FORMAT TSV");
+    for t in ["attribution_credits", "conversions", "touchpoints", "ad_spend", "events_raw", "credits_current"] {
+        assert!(tables.lines().any(|l| l == t), "{t} in {tables}");
+    }
+}
