@@ -8,7 +8,7 @@
 //! and after all events are in, the live rows equal the batch ledger whatever the arrival
 //! order.
 
-use crate::credits::{attribute_journey, fnv1a, model_versions, ConversionRow, CreditRow};
+use crate::credits::{attribute_journey, model_versions, ConversionRow, CreditRow};
 use crate::engine::Engine;
 use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
 use attrib_journeys::{Journey, Touch};
@@ -105,10 +105,6 @@ pub struct IncrementalLedger {
     versions: Vec<String>,
 }
 
-fn hash_of<T: Serialize>(row: &T) -> u64 {
-    fnv1a(serde_json::to_string(row).unwrap_or_default().as_bytes())
-}
-
 impl IncrementalLedger {
     pub fn new() -> Self {
         Self::default()
@@ -186,6 +182,8 @@ impl IncrementalLedger {
                 now.touches.insert(key, row);
             }
             let attributed = attribute_journey(&journey, config, &self.fits, &self.versions);
+            // Credits come out grouped by conversion, in the order of `conversions`.
+            let mut credit_rows = attributed.credits.into_iter().peekable();
             for conv in attributed.conversions {
                 let prev = old.conversions.remove(&conv.conversion_id).unwrap_or_default();
                 let same_version = prev.row.as_ref().is_some_and(|p| p.conversion_version == conv.conversion_version);
@@ -199,18 +197,17 @@ impl IncrementalLedger {
                 }
                 let mut written = WrittenConversion { row: Some(conv.clone()), credits: HashMap::new() };
                 let mut prev_credits = prev.credits;
-                for c in attributed.credits.iter().filter(|c| c.conversion_id == conv.conversion_id) {
+                while let Some(c) = credit_rows.next_if(|c| c.conversion_id == conv.conversion_id) {
                     let key = (c.model.clone(), c.touch_source.clone(), c.touch_event_id.clone());
-                    let before = prev_credits.remove(&key);
-                    match before {
-                        Some(b) if b.conversion_version == c.conversion_version && hash_of(&b) == hash_of(c) => {}
+                    match prev_credits.remove(&key) {
+                        Some(b) if b == c => {}
                         Some(b) if b.conversion_version != c.conversion_version => {
                             changes.credits.push(Change { row: b, deleted: true });
                             changes.credits.push(Change { row: c.clone(), deleted: false });
                         }
                         _ => changes.credits.push(Change { row: c.clone(), deleted: false }),
                     }
-                    written.credits.insert(key, c.clone());
+                    written.credits.insert(key, c);
                 }
                 // Rows of this conversion that no longer exist.
                 changes.credits.extend(prev_credits.into_values().map(|row| Change { row, deleted: true }));

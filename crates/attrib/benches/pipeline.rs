@@ -1,0 +1,114 @@
+//! End-to-end throughput: `cargo bench -p attrib --bench pipeline` (needs the test servers:
+//! scripts/start-broker.sh and scripts/start-clickhouse.sh).
+//!
+//! On one generated dataset (`ATTRIB_BENCH_PEOPLE`, default 50 000 people) it measures, in one run:
+//! 1. a bare rdkafka group consumer reading every message of the topics (the ceiling),
+//! 2. the service (broker → engine → ClickHouse, commit after write) until caught up,
+//! 3. the engine in process (decode, identity, journeys, incremental ledger) on the same lines,
+//! and prints events/s for each and the service/bare-consumer ratio.
+
+use attrib_contract::Topic;
+use attrib_generator::{generate, GenParams};
+use attrib_ledger::{AttributionConfig, Engine, IncrementalLedger};
+use attrib_service::{ClickHouseConfig, KafkaConfig, Metrics, ServiceConfig, ServiceSettings};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let people: u64 = std::env::var("ATTRIB_BENCH_PEOPLE").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
+    let brokers = std::env::var("ATTRIB_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into());
+    let clickhouse = std::env::var("ATTRIB_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:18123".into());
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let prefix = format!("bench{run_id}.");
+
+    let data = generate(&GenParams { people, seed: 5, ..GenParams::default() });
+    let total = data.total_lines() as u64;
+    let dir = std::env::temp_dir().join(format!("attrib-bench-{run_id}"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for t in Topic::ALL {
+        let text: String = data.lines[t].iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(dir.join(format!("{}.jsonl", t.as_str())), text).expect("write");
+    }
+    let kafka = KafkaConfig {
+        brokers: brokers.clone(),
+        group: format!("{prefix}service"),
+        topic_prefix: prefix.clone(),
+        partitions: 3,
+        properties: [
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "1000"),
+            ("fetch.queue.backoff.ms", "10"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        ..KafkaConfig::default()
+    };
+    let t = Instant::now();
+    rt.block_on(attrib_kafka::produce_files(&kafka.settings(), &dir)).expect("produce");
+    println!("dataset: {people} people, {total} messages; produced in {:.2}s", t.elapsed().as_secs_f64());
+
+    // 1. Bare consumer.
+    let bare = rt.block_on(async {
+        let mut cfg = kafka.settings().consumer_config();
+        cfg.set("group.id", format!("{prefix}bare"));
+        let c: StreamConsumer = cfg.create().expect("consumer");
+        let topics: Vec<String> = Topic::ALL.iter().map(|t| format!("{prefix}{}", t.as_str())).collect();
+        c.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>()).expect("subscribe");
+        let first = c.recv().await.expect("first message");
+        drop(first);
+        let t = Instant::now();
+        let mut n = 1u64;
+        while n < total {
+            if tokio::time::timeout(Duration::from_secs(30), c.recv()).await.is_err() {
+                break;
+            }
+            n += 1;
+        }
+        n as f64 / t.elapsed().as_secs_f64()
+    });
+    println!("{:<44}{:>12.0} msg/s", "bare rdkafka consumer (after group join)", bare);
+
+    // 2. The service, until caught up (includes recovery, group join and the final refit).
+    let config = ServiceConfig {
+        kafka,
+        clickhouse: ClickHouseConfig { url: clickhouse, database: format!("bench{run_id}") },
+        service: ServiceSettings { http_listen: String::new(), refit_interval_secs: 0, ..ServiceSettings::default() },
+        attribution: AttributionConfig::default(),
+        stop_when_caught_up: true,
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let t = Instant::now();
+    let summary = rt.block_on(attrib_service::run(&config, Arc::new(Metrics::new()), rx)).expect("service");
+    let secs = t.elapsed().as_secs_f64();
+    let service = summary.messages as f64 / secs;
+    println!(
+        "{:<44}{:>12.0} msg/s  ({} messages, {} batches, {secs:.1}s wall incl. join and refit)",
+        "service: broker → engine → ClickHouse", service, summary.messages, summary.batches
+    );
+
+    // 3. The engine in process on the same lines, in batches like the service's.
+    let mut engine = Engine::new(AttributionConfig::default());
+    let mut inc = IncrementalLedger::new();
+    let lines: Vec<(Topic, &String)> = data.lines.iter().flat_map(|(t, ls)| ls.iter().map(move |l| (*t, l))).collect();
+    let t = Instant::now();
+    let mut rows = 0;
+    for chunk in lines.chunks(20_000) {
+        for (topic, l) in chunk {
+            let _ = engine.ingest_bytes(*topic, l.as_bytes());
+        }
+        rows += inc.update(&mut engine).rows();
+    }
+    inc.refit(&mut engine);
+    rows += inc.update(&mut engine).rows();
+    let engine_rate = lines.len() as f64 / t.elapsed().as_secs_f64();
+    println!("{:<44}{:>12.0} msg/s  ({rows} rows produced)", "engine in process (incremental ledger)", engine_rate);
+    println!(
+        "service / bare consumer = {:.1} %   service / engine = {:.1} %",
+        100.0 * service / bare,
+        100.0 * service / engine_rate
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
