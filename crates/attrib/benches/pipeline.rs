@@ -4,8 +4,9 @@
 //! On one generated dataset (`ATTRIB_BENCH_PEOPLE`, default 50 000 people) it measures, in one run:
 //! 1. a bare rdkafka group consumer reading every message of the topics (the ceiling),
 //! 2. the service (broker → engine → ClickHouse, commit after write) until caught up,
-//! 3. the engine in process (decode, identity, journeys, incremental ledger) on the same lines,
-//! and prints events/s for each and the service/bare-consumer ratio.
+//! 3. the engine in process (decode, identity, journeys, incremental ledger) on the same lines.
+//!
+//! It prints events/s for each and the service/bare-consumer ratio.
 
 use attrib_contract::Topic;
 use attrib_generator::{generate, GenParams};
