@@ -168,6 +168,7 @@ pub async fn run(
         metrics: metrics.clone(),
     };
     let started = Instant::now();
+    tracing::debug!("recovering state from ClickHouse");
     for (topic, payload) in raw_events(&client).await? {
         if let Some(t) = Topic::parse(&topic) {
             let _ = state.engine.ingest_bytes(t, payload.as_bytes());
@@ -206,7 +207,8 @@ pub async fn run(
             break;
         }
         let mut msgs: Vec<OwnedMessage> = Vec::new();
-        let deadline = Instant::now() + max_wait;
+        let collect_started = Instant::now();
+        let deadline = collect_started + max_wait;
         while msgs.len() < max_messages {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -225,6 +227,8 @@ pub async fn run(
             }
         }
         if !msgs.is_empty() {
+            let collect_ms = collect_started.elapsed().as_millis();
+            let process_started = Instant::now();
             summary.messages += msgs.len() as u64;
             match process(&mut state, &producer, &settings, &msgs, &mut summary, &shutdown).await {
                 Ok(()) => {}
@@ -241,7 +245,16 @@ pub async fn run(
                     return Err(e);
                 }
             }
+            let process_ms = process_started.elapsed().as_millis();
+            let commit_started = Instant::now();
             commit(&consumer, &msgs, &mut progress)?;
+            tracing::debug!(
+                messages = msgs.len(),
+                collect_ms,
+                process_ms,
+                commit_ms = commit_started.elapsed().as_millis(),
+                "batch committed"
+            );
             metrics.commits.inc();
             metrics.batches.inc();
             metrics.batch_messages.observe(msgs.len() as f64);

@@ -82,12 +82,24 @@ fn main() {
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let t = Instant::now();
-    let summary = rt.block_on(attrib_service::run(&config, Arc::new(Metrics::new()), rx)).expect("service");
+    let metrics = Arc::new(Metrics::new());
+    let summary = rt.block_on(attrib_service::run(&config, metrics.clone(), rx)).expect("service");
     let secs = t.elapsed().as_secs_f64();
     let service = summary.messages as f64 / secs;
     println!(
         "{:<44}{:>12.0} msg/s  ({} messages, {} batches, {secs:.1}s wall incl. join and refit)",
         "service: broker → engine → ClickHouse", service, summary.messages, summary.batches
+    );
+
+    let text = metrics.render();
+    let pick = |name: &str| -> f64 {
+        text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    };
+    println!(
+        "  ClickHouse: {:.0} rows in {:.1}s of inserts ({:.0} rows/s)",
+        pick("attrib_rows_written_total"),
+        pick("attrib_clickhouse_write_seconds_sum"),
+        pick("attrib_rows_written_total") / pick("attrib_clickhouse_write_seconds_sum").max(1e-9)
     );
 
     // 3. The engine in process on the same lines, in batches like the service's.
