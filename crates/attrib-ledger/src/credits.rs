@@ -38,6 +38,18 @@ pub struct CreditRow {
     pub conversion_time: String,
 }
 
+impl CreditRow {
+    /// The ledger's canonical order: conversion, model, then touch (time, id).
+    pub fn order_key(&self) -> (&str, &str, &str, &str) {
+        (&self.conversion_id, &self.model, &self.touch_time, &self.touch_event_id)
+    }
+}
+
+/// Sorts rows into the ledger's canonical order (see `CreditRow::order_key`).
+pub fn sort_ledger(rows: &mut [CreditRow]) {
+    rows.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+}
+
 /// One conversion in its current version, as written to `conversions.csv`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversionRow {

@@ -8,7 +8,7 @@
 //! and after all events are in, the live rows equal the batch ledger whatever the arrival
 //! order.
 
-use crate::credits::{attribute_journey, model_versions, ConversionRow, CreditRow};
+use crate::credits::{attribute_journey, model_versions, sort_ledger, ConversionRow, CreditRow};
 use crate::engine::Engine;
 use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
 use attrib_journeys::{Journey, Touch};
@@ -240,14 +240,7 @@ impl IncrementalLedger {
             .values()
             .flat_map(|p| p.conversions.values().flat_map(|c| c.credits.values().cloned()))
             .collect();
-        rows.sort_by(|a, b| {
-            (&a.conversion_id, &a.model, &a.touch_time, &a.touch_event_id).cmp(&(
-                &b.conversion_id,
-                &b.model,
-                &b.touch_time,
-                &b.touch_event_id,
-            ))
-        });
+        sort_ledger(&mut rows);
         rows
     }
 }

@@ -9,7 +9,8 @@ mod incremental;
 mod kpi;
 
 pub use credits::{
-    attribute_journey, fnv1a, model_versions, AttributionConfig, ConversionRow, CreditRow, JourneyCredits, UNATTRIBUTED,
+    attribute_journey, fnv1a, model_versions, sort_ledger, AttributionConfig, ConversionRow, CreditRow, JourneyCredits,
+    UNATTRIBUTED,
 };
 pub use engine::{Engine, Ledger, Outcome, TopicCounts};
 pub use fit::{fit_data_driven, training_set, ChannelValues, DataDrivenFits, FitReport, TrainingSet};

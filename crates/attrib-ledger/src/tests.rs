@@ -310,28 +310,12 @@ impl Table {
     }
 
     fn live(&self) -> Vec<CreditRow> {
-        let mut rows: Vec<CreditRow> = self.0.values().filter(|(_, d)| !d).map(|(r, _)| r.clone()).collect();
-        rows.sort_by(|a, b| {
-            (&a.conversion_id, &a.model, &a.touch_time, &a.touch_event_id).cmp(&(
-                &b.conversion_id,
-                &b.model,
-                &b.touch_time,
-                &b.touch_event_id,
-            ))
-        });
-        rows
+        sorted(self.0.values().filter(|(_, d)| !d).map(|(r, _)| r.clone()).collect())
     }
 }
 
 fn sorted(mut rows: Vec<CreditRow>) -> Vec<CreditRow> {
-    rows.sort_by(|a, b| {
-        (&a.conversion_id, &a.model, &a.touch_time, &a.touch_event_id).cmp(&(
-            &b.conversion_id,
-            &b.model,
-            &b.touch_time,
-            &b.touch_event_id,
-        ))
-    });
+    sort_ledger(&mut rows);
     rows
 }
 
