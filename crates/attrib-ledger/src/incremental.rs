@@ -8,10 +8,13 @@
 //! and after all events are in, the live rows equal the batch ledger whatever the arrival
 //! order.
 
-use crate::credits::{attribute_journey, model_versions, sort_ledger, ConversionRow, CreditRow};
+use crate::credits::{
+    attribute_journey, model_versions, sort_ledger, AttributionConfig, ConversionRow, CreditRow, JourneyCredits,
+};
 use crate::engine::Engine;
 use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
-use attrib_journeys::{Journey, Touch};
+use attrib_identity::NodeId;
+use attrib_journeys::{Journey, JourneyStore, Touch};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
@@ -80,6 +83,35 @@ impl Changes {
     pub fn rows(&self) -> usize {
         self.credits.len() + self.conversions.len() + self.touchpoints.len()
     }
+}
+
+/// A recomputed person: key, touch rows, and credits.
+type Recomputed = (String, Vec<TouchRow>, JourneyCredits);
+
+/// Journeys, touch rows and credits of `roots`, computed on all available cores, in `roots` order.
+fn recompute(
+    store: &JourneyStore,
+    roots: &[NodeId],
+    config: &AttributionConfig,
+    fits: &DataDrivenFits,
+    versions: &[String],
+) -> Vec<Recomputed> {
+    let one = |root: &NodeId| -> Recomputed {
+        let journey: Journey<'_> = store.journey(*root);
+        let touches = journey.touches.iter().map(|t| TouchRow::of(journey.person, t)).collect();
+        (journey.person.to_string(), touches, attribute_journey(&journey, config, fits, versions))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads <= 1 || roots.len() < 256 {
+        return roots.iter().map(one).collect();
+    }
+    let chunk = roots.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> =
+            roots.chunks(chunk).map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>())).collect();
+        // A worker can only panic on a bug; losing its rows silently would lose money.
+        handles.into_iter().flat_map(|h| h.join().expect("recompute worker panicked")).collect()
+    })
 }
 
 /// The credit rows of one conversion version, keyed by (model, touch source, touch id).
@@ -168,12 +200,11 @@ impl IncrementalLedger {
                 old.touches.extend(p.touches);
             }
         }
-        let config = engine.config();
-        for root in dirty {
-            let journey: Journey<'_> = store.journey(root);
+        // Recomputing people is pure and independent: spread it over the cores.
+        let computed = recompute(store, &dirty, engine.config(), &self.fits, &self.versions);
+        for (person, touch_rows, attributed) in computed {
             let mut now = WrittenPerson::default();
-            for t in &journey.touches {
-                let row = TouchRow::of(journey.person, t);
+            for row in touch_rows {
                 let key = row.key();
                 let unchanged = old.touches.remove(&key).is_some_and(|prev| prev == row);
                 if !unchanged {
@@ -181,7 +212,6 @@ impl IncrementalLedger {
                 }
                 now.touches.insert(key, row);
             }
-            let attributed = attribute_journey(&journey, config, &self.fits, &self.versions);
             // Credits come out grouped by conversion, in the order of `conversions`.
             let mut credit_rows = attributed.credits.into_iter().peekable();
             for conv in attributed.conversions {
@@ -213,7 +243,7 @@ impl IncrementalLedger {
                 changes.credits.extend(prev_credits.into_values().map(|row| Change { row, deleted: true }));
                 now.conversions.insert(conv.conversion_id.clone(), written);
             }
-            self.people.insert(journey.person.to_string(), now);
+            self.people.insert(person, now);
         }
         // Conversions and touches the dirty people no longer hold.
         for (_, gone) in old.conversions {
