@@ -1,0 +1,43 @@
+//! The `attrib` binary as a user runs it. (Also makes `cargo test --workspace` build the
+//! binary that the end-to-end service tests in `tests/` start as a real process.)
+
+use std::process::Command;
+
+fn attrib(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_attrib")).args(args).output().expect("run attrib")
+}
+
+fn repo(path: &str) -> String {
+    format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn help_lists_every_command() {
+    let out = attrib(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["generate", "batch", "demo", "paths", "run", "migrate", "produce", "validate"] {
+        assert!(text.contains(cmd), "{cmd} missing from --help:\n{text}");
+    }
+}
+
+#[test]
+fn validate_accepts_the_example_config_and_explains_a_bad_one() {
+    let ok = attrib(&["validate", "--config", &repo("deploy/config/attrib.example.toml")]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let dir = std::env::temp_dir().join(format!("attrib-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[models]\nenabled = [\"linear\", \"magic\"]\n").expect("write");
+    let out = attrib(&["validate", "--config", bad.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model \"magic\""));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_input_folder_is_an_error_not_a_panic() {
+    let out = attrib(&["batch", "--input", "/nonexistent/attrib", "--output", "/tmp/attrib-never"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no input files"));
+}
