@@ -2,9 +2,10 @@
 //!
 //! The same engine serves batch, demo and the streaming service; it holds no IO.
 
-use crate::credits::{attribute_journey, model_versions, AttributionConfig, ConversionRow, CreditRow, JourneyCredits};
+use crate::credits::{attribute_journey, model_versions, AttributionConfig, ConversionRow, CreditRow};
 use crate::fit::{fit_data_driven, FitReport};
 use crate::kpi::Engagement;
+use crate::parallel::par_map;
 use attrib_contract::{decode, AdSpend, DecodeError, Event, FxRate, Topic};
 use attrib_journeys::Journey;
 use attrib_journeys::{Ingested, JourneyStore};
@@ -169,29 +170,7 @@ impl Engine {
         let mut fits = fit_data_driven(&all, &self.config, self.store.latest_event_time());
         let versions = model_versions(&self.config, &fits);
         let journeys: Vec<&Journey<'_>> = all.iter().filter(|j| !j.conversions.is_empty()).collect();
-        let chunk = journeys.len().div_ceil(threads.max(1)).max(1);
-        let (config, fits_ref, versions_ref) = (&self.config, &fits, &versions);
-        let parts: Vec<JourneyCredits> = std::thread::scope(|s| {
-            let handles: Vec<_> = journeys
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        let mut acc = JourneyCredits::default();
-                        for j in part {
-                            let r = attribute_journey(j, config, fits_ref, versions_ref);
-                            acc.credits.extend(r.credits);
-                            acc.conversions.extend(r.conversions);
-                            for (m, n) in r.fallbacks {
-                                *acc.fallbacks.entry(m).or_default() += n;
-                            }
-                        }
-                        acc
-                    })
-                })
-                .collect();
-            // A worker can only panic on a bug; losing its rows silently would lose money.
-            handles.into_iter().map(|h| h.join().expect("attribution worker panicked")).collect()
-        });
+        let parts = par_map(&journeys, threads, |j| attribute_journey(j, &self.config, &fits, &versions));
         let mut ledger = Ledger::default();
         for part in parts {
             ledger.credits.extend(part.credits);

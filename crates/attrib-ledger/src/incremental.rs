@@ -13,6 +13,7 @@ use crate::credits::{
 };
 use crate::engine::Engine;
 use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
+use crate::parallel::par_map;
 use attrib_identity::NodeId;
 use attrib_journeys::{Journey, JourneyStore, Touch};
 use serde::{Deserialize, Serialize};
@@ -88,7 +89,7 @@ impl Changes {
 /// A recomputed person: key, touch rows, and credits.
 type Recomputed = (String, Vec<TouchRow>, JourneyCredits);
 
-/// Journeys, touch rows and credits of `roots`, computed on all available cores, in `roots` order.
+/// Journeys, touch rows and credits of `roots`, on all available cores, in `roots` order.
 fn recompute(
     store: &JourneyStore,
     roots: &[NodeId],
@@ -101,17 +102,10 @@ fn recompute(
         let touches = journey.touches.iter().map(|t| TouchRow::of(journey.person, t)).collect();
         (journey.person.to_string(), touches, attribute_journey(&journey, config, fits, versions))
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads <= 1 || roots.len() < 256 {
-        return roots.iter().map(one).collect();
-    }
-    let chunk = roots.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> =
-            roots.chunks(chunk).map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>())).collect();
-        // A worker can only panic on a bug; losing its rows silently would lose money.
-        handles.into_iter().flat_map(|h| h.join().expect("recompute worker panicked")).collect()
-    })
+    // Small batches are not worth the threads.
+    let threads =
+        if roots.len() < 256 { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()).min(8) };
+    par_map(roots, threads, one)
 }
 
 /// The credit rows of one conversion version, keyed by (model, touch source, touch id).

@@ -7,6 +7,7 @@ mod engine;
 mod fit;
 mod incremental;
 mod kpi;
+mod parallel;
 
 pub use credits::{
     attribute_journey, fnv1a, model_versions, sort_ledger, AttributionConfig, ConversionRow, CreditRow, JourneyCredits,

@@ -29,8 +29,6 @@ fn short(model: &str) -> &str {
         "position_based" => "U-shaped",
         "w_shaped" => "W-shaped",
         "full_path" => "full path",
-        "markov" => "markov",
-        "shapley" => "shapley",
         other => other,
     }
 }
