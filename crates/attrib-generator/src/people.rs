@@ -199,23 +199,10 @@ pub(crate) fn simulate(
             content: Some(post.id.clone()),
             term: None,
         });
+        let base = post_interaction(world, post, event_id, at, platform, interaction);
         p.push(
             at,
-            Event::Social(SocialInteraction {
-                event_id,
-                occurred_at: at,
-                platform,
-                interaction,
-                account_id: post.account_id.clone(),
-                actor_type: post.actor_type,
-                post_id: post.id.clone(),
-                campaign_id: campaign_id.clone(),
-                ad_id: post.ad.map(|a| world.ads[a].id.clone()),
-                user,
-                click_id: click_id.clone(),
-                utm: utm.clone(),
-                cost,
-            }),
+            Event::Social(SocialInteraction { user, click_id: click_id.clone(), utm: utm.clone(), cost, ..base }),
         );
         if !interaction.is_exposure() {
             touches_seen.push(at);
@@ -248,24 +235,8 @@ pub(crate) fn simulate(
         if let Some(post_idx) = world.pick_post(rng, platform, day) {
             let post = &world.posts[post_idx];
             let event_id = p.next_id("soc");
-            p.push(
-                at,
-                Event::Social(SocialInteraction {
-                    event_id,
-                    occurred_at: at,
-                    platform,
-                    interaction: InteractionKind::Impression,
-                    account_id: post.account_id.clone(),
-                    actor_type: post.actor_type,
-                    post_id: post.id.clone(),
-                    campaign_id: post.campaign.map(|c| world.campaigns[c].id.clone()),
-                    ad_id: post.ad.map(|a| world.ads[a].id.clone()),
-                    user: None,
-                    click_id: None,
-                    utm: None,
-                    cost: None,
-                }),
-            );
+            let impression = post_interaction(world, post, event_id, at, platform, InteractionKind::Impression);
+            p.push(at, Event::Social(impression));
         }
     }
 
@@ -331,6 +302,32 @@ pub(crate) fn simulate(
         b2b_path(&mut p, rng, last_touch, end, intent);
     } else {
         b2c_path(&mut p, rng, last_touch, end, intent);
+    }
+}
+
+/// An interaction with a post by someone the platform does not name (no user, click or cost).
+fn post_interaction(
+    world: &World,
+    post: &crate::world::Post,
+    event_id: String,
+    at: Timestamp,
+    platform: Platform,
+    interaction: InteractionKind,
+) -> SocialInteraction {
+    SocialInteraction {
+        event_id,
+        occurred_at: at,
+        platform,
+        interaction,
+        account_id: post.account_id.clone(),
+        actor_type: post.actor_type,
+        post_id: post.id.clone(),
+        campaign_id: post.campaign.map(|c| world.campaigns[c].id.clone()),
+        ad_id: post.ad.map(|a| world.ads[a].id.clone()),
+        user: None,
+        click_id: None,
+        utm: None,
+        cost: None,
     }
 }
 
