@@ -48,6 +48,8 @@ pub struct JourneyStore {
     latest: Option<Timestamp>,
     /// Nodes of people whose journeys may have changed since the last `take_dirty`.
     dirty: HashSet<NodeId>,
+    /// Roots absorbed by merges since the last `take_absorbed`: state kept per root must move.
+    absorbed: Vec<NodeId>,
 }
 
 impl JourneyStore {
@@ -82,15 +84,29 @@ impl JourneyStore {
         first
     }
 
-    fn attach(&mut self, root: Option<NodeId>, merges: Vec<attrib_identity::Merge>, r: RecordRef) -> Option<NodeId> {
+    /// Files a record under its person. `shapes_journey` says whether the record can change
+    /// the person's touches or conversions; one that cannot (a page view, an impression
+    /// without view-through, a contact) only makes the person dirty when it merged people
+    /// or added an identifier (which may rename the person).
+    fn attach(
+        &mut self,
+        root: Option<NodeId>,
+        merges: Vec<attrib_identity::Merge>,
+        r: RecordRef,
+        shapes_journey: bool,
+    ) -> Option<NodeId> {
+        let merged = !merges.is_empty();
         for m in merges {
             if let Some(moved) = self.members.remove(&m.absorbed) {
                 self.members.entry(m.survivor).or_default().extend(moved);
             }
+            self.absorbed.push(m.absorbed);
         }
         if let Some(root) = root {
             self.members.entry(root).or_default().push(r);
-            self.dirty.insert(root);
+            if shapes_journey || merged {
+                self.dirty.insert(root);
+            }
         }
         root
     }
@@ -102,6 +118,11 @@ impl JourneyStore {
         roots.sort_unstable();
         roots.dedup();
         roots
+    }
+
+    /// Nodes that stopped being roots (absorbed by a merge) since the last call.
+    pub fn take_absorbed(&mut self) -> Vec<NodeId> {
+        std::mem::take(&mut self.absorbed)
     }
 
     /// Marks every person dirty (after a refit, or to rebuild the whole ledger).
@@ -123,8 +144,10 @@ impl JourneyStore {
             self.social_click_ids.insert(c.clone());
         }
         let idx = self.social.len() as u32;
+        // A click id may turn a session of this person into this same touch.
+        let shapes = self.config.view_through || !e.interaction.is_exposure() || e.click_id.is_some();
         self.social.push((e, root));
-        let person = self.attach(root, merges, RecordRef::Social(idx));
+        let person = self.attach(root, merges, RecordRef::Social(idx), shapes);
         Ingested::Accepted { person }
     }
 
@@ -152,8 +175,9 @@ impl JourneyStore {
             }
         }
         let node = root.unwrap_or_else(|| unreachable!("a web event always carries its anonymous id"));
+        let shapes = e.kind != WebEventType::PageView;
         self.web.push((e, node));
-        let person = self.attach(root, merges, RecordRef::Web(idx));
+        let person = self.attach(root, merges, RecordRef::Web(idx), shapes);
         Ingested::Accepted { person }
     }
 
@@ -183,8 +207,9 @@ impl JourneyStore {
             }
         }
         let node = root.unwrap_or_else(|| unreachable!("a CRM record always carries its contact id"));
+        let shapes = e.object != CrmObject::Contact;
         self.crm.push((e, node));
-        let person = self.attach(root, merges, RecordRef::Crm(idx));
+        let person = self.attach(root, merges, RecordRef::Crm(idx), shapes);
         Ingested::Accepted { person }
     }
 

@@ -9,8 +9,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -207,6 +208,19 @@ pub async fn send_to_dlq(
     msg: &impl Message,
     error: &DecodeError,
 ) -> Result<(), Error> {
+    let delivery = enqueue_dlq(producer, settings, topic, msg, error).await?;
+    await_delivery(delivery).await
+}
+
+/// Queues a rejected message for its DLQ without waiting for the broker, so a batch's
+/// rejects travel together; await the returned delivery (`await_delivery`) before committing.
+pub async fn enqueue_dlq(
+    producer: &FutureProducer,
+    settings: &KafkaSettings,
+    topic: Topic,
+    msg: &impl Message,
+    error: &DecodeError,
+) -> Result<DeliveryFuture, Error> {
     let reason = error.to_string();
     let partition = msg.partition().to_string();
     let offset = msg.offset().to_string();
@@ -222,8 +236,26 @@ pub async fn send_to_dlq(
     if let Some(k) = msg.key() {
         record = record.key(k);
     }
-    producer.send(record, Duration::from_secs(30)).await.map_err(|(e, _)| Error::Kafka(e))?;
-    Ok(())
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
+            // The local queue is full: let librdkafka drain it, then try again.
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err((e, _)) => return Err(Error::Kafka(e)),
+        }
+    }
+}
+
+/// Waits until the broker acknowledged a queued message.
+pub async fn await_delivery(delivery: DeliveryFuture) -> Result<(), Error> {
+    match delivery.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(Error::Kafka(e)),
+        Err(_) => Err(Error::Kafka(KafkaError::Canceled)),
+    }
 }
 
 /// Loads `<dir>/<topic>.jsonl` files into their topics, line by line (the line is the message,

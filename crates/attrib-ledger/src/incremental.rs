@@ -17,7 +17,7 @@ use crate::parallel::par_map;
 use attrib_identity::NodeId;
 use attrib_journeys::{Journey, JourneyStore, Touch};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// One touchpoint as written to the `touchpoints` table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,8 +54,8 @@ impl TouchRow {
         }
     }
 
-    fn key(&self) -> (String, String) {
-        (self.touch_source.clone(), self.touch_event_id.clone())
+    fn key(&self) -> (&str, &str) {
+        (&self.touch_source, &self.touch_event_id)
     }
 }
 
@@ -86,9 +86,6 @@ impl Changes {
     }
 }
 
-/// A recomputed person: key, touch rows, and credits.
-type Recomputed = (String, Vec<TouchRow>, JourneyCredits);
-
 /// Journeys, touch rows and credits of `roots`, on all available cores, in `roots` order.
 fn recompute(
     store: &JourneyStore,
@@ -96,11 +93,12 @@ fn recompute(
     config: &AttributionConfig,
     fits: &DataDrivenFits,
     versions: &[String],
-) -> Vec<Recomputed> {
-    let one = |root: &NodeId| -> Recomputed {
+) -> Vec<WrittenPerson> {
+    let one = |root: &NodeId| -> WrittenPerson {
         let journey: Journey<'_> = store.journey(*root);
         let touches = journey.touches.iter().map(|t| TouchRow::of(journey.person, t)).collect();
-        (journey.person.to_string(), touches, attribute_journey(&journey, config, fits, versions))
+        let JourneyCredits { credits, conversions, .. } = attribute_journey(&journey, config, fits, versions);
+        WrittenPerson { credits, conversions, touches }
     };
     // Small batches are not worth the threads.
     let threads =
@@ -108,25 +106,74 @@ fn recompute(
     par_map(roots, threads, one)
 }
 
-/// The credit rows of one conversion version, keyed by (model, touch source, touch id).
-type CreditKey = (String, String, String);
-
-#[derive(Debug, Clone, Default)]
-struct WrittenConversion {
-    row: Option<ConversionRow>,
-    credits: HashMap<CreditKey, CreditRow>,
-}
-
+/// The rows written for one person, as last computed.
 #[derive(Debug, Clone, Default)]
 struct WrittenPerson {
-    conversions: HashMap<String, WrittenConversion>,
-    touches: HashMap<(String, String), TouchRow>,
+    credits: Vec<CreditRow>,
+    conversions: Vec<ConversionRow>,
+    touches: Vec<TouchRow>,
 }
 
-/// What has been written, per person (by the person key at the time of writing).
+impl WrittenPerson {
+    fn absorb(&mut self, other: WrittenPerson) {
+        self.credits.extend(other.credits);
+        self.conversions.extend(other.conversions);
+        self.touches.extend(other.touches);
+    }
+}
+
+/// The table key of a credit row (the ORDER BY of `attribution_credits`).
+fn credit_key(c: &CreditRow) -> (&str, i64, &str, &str, &str) {
+    (&c.conversion_id, c.conversion_version, &c.model, &c.touch_source, &c.touch_event_id)
+}
+
+/// The table key of a conversion row (the ORDER BY of `conversions`).
+fn conversion_key(c: &ConversionRow) -> (&str, i64) {
+    (&c.conversion_id, c.conversion_version)
+}
+
+/// Appends to `out` what turns the `old` rows into the `new` ones, matched by table key:
+/// new or changed rows live, vanished rows as tombstones. Unchanged rows cost no copy.
+fn diff_rows<'a, T, K, F>(mut old: Vec<&'a T>, mut new: Vec<&'a T>, key: F, out: &mut Vec<Change<T>>)
+where
+    T: Clone + PartialEq,
+    K: Ord,
+    F: Fn(&'a T) -> K,
+{
+    old.sort_unstable_by_key(|a| key(a));
+    new.sort_unstable_by_key(|a| key(a));
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let order = match (old.get(i), new.get(j)) {
+            (Some(o), Some(n)) => key(o).cmp(&key(n)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                out.push(Change { row: old[i].clone(), deleted: true });
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(Change { row: new[j].clone(), deleted: false });
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                if old[i] != new[j] {
+                    out.push(Change { row: new[j].clone(), deleted: false });
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+}
+
+/// What has been written, per person, keyed by the person's root node at the time of writing
+/// (a root absorbed by a later merge is found through the store's absorbed list).
 #[derive(Debug, Default)]
 pub struct IncrementalLedger {
-    people: HashMap<String, WrittenPerson>,
+    people: HashMap<NodeId, WrittenPerson>,
     fits: DataDrivenFits,
     versions: Vec<String>,
 }
@@ -136,20 +183,33 @@ impl IncrementalLedger {
         Self::default()
     }
 
-    /// Rows currently live, as a restart reads them back from the store it wrote to.
-    pub fn seed(&mut self, credits: Vec<CreditRow>, conversions: Vec<ConversionRow>, touches: Vec<TouchRow>) {
+    /// Rows currently live, as a restart reads them back from the store it wrote to. Call it
+    /// after the engine holds the events those rows came from: rows are filed under the
+    /// person their `person_id` belongs to now, and rows of unknown people are dropped.
+    pub fn seed(
+        &mut self,
+        engine: &Engine,
+        credits: Vec<CreditRow>,
+        conversions: Vec<ConversionRow>,
+        touches: Vec<TouchRow>,
+    ) {
+        let store = engine.store();
+        let mut roots: HashMap<String, Option<NodeId>> = HashMap::new();
+        let mut root = |key: &str| *roots.entry(key.to_string()).or_insert_with(|| store.root_of_key(key));
         for c in conversions {
-            let p = self.people.entry(c.person_id.clone()).or_default();
-            let id = c.conversion_id.clone();
-            p.conversions.entry(id).or_default().row = Some(c);
+            if let Some(r) = root(&c.person_id) {
+                self.people.entry(r).or_default().conversions.push(c);
+            }
         }
         for c in credits {
-            let p = self.people.entry(c.person_id.clone()).or_default();
-            let key = (c.model.clone(), c.touch_source.clone(), c.touch_event_id.clone());
-            p.conversions.entry(c.conversion_id.clone()).or_default().credits.insert(key, c);
+            if let Some(r) = root(&c.person_id) {
+                self.people.entry(r).or_default().credits.push(c);
+            }
         }
         for t in touches {
-            self.people.entry(t.person_id.clone()).or_default().touches.insert(t.key(), t);
+            if let Some(r) = root(&t.person_id) {
+                self.people.entry(r).or_default().touches.push(t);
+            }
         }
     }
 
@@ -173,98 +233,65 @@ impl IncrementalLedger {
         if self.versions.len() != engine.config().models.len() {
             self.versions = model_versions(engine.config(), &self.fits);
         }
-        let dirty = engine.store_mut().take_dirty();
+        let store = engine.store_mut();
+        let dirty = store.take_dirty();
+        let absorbed = store.take_absorbed();
         let mut changes = Changes { people: dirty.len(), ..Changes::default() };
+        // Everything written for people who are now (part of) a dirty person: every absorbed
+        // root belongs to a dirty person, since a merge makes its survivor dirty.
+        let mut old = WrittenPerson::default();
+        for node in dirty.iter().chain(&absorbed) {
+            if let Some(p) = self.people.remove(node) {
+                old.absorb(p);
+            }
+        }
         if dirty.is_empty() {
             return changes;
         }
-        let store = engine.store();
-        let dirty_set: HashSet<_> = dirty.iter().copied().collect();
-        // Everything written for people who are now (part of) a dirty person.
-        let stale: Vec<String> = self
-            .people
-            .keys()
-            .filter(|k| store.root_of_key(k).is_some_and(|r| dirty_set.contains(&r)))
-            .cloned()
-            .collect();
-        let mut old = WrittenPerson::default();
-        for k in stale {
-            if let Some(p) = self.people.remove(&k) {
-                old.conversions.extend(p.conversions);
-                old.touches.extend(p.touches);
-            }
-        }
         // Recomputing people is pure and independent: spread it over the cores.
-        let computed = recompute(store, &dirty, engine.config(), &self.fits, &self.versions);
-        for (person, touch_rows, attributed) in computed {
-            let mut now = WrittenPerson::default();
-            for row in touch_rows {
-                let key = row.key();
-                let unchanged = old.touches.remove(&key).is_some_and(|prev| prev == row);
-                if !unchanged {
-                    changes.touchpoints.push(Change { row: row.clone(), deleted: false });
-                }
-                now.touches.insert(key, row);
-            }
-            // Credits come out grouped by conversion, in the order of `conversions`.
-            let mut credit_rows = attributed.credits.into_iter().peekable();
-            for conv in attributed.conversions {
-                let prev = old.conversions.remove(&conv.conversion_id).unwrap_or_default();
-                let same_version = prev.row.as_ref().is_some_and(|p| p.conversion_version == conv.conversion_version);
-                match &prev.row {
-                    Some(p) if p == &conv => {}
-                    Some(p) if !same_version => {
-                        changes.conversions.push(Change { row: p.clone(), deleted: true });
-                        changes.conversions.push(Change { row: conv.clone(), deleted: false });
-                    }
-                    _ => changes.conversions.push(Change { row: conv.clone(), deleted: false }),
-                }
-                let mut written = WrittenConversion { row: Some(conv.clone()), credits: HashMap::new() };
-                let mut prev_credits = prev.credits;
-                while let Some(c) = credit_rows.next_if(|c| c.conversion_id == conv.conversion_id) {
-                    let key = (c.model.clone(), c.touch_source.clone(), c.touch_event_id.clone());
-                    match prev_credits.remove(&key) {
-                        Some(b) if b == c => {}
-                        Some(b) if b.conversion_version != c.conversion_version => {
-                            changes.credits.push(Change { row: b, deleted: true });
-                            changes.credits.push(Change { row: c.clone(), deleted: false });
-                        }
-                        _ => changes.credits.push(Change { row: c.clone(), deleted: false }),
-                    }
-                    written.credits.insert(key, c);
-                }
-                // Rows of this conversion that no longer exist.
-                changes.credits.extend(prev_credits.into_values().map(|row| Change { row, deleted: true }));
-                now.conversions.insert(conv.conversion_id.clone(), written);
-            }
-            self.people.insert(person, now);
+        let now = recompute(engine.store(), &dirty, engine.config(), &self.fits, &self.versions);
+        diff_rows(
+            old.touches.iter().collect(),
+            now.iter().flat_map(|p| &p.touches).collect(),
+            TouchRow::key,
+            &mut changes.touchpoints,
+        );
+        diff_rows(
+            old.conversions.iter().collect(),
+            now.iter().flat_map(|p| &p.conversions).collect(),
+            conversion_key,
+            &mut changes.conversions,
+        );
+        diff_rows(
+            old.credits.iter().collect(),
+            now.iter().flat_map(|p| &p.credits).collect(),
+            credit_key,
+            &mut changes.credits,
+        );
+        for (root, person) in dirty.into_iter().zip(now) {
+            self.people.insert(root, person);
         }
-        // Conversions and touches the dirty people no longer hold.
-        for (_, gone) in old.conversions {
-            changes.conversions.extend(gone.row.map(|row| Change { row, deleted: true }));
-            changes.credits.extend(gone.credits.into_values().map(|row| Change { row, deleted: true }));
-        }
-        changes.touchpoints.extend(old.touches.into_values().map(|row| Change { row, deleted: true }));
-        // Deterministic order for writers and tests.
-        changes.credits.sort_by(|a, b| {
-            (&a.row.conversion_id, &a.row.model, &a.row.touch_event_id, a.deleted).cmp(&(
-                &b.row.conversion_id,
-                &b.row.model,
-                &b.row.touch_event_id,
-                b.deleted,
-            ))
-        });
         changes
     }
 
     /// The live credit rows, as the ledger currently stands.
     pub fn live_credits(&self) -> Vec<CreditRow> {
-        let mut rows: Vec<CreditRow> = self
-            .people
-            .values()
-            .flat_map(|p| p.conversions.values().flat_map(|c| c.credits.values().cloned()))
-            .collect();
+        let mut rows: Vec<CreditRow> = self.people.values().flat_map(|p| p.credits.iter().cloned()).collect();
         sort_ledger(&mut rows);
+        rows
+    }
+
+    /// The live conversion rows.
+    pub fn live_conversions(&self) -> Vec<ConversionRow> {
+        let mut rows: Vec<ConversionRow> = self.people.values().flat_map(|p| p.conversions.iter().cloned()).collect();
+        rows.sort_by(|a, b| conversion_key(a).cmp(&conversion_key(b)));
+        rows
+    }
+
+    /// The live touchpoint rows.
+    pub fn live_touches(&self) -> Vec<TouchRow> {
+        let mut rows: Vec<TouchRow> = self.people.values().flat_map(|p| p.touches.iter().cloned()).collect();
+        rows.sort_by(|a, b| a.key().cmp(&b.key()));
         rows
     }
 }

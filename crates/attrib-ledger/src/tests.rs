@@ -375,6 +375,27 @@ fn replaying_the_same_events_changes_nothing() {
     assert!(inc.update(&mut e).is_empty());
 }
 
+#[test]
+fn a_restart_seeded_with_the_written_rows_continues_without_rewriting_or_losing_anything() {
+    let mut all = mixed_records();
+    all.extend(data_driven_records());
+    let (half, rest) = all.split_at(all.len() / 2);
+    let (mut table, before, _) = incremental_run(half, 3);
+    // A new process: the engine replays the stored events, the ledger is seeded from the tables.
+    let mut e = engine_with(half);
+    let mut inc = IncrementalLedger::new();
+    inc.seed(&e, before.live_credits(), before.live_conversions(), before.live_touches());
+    inc.refit(&mut e);
+    assert!(inc.update(&mut e).is_empty(), "nothing changed, nothing to write");
+    for (t, v) in rest {
+        let _ = e.ingest_bytes(*t, v.to_string().as_bytes());
+    }
+    table.apply(&inc.update(&mut e));
+    inc.refit(&mut e);
+    table.apply(&inc.update(&mut e));
+    assert_eq!(table.live(), sorted(engine_with(&all).attribute(1).credits));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
     #[test]

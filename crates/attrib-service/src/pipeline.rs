@@ -112,11 +112,21 @@ impl State {
         mut batch: Batch,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), attrib_clickhouse::Error> {
+        let started = Instant::now();
         let changes = self.inc.update(&mut self.engine);
         add_changes(&mut batch, &changes, self.revisions.next());
+        let update_ms = started.elapsed().as_millis();
+        let written = Instant::now();
         if !batch.is_empty() {
             self.writer.write(&batch, self.metrics.as_ref(), shutdown).await?;
         }
+        tracing::debug!(
+            people = changes.people,
+            rows = changes.rows(),
+            update_ms,
+            write_ms = written.elapsed().as_millis(),
+            "flushed"
+        );
         let live = changes.conversions.iter().filter(|c| !c.deleted).count() as u64;
         if live > 0 {
             self.metrics.conversions_attributed.inc_by(live);
@@ -177,7 +187,7 @@ pub async fn run(
     }
     let credits = live_credits(&client).await?;
     let (conversions, touches) = live_conversions_and_touches(&client).await?;
-    state.inc.seed(credits, conversions, touches);
+    state.inc.seed(&state.engine, credits, conversions, touches);
     if state.data_driven() {
         state.refit(&shutdown).await?;
     } else {
@@ -295,6 +305,7 @@ async fn process(
 ) -> Result<(), ServiceError> {
     let mut batch = Batch::default();
     let now = unix_now();
+    let mut dlq_deliveries = Vec::new();
     for m in msgs {
         let Some(topic) = settings.topic_of(m.topic()) else { continue };
         let metrics = &state.metrics;
@@ -325,13 +336,17 @@ async fn process(
             Err(e) => {
                 state.engine.record_rejected(topic);
                 metrics.rejected.with_label_values(&[topic.as_str(), e.code()]).inc();
-                attrib_kafka::send_to_dlq(producer, settings, topic, m, &e).await?;
-                metrics.dlq.with_label_values(&[topic.as_str()]).inc();
+                dlq_deliveries.push((topic, attrib_kafka::enqueue_dlq(producer, settings, topic, m, &e).await?));
                 summary.rejected += 1;
             }
         }
     }
     state.flush(batch, shutdown).await?;
+    // The rejects were on their way while the batch was computed and written.
+    for (topic, delivery) in dlq_deliveries {
+        attrib_kafka::await_delivery(delivery).await?;
+        state.metrics.dlq.with_label_values(&[topic.as_str()]).inc();
+    }
     Ok(())
 }
 

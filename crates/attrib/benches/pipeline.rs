@@ -4,7 +4,8 @@
 //! On one generated dataset (`ATTRIB_BENCH_PEOPLE`, default 50 000 people) it measures, in one run:
 //! 1. a bare rdkafka group consumer reading every message of the topics (the ceiling),
 //! 2. the service (broker → engine → ClickHouse, commit after write) until caught up,
-//! 3. the engine in process (decode, identity, journeys, incremental ledger) on the same lines.
+//! 3. decoding and validating alone, in process (the floor of any validating service),
+//! 4. the engine in process (decode, identity, journeys, incremental ledger) on the same lines.
 //!
 //! It prints events/s for each and the service/bare-consumer ratio.
 
@@ -83,18 +84,33 @@ fn main() {
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let t = Instant::now();
     let metrics = Arc::new(Metrics::new());
+    let pick_from = |text: &str, name: &str| -> f64 {
+        text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    };
+    // When the first message reached the service (the group join is over), like the bare consumer.
+    let first_message = {
+        let metrics = metrics.clone();
+        rt.spawn(async move {
+            loop {
+                if pick_from(&metrics.render(), "attrib_messages_consumed_total") > 0.0 {
+                    return Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
     let summary = rt.block_on(attrib_service::run(&config, metrics.clone(), rx)).expect("service");
     let secs = t.elapsed().as_secs_f64();
-    let service = summary.messages as f64 / secs;
+    let after_join = rt.block_on(first_message).map_or(secs, |at| at.elapsed().as_secs_f64());
+    let service = summary.messages as f64 / after_join;
     println!(
-        "{:<44}{:>12.0} msg/s  ({} messages, {} batches, {secs:.1}s wall incl. join and refit)",
+        "{:<44}{:>12.0} msg/s  ({} messages, {} batches, {after_join:.1}s from first message to caught up \
+         incl. final refit; {secs:.1}s wall incl. recovery and group join)",
         "service: broker → engine → ClickHouse", service, summary.messages, summary.batches
     );
 
     let text = metrics.render();
-    let pick = |name: &str| -> f64 {
-        text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
-    };
+    let pick = |name: &str| pick_from(&text, name);
     println!(
         "  ClickHouse: {:.0} rows in {:.1}s of inserts ({:.0} rows/s)",
         pick("attrib_rows_written_total"),
@@ -102,7 +118,18 @@ fn main() {
         pick("attrib_rows_written_total") / pick("attrib_clickhouse_write_seconds_sum").max(1e-9)
     );
 
-    // 3. The engine in process on the same lines, in batches like the service's.
+    // 3. Decoding alone, one core: the least any service that validates its input must do.
+    let t = Instant::now();
+    let decoded = data
+        .lines
+        .iter()
+        .flat_map(|(topic, ls)| ls.iter().map(move |l| (*topic, l)))
+        .filter(|(topic, l)| attrib_contract::decode(*topic, l.as_bytes()).is_ok())
+        .count();
+    let decode_rate = total as f64 / t.elapsed().as_secs_f64();
+    println!("{:<44}{:>12.0} msg/s  ({decoded} valid)", "decode + validate only, in process", decode_rate);
+
+    // 4. The engine in process on the same lines, in batches like the service's.
     let mut engine = Engine::new(AttributionConfig::default());
     let mut inc = IncrementalLedger::new();
     let lines: Vec<(Topic, &String)> = data.lines.iter().flat_map(|(t, ls)| ls.iter().map(move |l| (*t, l))).collect();
@@ -119,9 +146,10 @@ fn main() {
     let engine_rate = lines.len() as f64 / t.elapsed().as_secs_f64();
     println!("{:<44}{:>12.0} msg/s  ({rows} rows produced)", "engine in process (incremental ledger)", engine_rate);
     println!(
-        "service / bare consumer = {:.1} %   service / engine = {:.1} %",
+        "service / bare consumer = {:.1} %   service / engine = {:.1} %   decode only / bare consumer = {:.1} %",
         100.0 * service / bare,
-        100.0 * service / engine_rate
+        100.0 * service / engine_rate,
+        100.0 * decode_rate / bare
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
