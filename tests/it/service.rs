@@ -102,13 +102,50 @@ impl Setup {
         self.assert_ledger_matches(|model| model != "markov" && model != "shapley");
     }
 
+    /// Spend facts and the monthly finance reconciliation read from ClickHouse equal the batch's.
+    fn assert_spend_and_reconciliation_equal_batch(&self) {
+        let (h, rows) = attrib_tests::read_csv(&self.dir.path().join("batch/spend.csv"));
+        let cols = ["source", "event_id", "spend_minor", "currency", "spend_reporting_minor", "fx_status"];
+        let idx: Vec<usize> = cols.iter().map(|c| h.iter().position(|x| x == c).expect("spend column")).collect();
+        let mut batch: Vec<String> =
+            rows.iter().map(|r| idx.iter().map(|i| r[*i].clone()).collect::<Vec<_>>().join(",")).collect();
+        batch.sort();
+        let sql = format!("SELECT {} FROM spend_current ORDER BY source, event_id FORMAT CSV", cols.join(", "));
+        let out = ch_query(&self.infra.clickhouse, &self.database, &sql).replace("\\N", "").replace('"', "");
+        let mut live: Vec<String> = out.lines().map(str::to_string).collect();
+        live.sort();
+        assert!(!batch.is_empty());
+        assert!(live == batch, "spend_current differs from spend.csv ({} vs {} rows)", live.len(), batch.len());
+
+        let config = attrib::config::Config::default();
+        let (h, deals) = attrib_tests::read_csv(&self.dir.path().join("batch/deals.csv"));
+        let closed = h.iter().position(|x| x == "closed_at").expect("closed_at");
+        let months: std::collections::BTreeSet<String> =
+            deals.iter().filter_map(|d| d[closed].get(..7).map(str::to_string)).collect();
+        assert!(!months.is_empty());
+        for month in months {
+            use attrib::reconcile_cmd::{reconcile, Source};
+            let from_batch =
+                reconcile(&month, Source::Dir(&self.dir.path().join("batch")), &config).expect("batch side");
+            let from_ch = reconcile(
+                &month,
+                Source::ClickHouse { url: &self.infra.clickhouse, database: &self.database },
+                &config,
+            )
+            .expect("ClickHouse side");
+            assert!(from_batch.balanced(), "{month}: {from_batch:#?}");
+            assert_eq!(from_ch, from_batch, "{month}");
+        }
+    }
+
     fn assert_ledger_matches(&self, keep: impl Fn(&str) -> bool) {
         let totals = |t: BTreeMap<(String, String), i64>| -> BTreeMap<(String, String), i64> {
             t.into_iter().filter(|((m, _), _)| keep(m)).collect()
         };
         assert_eq!(totals(self.clickhouse_totals()), totals(self.batch_totals()), "Σ credits per model and currency");
         let normalise = |cols: Vec<String>, weight_col: usize| -> String {
-            let mut c = cols;
+            // ClickHouse writes NULL as \N where the CSV has an empty field.
+            let mut c: Vec<String> = cols.into_iter().map(|v| if v == "\\N" { String::new() } else { v }).collect();
             c[weight_col] = format!("{:.12}", c[weight_col].parse::<f64>().expect("weight"));
             c.join("|")
         };
@@ -199,6 +236,7 @@ fn the_service_ledger_equals_batch_replays_change_nothing_and_bad_input_goes_to_
     let Some(s) = Setup::new("svc", "20000") else { return };
     s.run_to_end("first", "");
     s.assert_ledger_equals_batch();
+    s.assert_spend_and_reconciliation_equal_batch();
 
     // (c) Replay every topic from offset 0 (a new group) into the same database: totals unchanged.
     s.run_to_end("replay", "");
@@ -430,9 +468,18 @@ fn migrations_apply_once_record_their_versions_and_survive_concurrent_starts() {
         &database,
         "SELECT version, name FROM schema_migrations FINAL ORDER BY version FORMAT TSV",
     );
-    assert_eq!(versions, "1\t001_ledger\n2\t002_current_views\n");
+    assert_eq!(versions, "1\t001_ledger\n2\t002_current_views\n3\t003_reporting_currency\n");
     let tables = ch_query(&infra.clickhouse, &database, "SHOW TABLES FORMAT TSV");
-    for t in ["attribution_credits", "conversions", "touchpoints", "ad_spend", "events_raw", "credits_current"] {
+    for t in [
+        "attribution_credits",
+        "conversions",
+        "touchpoints",
+        "ad_spend",
+        "events_raw",
+        "credits_current",
+        "spend_facts",
+        "crm_deals",
+    ] {
         assert!(tables.lines().any(|l| l == t), "{t} in {tables}");
     }
 }

@@ -21,7 +21,21 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "002_current_views",
         sql: include_str!("../../../schemas/clickhouse/002_current_views.sql"),
     },
+    Migration {
+        version: 3,
+        name: "003_reporting_currency",
+        sql: include_str!("../../../schemas/clickhouse/003_reporting_currency.sql"),
+    },
 ];
+
+/// Whether a failed statement only repeats a change another instance already made
+/// (18.16 has no `ADD COLUMN IF NOT EXISTS`).
+fn already_done(stmt: &str, error: &clickhouse::error::Error) -> bool {
+    let text = error.to_string();
+    stmt.trim_start().to_ascii_uppercase().starts_with("ALTER TABLE")
+        && stmt.to_ascii_uppercase().contains("ADD COLUMN")
+        && text.contains("already exists")
+}
 
 impl Migration {
     /// The statements of the file: comments removed, split on `;`.
@@ -88,7 +102,11 @@ pub async fn migrate(url: &str, database: &str) -> Result<MigrationReport, Error
             continue;
         }
         for stmt in m.statements() {
-            client.query(&stmt).execute().await.map_err(|e| Error::Migration { name: m.name, source: e })?;
+            match client.query(&stmt).execute().await {
+                Ok(()) => {}
+                Err(e) if already_done(&stmt, &e) => tracing::debug!(migration = m.name, "column already added"),
+                Err(e) => return Err(Error::Migration { name: m.name, source: e }),
+            }
         }
         client
             .query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, now())")

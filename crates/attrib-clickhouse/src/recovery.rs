@@ -41,6 +41,8 @@ struct CreditRead {
     credit_minor: i64,
     currency: String,
     conversion_time: String,
+    credit_reporting_minor: Option<i64>,
+    reporting_currency: String,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -56,6 +58,10 @@ struct ConversionRead {
     first_touch_time: String,
     seconds_to_convert: Option<i64>,
     source_event_id: String,
+    reporting_currency: String,
+    revenue_reporting_minor: Option<i64>,
+    fx_status: String,
+    fx_date: String,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -99,6 +105,8 @@ pub async fn live_credits(client: &Client) -> Result<Vec<CreditRow>, Error> {
             credit_minor: r.credit_minor,
             currency: r.currency,
             conversion_time: r.conversion_time,
+            credit_reporting_minor: r.credit_reporting_minor,
+            reporting_currency: r.reporting_currency,
         })
         .collect())
 }
@@ -121,6 +129,10 @@ pub async fn live_conversions_and_touches(client: &Client) -> Result<(Vec<Conver
                 first_touch_time: r.first_touch_time,
                 seconds_to_convert: r.seconds_to_convert,
                 source_event_id: r.source_event_id,
+                reporting_currency: r.reporting_currency,
+                revenue_reporting_minor: r.revenue_reporting_minor,
+                fx_status: r.fx_status,
+                fx_date: r.fx_date,
             })
             .collect(),
         touch
@@ -141,4 +153,55 @@ pub async fn live_conversions_and_touches(client: &Client) -> Result<(Vec<Conver
             })
             .collect(),
     ))
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct DealRead {
+    deal_id: String,
+    version: i64,
+    event_id: String,
+    occurred_at: String,
+    contact_id: String,
+    stage: String,
+    amount_minor: i64,
+    currency: String,
+    created_at: String,
+    closed_at: String,
+}
+
+/// Every deal version the service received (the CRM side of the reconciliation).
+pub async fn deal_versions(client: &Client) -> Result<Vec<attrib_ledger::DealVersionRow>, Error> {
+    let rows: Vec<DealRead> =
+        client.query("SELECT ?fields FROM crm_deals FINAL ORDER BY deal_id, version, event_id").fetch_all().await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| attrib_ledger::DealVersionRow {
+            deal_id: r.deal_id,
+            version: r.version,
+            event_id: r.event_id,
+            occurred_at: r.occurred_at,
+            contact_id: r.contact_id,
+            stage: r.stage,
+            amount_minor: r.amount_minor,
+            currency: r.currency,
+            created_at: r.created_at,
+            closed_at: r.closed_at,
+        })
+        .collect())
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct FxRead {
+    date: String,
+    currency: String,
+    rate_to_reporting: String,
+}
+
+/// The stored exchange rates as (date YYYY-MM-DD, currency, rate).
+pub async fn fx_rates(client: &Client) -> Result<Vec<(String, String, String)>, Error> {
+    let rows: Vec<FxRead> = client
+        .query("SELECT toString(date) AS date, currency, rate_to_reporting FROM fx_rates FINAL ORDER BY date, currency")
+        .fetch_all()
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.date, r.currency, r.rate_to_reporting)).collect())
 }

@@ -77,6 +77,10 @@ pub struct ConversionTableRow {
     pub source_event_id: String,
     pub deleted: u8,
     pub revision: u64,
+    pub reporting_currency: String,
+    pub revenue_reporting_minor: Option<i64>,
+    pub fx_status: String,
+    pub fx_date: String,
 }
 
 impl ConversionTableRow {
@@ -97,6 +101,10 @@ impl ConversionTableRow {
             source_event_id: r.source_event_id.clone(),
             deleted: u8::from(c.deleted),
             revision,
+            reporting_currency: r.reporting_currency.clone(),
+            revenue_reporting_minor: r.revenue_reporting_minor,
+            fx_status: r.fx_status.clone(),
+            fx_date: r.fx_date.clone(),
         }
     }
 }
@@ -126,6 +134,8 @@ pub struct CreditTableRow {
     pub conversion_ts: u32,
     pub deleted: u8,
     pub revision: u64,
+    pub credit_reporting_minor: Option<i64>,
+    pub reporting_currency: String,
 }
 
 impl CreditTableRow {
@@ -155,6 +165,8 @@ impl CreditTableRow {
             conversion_ts: datetime(&r.conversion_time),
             deleted: u8::from(c.deleted),
             revision,
+            credit_reporting_minor: r.credit_reporting_minor,
+            reporting_currency: r.reporting_currency.clone(),
         }
     }
 }
@@ -212,4 +224,83 @@ pub struct ModelFitRow {
     pub model_version: String,
     pub fitted_at: u32,
     pub report: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct SpendFactRow {
+    pub source: String,
+    pub event_id: String,
+    /// Days since the epoch (ClickHouse `Date`).
+    pub date: u16,
+    pub platform: String,
+    pub campaign_id: String,
+    pub ad_id: String,
+    pub post_id: String,
+    pub actor_type: String,
+    pub spend_minor: i64,
+    pub currency: String,
+    pub impressions: i64,
+    pub clicks: i64,
+    pub reporting_currency: String,
+    pub spend_reporting_minor: Option<i64>,
+    pub fx_status: String,
+    pub fx_date: String,
+    pub revision: u64,
+}
+
+impl SpendFactRow {
+    pub fn of(r: &attrib_ledger::SpendRow, revision: u64) -> Self {
+        let days = attrib_contract::Date::parse(&r.date).map_or(0, |d| d.days_since_epoch());
+        SpendFactRow {
+            source: r.source.clone(),
+            event_id: r.event_id.clone(),
+            date: days.clamp(0, u16::MAX as i32) as u16,
+            platform: r.platform.clone(),
+            campaign_id: r.campaign_id.clone(),
+            ad_id: r.ad_id.clone(),
+            post_id: r.post_id.clone(),
+            actor_type: r.actor_type.clone(),
+            spend_minor: r.spend_minor,
+            currency: r.currency.clone(),
+            impressions: r.impressions,
+            clicks: r.clicks,
+            reporting_currency: r.reporting_currency.clone(),
+            spend_reporting_minor: r.spend_reporting_minor,
+            fx_status: r.fx_status.clone(),
+            fx_date: r.fx_date.clone(),
+            revision,
+        }
+    }
+}
+
+/// A row of `crm_deals` (same fields as `attrib_ledger::DealVersionRow`).
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct CrmDealRow {
+    pub deal_id: String,
+    pub version: i64,
+    pub event_id: String,
+    pub occurred_at: String,
+    pub contact_id: String,
+    pub stage: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub created_at: String,
+    pub closed_at: String,
+}
+
+impl From<attrib_ledger::DealVersionRow> for CrmDealRow {
+    fn from(d: attrib_ledger::DealVersionRow) -> Self {
+        CrmDealRow {
+            deal_id: d.deal_id,
+            version: d.version,
+            event_id: d.event_id,
+            occurred_at: d.occurred_at,
+            contact_id: d.contact_id,
+            stage: d.stage,
+            amount_minor: d.amount_minor,
+            currency: d.currency,
+            created_at: d.created_at,
+            closed_at: d.closed_at,
+        }
+    }
 }

@@ -32,6 +32,8 @@ pub struct Batch {
     pub conversions: Vec<ConversionTableRow>,
     pub credits: Vec<CreditTableRow>,
     pub spend: Vec<AdSpendRow>,
+    pub spend_facts: Vec<SpendFactRow>,
+    pub deals: Vec<CrmDealRow>,
     pub fx: Vec<FxRateRow>,
     pub fits: Vec<ModelFitRow>,
 }
@@ -43,6 +45,8 @@ impl Batch {
             + self.conversions.len()
             + self.credits.len()
             + self.spend.len()
+            + self.spend_facts.len()
+            + self.deals.len()
             + self.fx.len()
             + self.fits.len()
     }
@@ -94,6 +98,8 @@ impl Writer {
         self.table("events_raw", &batch.raw, observer, shutdown).await?;
         self.table("ad_spend", &batch.spend, observer, shutdown).await?;
         self.table("fx_rates", &batch.fx, observer, shutdown).await?;
+        self.table("spend_facts", &batch.spend_facts, observer, shutdown).await?;
+        self.table("crm_deals", &batch.deals, observer, shutdown).await?;
         self.table("touchpoints", &batch.touchpoints, observer, shutdown).await?;
         self.table("conversions", &batch.conversions, observer, shutdown).await?;
         self.table("attribution_credits", &batch.credits, observer, shutdown).await?;

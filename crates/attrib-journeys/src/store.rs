@@ -120,6 +120,13 @@ impl JourneyStore {
         roots
     }
 
+    /// Marks every person holding a possible conversion dirty (e.g. a new exchange rate).
+    pub fn mark_converting_dirty(&mut self) {
+        let converting: Vec<NodeId> =
+            self.members.iter().filter(|(_, m)| m.iter().any(|r| self.may_convert(*r))).map(|(k, _)| *k).collect();
+        self.dirty.extend(converting);
+    }
+
     /// Nodes that stopped being roots (absorbed by a merge) since the last call.
     pub fn take_absorbed(&mut self) -> Vec<NodeId> {
         std::mem::take(&mut self.absorbed)
@@ -211,6 +218,11 @@ impl JourneyStore {
         self.crm.push((e, node));
         let person = self.attach(root, merges, RecordRef::Crm(idx), shapes);
         Ingested::Accepted { person }
+    }
+
+    /// Every accepted CRM record, in arrival order.
+    pub fn crm_records(&self) -> impl Iterator<Item = &CrmRecord> {
+        self.crm.iter().map(|(r, _)| r)
     }
 
     /// Roots of all people, in a deterministic order (by person key).

@@ -1,6 +1,7 @@
 //! The credits ledger: one row per (conversion, conversion version, model, touch).
 
 use crate::fit::DataDrivenFits;
+use crate::fx::{FxTable, ReportedAmount as Reported, ReportingConfig};
 use attrib_journeys::{Conversion, ConversionType, Journey, JourneyConfig, Touch};
 use attrib_models::{allocate, ConversionFacts, MarkovParams, Model, RuleModel, RuleParams, TouchFacts, Weights};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,10 @@ pub struct CreditRow {
     /// Empty for leads and signups (no revenue).
     pub currency: String,
     pub conversion_time: String,
+    /// The credit in the reporting currency (the conversion's reporting revenue allocated with
+    /// the same weights, so it too sums exactly); empty when the rate is missing.
+    pub credit_reporting_minor: Option<i64>,
+    pub reporting_currency: String,
 }
 
 impl CreditRow {
@@ -67,6 +72,14 @@ pub struct ConversionRow {
     /// Seconds from the first touch in the window to the conversion; empty without touches.
     pub seconds_to_convert: Option<i64>,
     pub source_event_id: String,
+    pub reporting_currency: String,
+    /// Revenue in the reporting currency at the rate of the conversion's (UTC) date; empty
+    /// when that rate is missing (`fx_status` = `missing_rate`).
+    pub revenue_reporting_minor: Option<i64>,
+    /// `same` (no conversion needed), `converted` or `missing_rate`.
+    pub fx_status: String,
+    /// The date of the rate used; empty unless converted.
+    pub fx_date: String,
 }
 
 /// Which models run and with which parameters.
@@ -76,6 +89,7 @@ pub struct AttributionConfig {
     pub params: RuleParams,
     pub markov: MarkovParams,
     pub journeys: JourneyConfig,
+    pub reporting: ReportingConfig,
 }
 
 impl Default for AttributionConfig {
@@ -85,6 +99,7 @@ impl Default for AttributionConfig {
             params: RuleParams::default(),
             markov: MarkovParams::default(),
             journeys: JourneyConfig::default(),
+            reporting: ReportingConfig::default(),
         }
     }
 }
@@ -129,11 +144,16 @@ pub fn attribute_journey(
     config: &AttributionConfig,
     fits: &DataDrivenFits,
     versions: &[String],
+    fx: &FxTable,
 ) -> JourneyCredits {
     let mut out = JourneyCredits::default();
     for conversion in &journey.conversions {
         let touches = journey.touches_for(conversion, config.journeys.lookback_days.window(conversion.kind));
-        out.conversions.push(conversion_row(journey.person, conversion, touches));
+        let reported =
+            fx.report(conversion.revenue_minor, conversion.currency, conversion.time.date(), &config.reporting);
+        out.conversions.push(conversion_row(journey.person, conversion, touches, &reported, &config.reporting));
+        let amounts =
+            Amounts { revenue: conversion.revenue_minor, reported: reported.minor, reporting: &config.reporting };
         for (model, version) in config.models.iter().zip(versions) {
             let weights = if touches.is_empty() {
                 None
@@ -144,7 +164,7 @@ pub fn attribute_journey(
                 }
                 Some(w)
             };
-            push_rows(journey, conversion, touches, *model, version, weights.as_ref(), &mut out.credits);
+            push_rows(journey, conversion, touches, (*model, version), weights.as_ref(), &amounts, &mut out.credits);
         }
     }
     out
@@ -203,7 +223,13 @@ fn model_weights(
     }
 }
 
-fn conversion_row(person: &str, c: &Conversion<'_>, touches: &[Touch<'_>]) -> ConversionRow {
+fn conversion_row(
+    person: &str,
+    c: &Conversion<'_>,
+    touches: &[Touch<'_>],
+    reported: &Reported,
+    reporting: &ReportingConfig,
+) -> ConversionRow {
     let first = touches.first().map(|t| t.time);
     ConversionRow {
         conversion_id: c.id.clone(),
@@ -217,7 +243,18 @@ fn conversion_row(person: &str, c: &Conversion<'_>, touches: &[Touch<'_>]) -> Co
         first_touch_time: first.map(|t| t.to_string()).unwrap_or_default(),
         seconds_to_convert: first.map(|t| c.time.since(t).as_nanos().div_euclid(1_000_000_000) as i64),
         source_event_id: c.source_event_id.to_string(),
+        reporting_currency: reporting.currency.to_string(),
+        revenue_reporting_minor: reported.minor,
+        fx_status: reported.status.as_str().to_string(),
+        fx_date: reported.fx_date.map(|d| d.to_string()).unwrap_or_default(),
     }
+}
+
+/// The money one conversion's credits split: in its own currency and in the reporting one.
+struct Amounts<'a> {
+    revenue: i64,
+    reported: Option<i64>,
+    reporting: &'a ReportingConfig,
 }
 
 fn currency_of(c: &Conversion<'_>) -> String {
@@ -230,9 +267,9 @@ fn push_rows(
     journey: &Journey<'_>,
     conversion: &Conversion<'_>,
     touches: &[Touch<'_>],
-    model: Model,
-    model_version: &str,
+    (model, model_version): (Model, &str),
     weights: Option<&Weights>,
+    amounts: &Amounts<'_>,
     out: &mut Vec<CreditRow>,
 ) {
     let base = CreditRow {
@@ -252,16 +289,20 @@ fn push_rows(
         ad_id: String::new(),
         actor_type: String::new(),
         weight: 1.0,
-        credit_minor: conversion.revenue_minor,
+        credit_minor: amounts.revenue,
         currency: currency_of(conversion),
         conversion_time: conversion.time.to_string(),
+        credit_reporting_minor: amounts.reported,
+        reporting_currency: amounts.reporting.currency.to_string(),
     };
     let Some(weights) = weights else {
         out.push(base);
         return;
     };
-    let money = allocate(conversion.revenue_minor, weights);
+    let money = allocate(amounts.revenue, weights);
+    let mut reported = amounts.reported.map(|r| allocate(r, weights).into_iter());
     for ((t, w), credit) in touches.iter().zip(weights.fractions()).zip(money) {
+        let credit_reporting_minor = reported.as_mut().and_then(Iterator::next);
         out.push(CreditRow {
             touch_event_id: t.event_id.to_string(),
             touch_source: t.source.as_str().to_string(),
@@ -274,6 +315,7 @@ fn push_rows(
             actor_type: t.actor_type.map(|a| a.as_str().to_string()).unwrap_or_default(),
             weight: w,
             credit_minor: credit,
+            credit_reporting_minor,
             ..base.clone()
         });
     }

@@ -3,9 +3,12 @@
 //! The same engine serves batch, demo and the streaming service; it holds no IO.
 
 use crate::credits::{attribute_journey, model_versions, AttributionConfig, ConversionRow, CreditRow};
+use crate::finance::DealVersionRow;
 use crate::fit::{fit_data_driven, FitReport};
+use crate::fx::FxTable;
 use crate::kpi::Engagement;
 use crate::parallel::par_map;
+use crate::spend::{SpendEntry, SpendRow};
 use attrib_contract::{decode, AdSpend, DecodeError, Event, FxRate, Topic};
 use attrib_journeys::Journey;
 use attrib_journeys::{Ingested, JourneyStore};
@@ -44,6 +47,10 @@ pub struct Engine {
     engagement: Engagement,
     spend: Vec<AdSpend>,
     fx: Vec<FxRate>,
+    fx_table: FxTable,
+    /// Paid amounts (ads.spend and interaction costs), and those to (re)write.
+    spend_entries: Vec<SpendEntry>,
+    dirty_spend: Vec<usize>,
     seen_other: HashSet<(Topic, String)>,
     counts: BTreeMap<&'static str, TopicCounts>,
 }
@@ -58,6 +65,9 @@ impl Engine {
             engagement: Engagement::default(),
             spend: Vec::new(),
             fx: Vec::new(),
+            fx_table: FxTable::new(),
+            spend_entries: Vec::new(),
+            dirty_spend: Vec::new(),
             seen_other: HashSet::new(),
             counts,
         }
@@ -89,6 +99,39 @@ impl Engine {
     }
 
     /// Per-topic counts of received, accepted, duplicate and rejected records.
+    /// The rates as applied (first copy of a date and currency).
+    pub fn fx_table(&self) -> &FxTable {
+        &self.fx_table
+    }
+
+    /// Every spend fact, priced with the rates known now, ordered by (source, event id).
+    pub fn spend_rows(&self) -> Vec<SpendRow> {
+        let mut rows: Vec<SpendRow> =
+            self.spend_entries.iter().map(|e| e.row(&self.fx_table, &self.config.reporting)).collect();
+        rows.sort_by(|a, b| (&a.source, &a.event_id).cmp(&(&b.source, &b.event_id)));
+        rows
+    }
+
+    /// Spend facts that are new or whose reporting amount may have changed since the last call.
+    pub fn take_spend_changes(&mut self) -> Vec<SpendRow> {
+        let mut idx = std::mem::take(&mut self.dirty_spend);
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter().map(|i| self.spend_entries[i].row(&self.fx_table, &self.config.reporting)).collect()
+    }
+
+    fn add_spend(&mut self, entry: SpendEntry) {
+        self.dirty_spend.push(self.spend_entries.len());
+        self.spend_entries.push(entry);
+    }
+
+    /// Every deal version received, ordered by deal, version and event id.
+    pub fn deal_versions(&self) -> Vec<DealVersionRow> {
+        let mut rows: Vec<DealVersionRow> = self.store.crm_records().filter_map(DealVersionRow::of).collect();
+        rows.sort_by(|a, b| (&a.deal_id, a.version, &a.event_id).cmp(&(&b.deal_id, b.version, &b.event_id)));
+        rows
+    }
+
     pub fn counts(&self) -> &BTreeMap<&'static str, TopicCounts> {
         &self.counts
     }
@@ -129,9 +172,13 @@ impl Engine {
             Event::Social(e) => {
                 let post = self.engagement.key_of(&e);
                 let kind = e.interaction;
+                let cost = SpendEntry::from_interaction(&e);
                 let accepted = matches!(self.store.ingest_social(e), Ingested::Accepted { .. });
                 if accepted {
                     self.engagement.record(post, kind);
+                    if let Some(cost) = cost {
+                        self.add_spend(cost);
+                    }
                 }
                 accepted
             }
@@ -140,8 +187,21 @@ impl Engine {
             other @ (Event::Spend(_) | Event::Fx(_)) => {
                 if self.seen_other.insert((topic, other.dedup_key())) {
                     match other {
-                        Event::Spend(s) => self.spend.push(s),
-                        Event::Fx(f) => self.fx.push(f),
+                        Event::Spend(s) => {
+                            self.add_spend(SpendEntry::from_ads(&s));
+                            self.spend.push(s);
+                        }
+                        Event::Fx(f) => {
+                            // A rate may arrive after the conversions it prices.
+                            if self.fx_table.insert(&f) && f.currency != self.config.reporting.currency {
+                                self.store.mark_converting_dirty();
+                                let reporting = self.config.reporting;
+                                let priced = self.spend_entries.iter().enumerate();
+                                let repriced = priced.filter(|(_, e)| e.priced_by(f.currency, f.date, &reporting));
+                                self.dirty_spend.extend(repriced.map(|(i, _)| i));
+                            }
+                            self.fx.push(f);
+                        }
                         _ => {}
                     }
                     true
@@ -170,7 +230,8 @@ impl Engine {
         let mut fits = fit_data_driven(&all, &self.config, self.store.latest_event_time());
         let versions = model_versions(&self.config, &fits);
         let journeys: Vec<&Journey<'_>> = all.iter().filter(|j| !j.conversions.is_empty()).collect();
-        let parts = par_map(&journeys, threads, |j| attribute_journey(j, &self.config, &fits, &versions));
+        let parts =
+            par_map(&journeys, threads, |j| attribute_journey(j, &self.config, &fits, &versions, &self.fx_table));
         let mut ledger = Ledger::default();
         for part in parts {
             ledger.credits.extend(part.credits);

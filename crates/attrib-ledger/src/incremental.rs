@@ -13,6 +13,7 @@ use crate::credits::{
 };
 use crate::engine::Engine;
 use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
+use crate::fx::FxTable;
 use crate::parallel::par_map;
 use attrib_identity::NodeId;
 use attrib_journeys::{Journey, JourneyStore, Touch};
@@ -93,11 +94,12 @@ fn recompute(
     config: &AttributionConfig,
     fits: &DataDrivenFits,
     versions: &[String],
+    fx: &FxTable,
 ) -> Vec<WrittenPerson> {
     let one = |root: &NodeId| -> WrittenPerson {
         let journey: Journey<'_> = store.journey(*root);
         let touches = journey.touches.iter().map(|t| TouchRow::of(journey.person, t)).collect();
-        let JourneyCredits { credits, conversions, .. } = attribute_journey(&journey, config, fits, versions);
+        let JourneyCredits { credits, conversions, .. } = attribute_journey(&journey, config, fits, versions, fx);
         WrittenPerson { credits, conversions, touches }
     };
     // Small batches are not worth the threads.
@@ -249,7 +251,7 @@ impl IncrementalLedger {
             return changes;
         }
         // Recomputing people is pure and independent: spread it over the cores.
-        let now = recompute(engine.store(), &dirty, engine.config(), &self.fits, &self.versions);
+        let now = recompute(engine.store(), &dirty, engine.config(), &self.fits, &self.versions, engine.fx_table());
         diff_rows(
             old.touches.iter().collect(),
             now.iter().flat_map(|p| &p.touches).collect(),

@@ -2,6 +2,7 @@
 //! engagement next to revenue by post, and the reconciliation of credits to revenue.
 
 use crate::credits::{ConversionRow, CreditRow};
+use crate::spend::SpendRow;
 use attrib_contract::{ActorType, InteractionKind, Platform, SocialInteraction};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -205,4 +206,213 @@ pub fn reconcile(ledger_conversions: &[ConversionRow], credits: &[CreditRow], mo
         }
     }
     out
+}
+
+/// Conversion types that acquire a customer (count towards CPA); leads count towards CPL.
+pub const ACQUISITION_TYPES: [&str; 2] = ["order", "deal"];
+
+/// One cell of the KPI fact table: attributed revenue and conversions by day, model and every
+/// dimension dashboards slice by, with spend on rows of its own (repeated for each model so a
+/// model filter keeps it). Money in the reporting currency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KpiFact {
+    /// The conversion's UTC date for credits, the spend's date for spend.
+    pub day: String,
+    pub model: String,
+    pub platform: String,
+    pub channel: String,
+    pub campaign_id: String,
+    pub post_id: String,
+    pub ad_id: String,
+    pub actor_type: String,
+    /// Empty on spend rows.
+    pub conversion_type: String,
+    pub reporting_currency: String,
+    pub attributed_revenue_minor: i64,
+    /// Σ weights of orders and deals.
+    pub attributed_conversions: f64,
+    /// Σ weights of leads.
+    pub leads: f64,
+    pub spend_minor: i64,
+    /// Credit or spend rows left out of the money columns for want of an exchange rate.
+    pub missing_fx_rows: u64,
+}
+
+type FactKey = (String, String, String, String, String, String, String, String, String);
+
+/// The KPI fact table of a ledger and its spend, ordered by its dimensions.
+pub fn kpi_facts(credits: &[CreditRow], spend: &[SpendRow], models: &[&str], reporting_currency: &str) -> Vec<KpiFact> {
+    fn cell<'a>(acc: &'a mut BTreeMap<FactKey, KpiFact>, key: FactKey, reporting_currency: &str) -> &'a mut KpiFact {
+        acc.entry(key.clone()).or_insert_with(|| KpiFact {
+            day: key.0,
+            model: key.1,
+            platform: key.2,
+            channel: key.3,
+            campaign_id: key.4,
+            post_id: key.5,
+            ad_id: key.6,
+            actor_type: key.7,
+            conversion_type: key.8,
+            reporting_currency: reporting_currency.to_string(),
+            attributed_revenue_minor: 0,
+            attributed_conversions: 0.0,
+            leads: 0.0,
+            spend_minor: 0,
+            missing_fx_rows: 0,
+        })
+    }
+    let mut acc: BTreeMap<FactKey, KpiFact> = BTreeMap::new();
+    for c in credits {
+        let day = c.conversion_time.get(..10).unwrap_or_default().to_string();
+        let f = cell(
+            &mut acc,
+            (
+                day,
+                c.model.clone(),
+                c.platform.clone(),
+                c.channel.clone(),
+                c.campaign_id.clone(),
+                c.post_id.clone(),
+                c.ad_id.clone(),
+                c.actor_type.clone(),
+                c.conversion_type.clone(),
+            ),
+            reporting_currency,
+        );
+        match c.credit_reporting_minor {
+            Some(m) => f.attributed_revenue_minor += m,
+            None => f.missing_fx_rows += 1,
+        }
+        if ACQUISITION_TYPES.contains(&c.conversion_type.as_str()) {
+            f.attributed_conversions += c.weight;
+        } else if c.conversion_type == "lead" {
+            f.leads += c.weight;
+        }
+    }
+    for s in spend {
+        for m in models {
+            let f = cell(
+                &mut acc,
+                (
+                    s.date.clone(),
+                    m.to_string(),
+                    s.platform.clone(),
+                    s.platform.clone(),
+                    s.campaign_id.clone(),
+                    s.post_id.clone(),
+                    s.ad_id.clone(),
+                    s.actor_type.clone(),
+                    String::new(),
+                ),
+                reporting_currency,
+            );
+            match s.spend_reporting_minor {
+                Some(v) => f.spend_minor += v,
+                None => f.missing_fx_rows += 1,
+            }
+        }
+    }
+    acc.into_values().collect()
+}
+
+/// Revenue against spend for one model, platform and campaign. Ratios are ratios of sums.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignKpi {
+    pub model: String,
+    pub platform: String,
+    pub campaign_id: String,
+    pub reporting_currency: String,
+    pub attributed_revenue_minor: i64,
+    pub attributed_conversions: f64,
+    pub leads: f64,
+    pub spend_minor: i64,
+    /// Σ revenue / Σ spend; empty without spend.
+    pub roas: Option<f64>,
+    /// Σ spend / Σ conversions (orders and deals), in minor units; empty without conversions.
+    pub cpa_minor: Option<f64>,
+    /// Σ spend / Σ leads, in minor units; empty without leads.
+    pub cost_per_lead_minor: Option<f64>,
+    pub missing_fx_rows: u64,
+}
+
+/// Σ a / Σ b, or None when Σ b is 0.
+pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
+    (denominator != 0.0).then(|| numerator / denominator)
+}
+
+/// Rolls the fact table up to campaigns (spend with no revenue still shows).
+pub fn campaign_kpis(facts: &[KpiFact]) -> Vec<CampaignKpi> {
+    let mut acc: BTreeMap<(&str, &str, &str), CampaignKpi> = BTreeMap::new();
+    for f in facts {
+        let k = acc.entry((&f.model, &f.platform, &f.campaign_id)).or_insert_with(|| CampaignKpi {
+            model: f.model.clone(),
+            platform: f.platform.clone(),
+            campaign_id: f.campaign_id.clone(),
+            reporting_currency: f.reporting_currency.clone(),
+            attributed_revenue_minor: 0,
+            attributed_conversions: 0.0,
+            leads: 0.0,
+            spend_minor: 0,
+            roas: None,
+            cpa_minor: None,
+            cost_per_lead_minor: None,
+            missing_fx_rows: 0,
+        });
+        k.attributed_revenue_minor += f.attributed_revenue_minor;
+        k.attributed_conversions += f.attributed_conversions;
+        k.leads += f.leads;
+        k.spend_minor += f.spend_minor;
+        k.missing_fx_rows += f.missing_fx_rows;
+    }
+    acc.into_values()
+        .map(|mut k| {
+            let spend = k.spend_minor as f64;
+            k.roas = ratio(k.attributed_revenue_minor as f64, spend);
+            k.cpa_minor = ratio(spend, k.attributed_conversions);
+            k.cost_per_lead_minor = ratio(spend, k.leads);
+            k
+        })
+        .collect()
+}
+
+/// Days from the first touch in the window to the conversion, per conversion type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimeToConversion {
+    pub conversion_type: String,
+    pub conversions: u64,
+    /// Conversions with at least one touch in their window (the others have no first touch).
+    pub with_touches: u64,
+    pub avg_days: Option<f64>,
+    /// The middle value (the mean of the two middle values for an even count).
+    pub median_days: Option<f64>,
+}
+
+pub fn time_to_conversion(conversions: &[ConversionRow]) -> Vec<TimeToConversion> {
+    let mut by_type: BTreeMap<&str, (u64, Vec<i64>)> = BTreeMap::new();
+    for c in conversions {
+        let e = by_type.entry(&c.conversion_type).or_default();
+        e.0 += 1;
+        e.1.extend(c.seconds_to_convert);
+    }
+    by_type
+        .into_iter()
+        .map(|(ty, (n, mut secs))| {
+            secs.sort_unstable();
+            let days = |s: i64| s as f64 / 86_400.0;
+            let m = secs.len();
+            let median = match m {
+                0 => None,
+                _ if m % 2 == 1 => Some(days(secs[m / 2])),
+                _ => Some((days(secs[m / 2 - 1]) + days(secs[m / 2])) / 2.0),
+            };
+            let avg = ratio(secs.iter().map(|s| *s as f64).sum::<f64>() / 86_400.0, m as f64);
+            TimeToConversion {
+                conversion_type: ty.to_string(),
+                conversions: n,
+                with_touches: m as u64,
+                avg_days: avg,
+                median_days: median,
+            }
+        })
+        .collect()
 }

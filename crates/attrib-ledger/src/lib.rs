@@ -4,21 +4,30 @@
 
 mod credits;
 mod engine;
+mod finance;
 mod fit;
+mod fx;
 mod incremental;
 mod kpi;
 mod parallel;
+mod spend;
 
 pub use credits::{
     attribute_journey, fnv1a, model_versions, sort_ledger, AttributionConfig, ConversionRow, CreditRow, JourneyCredits,
     UNATTRIBUTED,
 };
 pub use engine::{Engine, Ledger, Outcome, TopicCounts};
+pub use finance::{reconcile_month, Adjustment, DealVersionRow, MonthReconciliation, ReconciliationLine};
 pub use fit::{fit_data_driven, training_set, ChannelValues, DataDrivenFits, FitReport, TrainingSet};
+pub use fx::{minor_unit_digits, FxStatus, FxTable, ReportedAmount, ReportingConfig};
 pub use incremental::{Change, Changes, IncrementalLedger, TouchRow};
 pub use kpi::{
-    channel_kpis, post_kpis, reconcile, ChannelKpi, Engagement, PostKey, PostKpi, PostStats, Reconciliation,
+    campaign_kpis, channel_kpis, kpi_facts, post_kpis, ratio, reconcile, time_to_conversion, CampaignKpi, ChannelKpi,
+    Engagement, KpiFact, PostKey, PostKpi, PostStats, Reconciliation, TimeToConversion, ACQUISITION_TYPES,
 };
+pub use spend::{SpendEntry, SpendRow};
 
+#[cfg(test)]
+mod kpi_tests;
 #[cfg(test)]
 mod tests;

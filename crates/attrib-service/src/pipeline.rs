@@ -11,11 +11,11 @@ use crate::config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
 use crate::metrics::Metrics;
 use attrib_clickhouse::{
     connect, live_conversions_and_touches, live_credits, raw_events, AdSpendRow, Batch, ConversionTableRow,
-    CreditTableRow, FxRateRow, ModelFitRow, RawEventRow, RetryPolicy, TouchpointRow, Writer,
+    CreditTableRow, CrmDealRow, FxRateRow, ModelFitRow, RawEventRow, RetryPolicy, SpendFactRow, TouchpointRow, Writer,
 };
 use attrib_contract::{decode, Event, Topic};
 use attrib_kafka::{StatsContext, StatsMap};
-use attrib_ledger::{AttributionConfig, Changes, Engine, IncrementalLedger, Outcome};
+use attrib_ledger::{AttributionConfig, Changes, DealVersionRow, Engine, IncrementalLedger, Outcome};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
@@ -114,7 +114,9 @@ impl State {
     ) -> Result<(), attrib_clickhouse::Error> {
         let started = Instant::now();
         let changes = self.inc.update(&mut self.engine);
-        add_changes(&mut batch, &changes, self.revisions.next());
+        let revision = self.revisions.next();
+        add_changes(&mut batch, &changes, revision);
+        batch.spend_facts.extend(self.engine.take_spend_changes().iter().map(|r| SpendFactRow::of(r, revision)));
         let update_ms = started.elapsed().as_millis();
         let written = Instant::now();
         if !batch.is_empty() {
@@ -317,6 +319,7 @@ async fn process(
                 let key = event.dedup_key();
                 let spend = if let Event::Spend(s) = &event { Some(AdSpendRow::from(s)) } else { None };
                 let fx = if let Event::Fx(f) = &event { Some(FxRateRow::from(f)) } else { None };
+                let deal = if let Event::Crm(r) = &event { DealVersionRow::of(r).map(CrmDealRow::from) } else { None };
                 match state.engine.ingest(event) {
                     Outcome::Accepted => {
                         batch.raw.push(RawEventRow {
@@ -329,6 +332,7 @@ async fn process(
                         });
                         batch.spend.extend(spend);
                         batch.fx.extend(fx);
+                        batch.deals.extend(deal);
                     }
                     Outcome::Duplicate => metrics.duplicates.with_label_values(&[topic.as_str()]).inc(),
                 }

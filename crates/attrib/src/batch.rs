@@ -4,8 +4,12 @@ use crate::config::Config;
 use crate::files::{decode_file, topic_files, write_csv, write_jsonl, Rejected};
 use crate::progress::Progress;
 use anyhow::{Context, Result};
+use attrib_contract::FxRate;
 use attrib_contract::Topic;
-use attrib_ledger::{channel_kpis, post_kpis, reconcile, Engine, Ledger, Reconciliation, TopicCounts};
+use attrib_ledger::{
+    campaign_kpis, channel_kpis, kpi_facts, post_kpis, reconcile, time_to_conversion, Engine, Ledger, Reconciliation,
+    TopicCounts,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -102,6 +106,15 @@ pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
     write_csv(&path("kpi_channels.csv"), &channel_kpis(&run.ledger.credits))?;
     write_csv(&path("kpi_posts.csv"), &post_kpis(&run.ledger.credits, run.engine.engagement(), &models))?;
     write_csv(&path("reconciliation.csv"), &run.reconciliation)?;
+    let spend = run.engine.spend_rows();
+    let reporting = run.engine.config().reporting.currency.to_string();
+    let facts = kpi_facts(&run.ledger.credits, &spend, &models, &reporting);
+    write_csv(&path("kpi_daily.csv"), &facts)?;
+    write_csv(&path("kpi_campaigns.csv"), &campaign_kpis(&facts))?;
+    write_csv(&path("kpi_time_to_conversion.csv"), &time_to_conversion(&run.ledger.conversions))?;
+    write_csv(&path("spend.csv"), &spend)?;
+    write_csv(&path("deals.csv"), &run.engine.deal_versions())?;
+    write_csv(&path("fx_rates.csv"), &fx_rows(run.engine.fx_rates()))?;
     std::fs::write(path("model_fits.json"), serde_json::to_string_pretty(&run.ledger.fits)? + "\n")?;
     run.timings.write_secs = t.elapsed().as_secs_f64();
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
@@ -125,9 +138,34 @@ pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
         "kpi_channels.csv",
         "kpi_posts.csv",
         "reconciliation.csv",
+        "kpi_daily.csv",
+        "kpi_campaigns.csv",
+        "kpi_time_to_conversion.csv",
+        "spend.csv",
+        "deals.csv",
+        "fx_rates.csv",
         "summary.json",
     ]
     .iter()
     .map(|n| path(n))
     .collect())
+}
+
+/// `fx_rates.csv`: the rates as received (the reconciliation reads them back).
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct FxRow {
+    pub date: String,
+    pub currency: String,
+    pub rate_to_reporting: String,
+}
+
+fn fx_rows(rates: &[FxRate]) -> Vec<FxRow> {
+    rates
+        .iter()
+        .map(|r| FxRow {
+            date: r.date.to_string(),
+            currency: r.currency.to_string(),
+            rate_to_reporting: r.rate_to_reporting.clone(),
+        })
+        .collect()
 }

@@ -120,6 +120,26 @@ pub enum Command {
         #[arg(long)]
         stop_when_caught_up: bool,
     },
+    /// Finance reconciliation for one month: CRM closed-won revenue against every model's
+    /// credits, per currency and in the reporting currency; exit code 1 unless all differences are 0.
+    Reconcile {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// A batch output folder (credits.csv, deals.csv, fx_rates.csv).
+        #[arg(long, conflicts_with = "clickhouse", required_unless_present = "clickhouse")]
+        input: Option<PathBuf>,
+        /// Read the service's ClickHouse tables instead.
+        #[arg(long)]
+        clickhouse: Option<String>,
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply the ClickHouse migrations in schemas/clickhouse (idempotent).
     Migrate {
         #[arg(long)]
@@ -237,6 +257,25 @@ pub fn run(cli: Cli) -> Result<()> {
                 cfg.kafka.group = g;
             }
             crate::service::run(cfg, stop_when_caught_up)
+        }
+        Command::Reconcile { month, input, clickhouse, database, config, json } => {
+            let cfg = Config::load(config.as_deref())?;
+            let database = database.unwrap_or_else(|| cfg.clickhouse.database.clone());
+            let source = match (&input, &clickhouse) {
+                (Some(dir), _) => crate::reconcile_cmd::Source::Dir(dir),
+                (None, Some(url)) => crate::reconcile_cmd::Source::ClickHouse { url, database: &database },
+                (None, None) => anyhow::bail!("give --input DIR or --clickhouse URL"),
+            };
+            let r = crate::reconcile_cmd::reconcile(&month, source, &cfg)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", crate::reconcile_cmd::render(&r));
+            }
+            if !r.balanced() {
+                anyhow::bail!("reconciliation for {month} does not balance");
+            }
+            Ok(())
         }
         Command::Migrate { config, clickhouse, database } => {
             let mut cfg = Config::load(config.as_deref())?;

@@ -5,8 +5,9 @@
 //! Values are parsed as TOML (numbers, booleans, arrays), falling back to a string.
 
 use anyhow::{bail, Context, Result};
+use attrib_contract::Currency;
 use attrib_journeys::JourneyConfig;
-use attrib_ledger::AttributionConfig;
+use attrib_ledger::{AttributionConfig, ReportingConfig};
 use attrib_models::{MarkovParams, Model, RuleParams, MAX_ORDER};
 use serde::Deserialize;
 use std::path::Path;
@@ -17,6 +18,7 @@ use std::path::Path;
 pub struct Config {
     pub journeys: JourneyConfig,
     pub models: ModelsConfig,
+    pub reporting: ReportingSection,
     pub kafka: attrib_service::KafkaConfig,
     pub clickhouse: attrib_service::ClickHouseConfig,
     pub service: attrib_service::ServiceSettings,
@@ -29,6 +31,23 @@ pub struct ModelsConfig {
     pub enabled: Vec<String>,
     pub params: RuleParams,
     pub markov: MarkovParams,
+}
+
+/// `[reporting]`: the one currency KPIs are reported in, and how rates are looked up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportingSection {
+    /// ISO 4217 code; `fx.rates` give each currency's rate to it.
+    pub currency: String,
+    /// Days back a missing day's rate may come from (0: the amount's own date only).
+    pub fx_fallback_days: u32,
+}
+
+impl Default for ReportingSection {
+    fn default() -> Self {
+        let d = ReportingConfig::default();
+        ReportingSection { currency: d.currency.to_string(), fx_fallback_days: d.fx_fallback_days }
+    }
 }
 
 impl Default for ModelsConfig {
@@ -89,6 +108,12 @@ impl Config {
         if self.kafka.partitions < 1 || self.kafka.replication < 1 {
             bail!("kafka.partitions and kafka.replication must be at least 1");
         }
+        if Currency::parse(&self.reporting.currency).is_none() {
+            bail!("reporting.currency must be three upper-case letters (ISO 4217), got {:?}", self.reporting.currency);
+        }
+        if self.reporting.fx_fallback_days > 31 {
+            bail!("reporting.fx_fallback_days must be at most 31 (got {})", self.reporting.fx_fallback_days);
+        }
         let lb = &self.journeys.lookback_days;
         for (name, days) in [("order", lb.order), ("signup", lb.signup), ("lead", lb.lead), ("deal", lb.deal)] {
             if !(1..=3650).contains(&days) {
@@ -105,11 +130,15 @@ impl Config {
             params: self.models.params,
             markov: self.models.markov,
             journeys: self.journeys,
+            reporting: ReportingConfig {
+                currency: Currency::parse(&self.reporting.currency).unwrap_or(ReportingConfig::default().currency),
+                fx_fallback_days: self.reporting.fx_fallback_days,
+            },
         }
     }
 }
 
-const KNOWN_SECTIONS: &[&str] = &["journeys", "models", "kafka", "clickhouse", "service"];
+const KNOWN_SECTIONS: &[&str] = &["journeys", "models", "reporting", "kafka", "clickhouse", "service"];
 
 fn parse_env_value(raw: &str) -> toml::Value {
     let wrapped = format!("v = {raw}");

@@ -6,5 +6,6 @@ pub mod config;
 pub mod files;
 pub mod paths_cmd;
 mod progress;
+pub mod reconcile_cmd;
 pub mod report;
 pub mod service;

@@ -1,0 +1,207 @@
+//! Hand-computed KPI and reconciliation cases.
+
+use crate::*;
+use attrib_contract::Topic;
+use serde_json::{json, Value};
+
+fn engine_with(records: &[(Topic, Value)]) -> Engine {
+    let mut e = Engine::new(AttributionConfig {
+        models: vec![attrib_models::Model::Rule(attrib_models::RuleModel::LastTouch)],
+        ..AttributionConfig::default()
+    });
+    for (t, v) in records {
+        e.ingest_bytes(*t, v.to_string().as_bytes()).expect("valid record");
+    }
+    e
+}
+
+fn click(id: &str, at: &str, user: &str, campaign: &str, ad: &str) -> (Topic, Value) {
+    (
+        Topic::SocialInteractions,
+        json!({"event_id": id, "occurred_at": at, "platform": "facebook", "interaction": "link_click",
+        "account_id": "brand", "actor_type": "paid", "post_id": format!("p-{campaign}"), "campaign_id": campaign,
+        "ad_id": ad, "click_id": format!("fbclid-{user}")}),
+    )
+}
+
+fn order(id: &str, at: &str, user: &str, revenue: i64, currency: &str) -> (Topic, Value) {
+    (
+        Topic::WebEvents,
+        json!({"event_id": id, "occurred_at": at, "anonymous_id": format!("anon-{user}"), "type": "order",
+        "click_id": format!("fbclid-{user}"),
+        "order": {"order_id": id, "revenue_minor": revenue, "currency": currency}}),
+    )
+}
+
+fn spend(id: &str, date: &str, campaign: &str, ad: &str, minor: i64, currency: &str) -> (Topic, Value) {
+    (
+        Topic::AdsSpend,
+        json!({"event_id": id, "date": date, "platform": "facebook", "campaign_id": campaign, "ad_id": ad,
+        "spend_minor": minor, "currency": currency, "impressions": 1000, "clicks": 10}),
+    )
+}
+
+fn fx(date: &str, currency: &str, rate: &str) -> (Topic, Value) {
+    (Topic::FxRates, json!({"date": date, "currency": currency, "rate_to_reporting": rate}))
+}
+
+#[test]
+fn roas_and_cpa_are_ratios_of_sums_in_the_reporting_currency_at_each_amounts_own_date() {
+    // Campaign A sells in EUR, spends in EUR on two days at different rates; campaign B sells
+    // in USD (the reporting currency) and spends in GBP. Rates differ by day.
+    let e = engine_with(&[
+        fx("2026-03-01", "EUR", "1.10"),
+        fx("2026-03-02", "EUR", "1.20"),
+        fx("2026-03-05", "EUR", "1.50"),
+        fx("2026-03-01", "GBP", "1.25"),
+        click("s1", "2026-03-04T10:00:00Z", "u1", "A", "a1"),
+        order("o1", "2026-03-05T10:00:00Z", "u1", 10_000, "EUR"), // 100 EUR × 1.50 = 150.00 USD
+        click("s2", "2026-03-04T11:00:00Z", "u2", "A", "a1"),
+        order("o2", "2026-03-05T12:00:00Z", "u2", 2_000, "EUR"), // 20 EUR × 1.50 = 30.00 USD
+        click("s3", "2026-03-04T12:00:00Z", "u3", "B", "b1"),
+        order("o3", "2026-03-05T13:00:00Z", "u3", 9_000, "USD"), // 90.00 USD
+        spend("sp1", "2026-03-01", "A", "a1", 3_000, "EUR"),     // 30 EUR × 1.10 = 33.00 USD
+        spend("sp2", "2026-03-02", "A", "a1", 5_000, "EUR"),     // 50 EUR × 1.20 = 60.00 USD
+        spend("sp3", "2026-03-01", "B", "b1", 4_000, "GBP"),     // 40 GBP × 1.25 = 50.00 USD
+        spend("sp4", "2026-03-01", "C", "c1", 1_000, "USD"),     // no revenue at all
+    ]);
+    let ledger = e.attribute(1);
+    let facts = kpi_facts(&ledger.credits, &e.spend_rows(), &["last_touch"], "USD");
+    let campaigns = campaign_kpis(&facts);
+    let get = |c: &str| campaigns.iter().find(|k| k.campaign_id == c).expect("campaign row");
+    let a = get("A");
+    assert_eq!((a.attributed_revenue_minor, a.spend_minor), (18_000, 9_300));
+    assert_eq!(a.roas, Some(18_000.0 / 9_300.0));
+    // CPA: 93.00 USD over 2 orders (not the average of per-day ratios).
+    assert_eq!((a.attributed_conversions, a.cpa_minor), (2.0, Some(4_650.0)));
+    let b = get("B");
+    assert_eq!((b.attributed_revenue_minor, b.spend_minor, b.roas), (9_000, 5_000, Some(1.8)));
+    let c = get("C");
+    assert_eq!((c.attributed_revenue_minor, c.spend_minor, c.roas, c.cpa_minor), (0, 1_000, Some(0.0), None));
+    // Original amounts and currencies stay on the rows.
+    let o1 = ledger.conversions.iter().find(|c| c.conversion_id == "order:o1").expect("o1");
+    assert_eq!((o1.revenue_minor, o1.currency.as_str()), (10_000, "EUR"));
+    assert_eq!(
+        (o1.revenue_reporting_minor, o1.fx_date.as_str(), o1.fx_status.as_str()),
+        (Some(15_000), "2026-03-05", "converted")
+    );
+}
+
+#[test]
+fn a_missing_rate_is_an_explicit_gap_never_a_silent_one() {
+    let e = engine_with(&[
+        click("s1", "2026-03-04T10:00:00Z", "u1", "A", "a1"),
+        order("o1", "2026-03-05T10:00:00Z", "u1", 10_000, "EUR"),
+        spend("sp1", "2026-03-01", "A", "a1", 3_000, "EUR"),
+    ]);
+    let ledger = e.attribute(1);
+    let o1 = &ledger.conversions[0];
+    assert_eq!((o1.revenue_reporting_minor, o1.fx_status.as_str()), (None, "missing_rate"));
+    assert!(ledger.credits.iter().all(|c| c.credit_reporting_minor.is_none()));
+    let facts = kpi_facts(&ledger.credits, &e.spend_rows(), &["last_touch"], "USD");
+    let a = &campaign_kpis(&facts)[0];
+    assert_eq!((a.attributed_revenue_minor, a.spend_minor, a.missing_fx_rows), (0, 0, 2));
+}
+
+#[test]
+fn a_late_rate_reprices_conversions_and_spend_already_seen() {
+    let mut e = engine_with(&[
+        click("s1", "2026-03-04T10:00:00Z", "u1", "A", "a1"),
+        order("o1", "2026-03-05T10:00:00Z", "u1", 10_000, "EUR"),
+        spend("sp1", "2026-03-05", "A", "a1", 3_000, "EUR"),
+    ]);
+    let mut inc = IncrementalLedger::new();
+    let first = inc.update(&mut e);
+    assert_eq!(first.conversions[0].row.fx_status, "missing_rate");
+    assert_eq!(e.take_spend_changes()[0].fx_status, "missing_rate");
+    let (t, v) = fx("2026-03-05", "EUR", "1.5");
+    e.ingest_bytes(t, v.to_string().as_bytes()).expect("valid");
+    let later = inc.update(&mut e);
+    let conv = later.conversions.iter().find(|c| !c.deleted).expect("rewritten");
+    assert_eq!(conv.row.revenue_reporting_minor, Some(15_000));
+    assert!(later.credits.iter().all(|c| c.row.credit_reporting_minor == Some(15_000)));
+    let spend = e.take_spend_changes();
+    assert_eq!((spend.len(), spend[0].spend_reporting_minor), (1, Some(4_500)));
+    assert!(e.take_spend_changes().is_empty());
+}
+
+fn deal(id: &str, at: &str, stage: &str, amount: i64, version: i64, closed_at: &str) -> (Topic, Value) {
+    let mut v = json!({"event_id": id, "occurred_at": at, "object": "deal", "contact_id": "k1",
+        "deal_id": "d1", "stage": stage, "amount_minor": amount, "currency": "EUR",
+        "created_at": "2026-02-01T00:00:00Z", "version": version});
+    if !closed_at.is_empty() {
+        v["closed_at"] = json!(closed_at);
+    }
+    (Topic::CrmRecords, v)
+}
+
+#[test]
+fn a_refund_restated_in_a_later_month_shows_there_as_an_adjustment_and_every_month_balances() {
+    let records = vec![
+        fx("2026-03-20", "EUR", "1.1"),
+        (
+            Topic::WebEvents,
+            json!({"event_id": "w1", "occurred_at": "2026-03-10T00:00:00Z", "anonymous_id": "a1", "type": "session_start",
+            "user_id": "k1", "utm": {"source": "linkedin", "medium": "social"}}),
+        ),
+        deal("c1", "2026-03-20T00:00:00Z", "closed_won", 100_000, 1, "2026-03-20T00:00:00Z"),
+        // April: a partial refund restates the March deal at 800.00 EUR.
+        deal("c2", "2026-04-15T00:00:00Z", "closed_won", 80_000, 2, "2026-03-20T00:00:00Z"),
+    ];
+    let e = engine_with(&records);
+    let ledger = e.attribute(1);
+    let models = vec!["last_touch".to_string()];
+    let cfg = e.config().reporting;
+    let march = reconcile_month("2026-03", &e.deal_versions(), &ledger.credits, &models, e.fx_table(), &cfg);
+    assert!(march.balanced(), "{march:#?}");
+    let eur = march.lines.iter().find(|l| l.currency == "EUR").expect("EUR line");
+    assert_eq!((eur.crm_closed_won_minor, eur.credited_minor), (80_000, 80_000));
+    let usd = march.lines.iter().find(|l| l.currency == "reporting:USD").expect("reporting line");
+    assert_eq!((usd.crm_closed_won_minor, usd.credited_minor), (88_000, 88_000));
+    assert!(march.adjustments.is_empty());
+    let april = reconcile_month("2026-04", &e.deal_versions(), &ledger.credits, &models, e.fx_table(), &cfg);
+    assert!(april.balanced());
+    assert_eq!(april.adjustments.len(), 1);
+    let adj = &april.adjustments[0];
+    assert_eq!(
+        (
+            adj.from_version,
+            adj.to_version,
+            adj.previous_minor,
+            adj.restated_minor,
+            adj.adjustment_minor,
+            adj.booked_month.as_str()
+        ),
+        (1, 2, 100_000, 80_000, -20_000, "2026-03")
+    );
+    // A credit missing from the ledger is caught.
+    let mut short = ledger.credits.clone();
+    short.retain(|c| c.conversion_type != "deal");
+    assert!(!reconcile_month("2026-03", &e.deal_versions(), &short, &models, e.fx_table(), &cfg).balanced());
+}
+
+#[test]
+fn time_to_conversion_takes_the_true_median() {
+    let row = |secs: Option<i64>| ConversionRow {
+        conversion_id: "x".into(),
+        conversion_version: 1,
+        conversion_type: "order".into(),
+        person_id: "p".into(),
+        conversion_time: String::new(),
+        revenue_minor: 0,
+        currency: String::new(),
+        touches: 0,
+        first_touch_time: String::new(),
+        seconds_to_convert: secs,
+        source_event_id: String::new(),
+        reporting_currency: String::new(),
+        revenue_reporting_minor: None,
+        fx_status: String::new(),
+        fx_date: String::new(),
+    };
+    let rows: Vec<_> =
+        [Some(86_400), Some(3 * 86_400), None, Some(2 * 86_400), Some(10 * 86_400)].into_iter().map(row).collect();
+    let t = &time_to_conversion(&rows)[0];
+    assert_eq!((t.conversions, t.with_touches), (5, 4));
+    assert_eq!((t.avg_days, t.median_days), (Some(4.0), Some(2.5)));
+}

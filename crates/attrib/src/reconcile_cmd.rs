@@ -1,0 +1,115 @@
+//! `attrib reconcile`: CRM closed-won revenue against every model's credits for one month,
+//! per currency and in the reporting currency, from a batch output folder or ClickHouse.
+
+use crate::batch::FxRow;
+use crate::config::Config;
+use anyhow::{bail, Context, Result};
+use attrib_contract::{Currency, Date, FxRate};
+use attrib_ledger::{reconcile_month, CreditRow, DealVersionRow, FxTable, MonthReconciliation};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Where the ledger and the CRM history are read from.
+pub enum Source<'a> {
+    Dir(&'a Path),
+    ClickHouse { url: &'a str, database: &'a str },
+}
+
+fn read_csv<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    if std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(false) {
+        return Ok(Vec::new());
+    }
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    r.deserialize().collect::<Result<Vec<T>, _>>().with_context(|| format!("parsing {}", path.display()))
+}
+
+fn fx_table(rows: impl IntoIterator<Item = (String, String, String)>) -> FxTable {
+    let mut t = FxTable::new();
+    for (date, currency, rate) in rows {
+        if let (Some(date), Some(currency)) = (Date::parse(&date), Currency::parse(&currency)) {
+            t.insert(&FxRate { date, currency, rate_to_reporting: rate });
+        }
+    }
+    t
+}
+
+/// Reads the inputs and reconciles `month`.
+pub fn reconcile(month: &str, source: Source<'_>, config: &Config) -> Result<MonthReconciliation> {
+    let valid = month.len() == 7 && Date::parse(&format!("{month}-01")).is_some();
+    if !valid {
+        bail!("--month {month:?} is not YYYY-MM");
+    }
+    let (deals, credits, fx): (Vec<DealVersionRow>, Vec<CreditRow>, FxTable) = match source {
+        Source::Dir(dir) => {
+            let fx: Vec<FxRow> = read_csv(&dir.join("fx_rates.csv"))?;
+            (
+                read_csv(&dir.join("deals.csv"))?,
+                read_csv(&dir.join("credits.csv"))?,
+                fx_table(fx.into_iter().map(|r| (r.date, r.currency, r.rate_to_reporting))),
+            )
+        }
+        Source::ClickHouse { url, database } => crate::service::runtime()?.block_on(async {
+            let client = attrib_clickhouse::connect(url, Some(database));
+            let deals = attrib_clickhouse::deal_versions(&client).await?;
+            let credits = attrib_clickhouse::live_credits(&client).await?;
+            let fx = attrib_clickhouse::fx_rates(&client).await?;
+            Ok::<_, anyhow::Error>((deals, credits, fx_table(fx)))
+        })?,
+    };
+    // Every model the ledger holds; the configured ones when it holds none.
+    let mut models: BTreeSet<String> = credits.iter().map(|c| c.model.clone()).collect();
+    if models.is_empty() {
+        models = config.attribution().models.iter().map(|m| m.as_str().to_string()).collect();
+    }
+    let models: Vec<String> = models.into_iter().collect();
+    Ok(reconcile_month(month, &deals, &credits, &models, &fx, &config.attribution().reporting))
+}
+
+fn money(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", minor.unsigned_abs() / 100, minor.unsigned_abs() % 100)
+}
+
+/// The human-readable report.
+pub fn render(r: &MonthReconciliation) -> String {
+    let mut out = format!("Reconciliation {} — CRM closed-won revenue against credits per model\n\n", r.month);
+    out.push_str(&format!(
+        "{:<14} {:<16} {:>6} {:>16} {:>16} {:>12}\n",
+        "currency", "model", "deals", "crm_closed_won", "credited", "difference"
+    ));
+    for l in &r.lines {
+        out.push_str(&format!(
+            "{:<14} {:<16} {:>6} {:>16} {:>16} {:>12}\n",
+            l.currency,
+            l.model,
+            l.deals,
+            money(l.crm_closed_won_minor),
+            money(l.credited_minor),
+            money(l.difference_minor)
+        ));
+    }
+    if r.lines.is_empty() {
+        out.push_str("(no closed-won deals and no deal credits in this month)\n");
+    }
+    out.push_str(&format!("\nAdjustments recorded in {} (restated or refunded deals):\n", r.month));
+    if r.adjustments.is_empty() {
+        out.push_str("(none)\n");
+    }
+    for a in &r.adjustments {
+        out.push_str(&format!(
+            "deal {} v{} → v{} ({}): {} {} → {} = {} (booked in {})\n",
+            a.deal_id,
+            a.from_version,
+            a.to_version,
+            a.stage,
+            a.currency,
+            money(a.previous_minor),
+            money(a.restated_minor),
+            money(a.adjustment_minor),
+            if a.booked_month.is_empty() { "-" } else { &a.booked_month }
+        ));
+    }
+    out.push_str(if r.balanced() { "\nBALANCED: every difference is 0.\n" } else { "\nNOT BALANCED.\n" });
+    out
+}
