@@ -27,6 +27,26 @@ pub enum Ingested {
     Duplicate,
 }
 
+/// Makes record `idx` the holder of `id` when there is none yet or it `beats` the current
+/// holder's record; the person that held it loses it, so becomes dirty.
+fn claim<R>(
+    holders: &mut HashMap<String, u32>,
+    records: &[(R, NodeId)],
+    dirty: &mut HashSet<NodeId>,
+    id: &str,
+    idx: u32,
+    beats: impl FnOnce(&R) -> bool,
+) {
+    if let Some(&cur) = holders.get(id) {
+        let (current, owner) = &records[cur as usize];
+        if !beats(current) {
+            return;
+        }
+        dirty.insert(*owner);
+    }
+    holders.insert(id.to_string(), idx);
+}
+
 /// Holds the valid social, web and CRM records and the identity graph over them.
 #[derive(Debug, Default)]
 pub struct JourneyStore {
@@ -50,6 +70,8 @@ pub struct JourneyStore {
     dirty: HashSet<NodeId>,
     /// Roots absorbed by merges since the last `take_absorbed`: state kept per root must move.
     absorbed: Vec<NodeId>,
+    /// Every person holding a possible conversion is dirty (resolved once, in `take_dirty`).
+    converting_dirty: bool,
 }
 
 impl JourneyStore {
@@ -114,17 +136,21 @@ impl JourneyStore {
     /// Roots of the people whose journeys may have changed since the last call (a record
     /// joined them, they merged, or a conversion they held moved to someone else).
     pub fn take_dirty(&mut self) -> Vec<NodeId> {
+        if std::mem::take(&mut self.converting_dirty) {
+            let converting =
+                self.members.iter().filter(|(_, m)| m.iter().any(|r| self.may_convert(*r))).map(|(k, _)| *k);
+            self.dirty.extend(converting.collect::<Vec<_>>());
+        }
         let mut roots: Vec<NodeId> = std::mem::take(&mut self.dirty).into_iter().map(|n| self.graph.find(n)).collect();
         roots.sort_unstable();
         roots.dedup();
         roots
     }
 
-    /// Marks every person holding a possible conversion dirty (e.g. a new exchange rate).
+    /// Marks every person holding a possible conversion dirty (e.g. a new exchange rate). Cheap:
+    /// the people are looked up once, at the next `take_dirty`, however many rates arrived.
     pub fn mark_converting_dirty(&mut self) {
-        let converting: Vec<NodeId> =
-            self.members.iter().filter(|(_, m)| m.iter().any(|r| self.may_convert(*r))).map(|(k, _)| *k).collect();
-        self.dirty.extend(converting);
+        self.converting_dirty = true;
     }
 
     /// Nodes that stopped being roots (absorbed by a merge) since the last call.
@@ -165,21 +191,9 @@ impl JourneyStore {
         let (root, merges) = self.graph.link(&web_identifiers(&e));
         let idx = self.web.len() as u32;
         if let Some(order) = &e.order {
-            let wins = match self.orders.get(&order.order_id) {
-                None => true,
-                Some(&cur) => {
-                    let (c, owner) = &self.web[cur as usize];
-                    let wins = (e.occurred_at, e.event_id.as_str()) < (c.occurred_at, c.event_id.as_str());
-                    if wins {
-                        // The order leaves its previous holder.
-                        self.dirty.insert(*owner);
-                    }
-                    wins
-                }
-            };
-            if wins {
-                self.orders.insert(order.order_id.clone(), idx);
-            }
+            // The earliest order (time, then event id) holds the order id.
+            let beats = |c: &WebEvent| (e.occurred_at, e.event_id.as_str()) < (c.occurred_at, c.event_id.as_str());
+            claim(&mut self.orders, &self.web, &mut self.dirty, &order.order_id, idx, beats);
         }
         let node = root.unwrap_or_else(|| unreachable!("a web event always carries its anonymous id"));
         let shapes = e.kind != WebEventType::PageView;
@@ -195,23 +209,12 @@ impl JourneyStore {
         let (root, merges) = self.graph.link(&crm_identifiers(&e));
         let idx = self.crm.len() as u32;
         if let Some(deal) = &e.deal {
-            let key =
-                |r: &CrmRecord| (r.deal.as_ref().map_or(i64::MIN, |d| d.version), r.occurred_at, r.event_id.clone());
-            let wins = match self.deals.get(&deal.deal_id) {
-                None => true,
-                Some(&cur) => {
-                    let (c, owner) = &self.crm[cur as usize];
-                    let wins = key(&e) > key(c);
-                    if wins {
-                        // The deal's state leaves the record (and person) that held it.
-                        self.dirty.insert(*owner);
-                    }
-                    wins
-                }
-            };
-            if wins {
-                self.deals.insert(deal.deal_id.clone(), idx);
+            // The highest version (then the later occurred_at, then the greater event id) holds the deal.
+            fn rank(r: &CrmRecord) -> (i64, Timestamp, &str) {
+                (r.deal.as_ref().map_or(i64::MIN, |d| d.version), r.occurred_at, &r.event_id)
             }
+            let beats = |c: &CrmRecord| rank(&e) > rank(c);
+            claim(&mut self.deals, &self.crm, &mut self.dirty, &deal.deal_id, idx, beats);
         }
         let node = root.unwrap_or_else(|| unreachable!("a CRM record always carries its contact id"));
         let shapes = e.object != CrmObject::Contact;
