@@ -199,21 +199,9 @@ pub async fn ensure_topics(settings: &KafkaSettings, names: &[String]) -> Result
     Ok(())
 }
 
-/// Sends a rejected message, untouched, to `<topic>.dlq` with the reason and its origin in
-/// headers, and waits until the broker has it (the source offset may be committed after).
-pub async fn send_to_dlq(
-    producer: &FutureProducer,
-    settings: &KafkaSettings,
-    topic: Topic,
-    msg: &impl Message,
-    error: &DecodeError,
-) -> Result<(), Error> {
-    let delivery = enqueue_dlq(producer, settings, topic, msg, error).await?;
-    await_delivery(delivery).await
-}
-
-/// Queues a rejected message for its DLQ without waiting for the broker, so a batch's
-/// rejects travel together; await the returned delivery (`await_delivery`) before committing.
+/// Queues a rejected message, untouched, for `<topic>.dlq` with the reason and its origin in
+/// headers, without waiting for the broker, so a batch's rejects travel together; await the
+/// returned delivery (`await_delivery`) before committing the source offset.
 pub async fn enqueue_dlq(
     producer: &FutureProducer,
     settings: &KafkaSettings,

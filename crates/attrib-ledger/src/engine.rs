@@ -9,7 +9,7 @@ use crate::fx::FxTable;
 use crate::kpi::Engagement;
 use crate::parallel::par_map;
 use crate::spend::{SpendEntry, SpendRow};
-use attrib_contract::{decode, AdSpend, DecodeError, Event, FxRate, Topic};
+use attrib_contract::{decode, DecodeError, Event, FxRate, Topic};
 use attrib_journeys::Journey;
 use attrib_journeys::{Ingested, JourneyStore};
 use std::collections::{BTreeMap, HashSet};
@@ -45,7 +45,6 @@ pub struct Engine {
     config: AttributionConfig,
     store: JourneyStore,
     engagement: Engagement,
-    spend: Vec<AdSpend>,
     fx: Vec<FxRate>,
     fx_table: FxTable,
     /// Paid amounts (ads.spend and interaction costs), and those to (re)write.
@@ -63,7 +62,6 @@ impl Engine {
             config,
             store,
             engagement: Engagement::default(),
-            spend: Vec::new(),
             fx: Vec::new(),
             fx_table: FxTable::new(),
             spend_entries: Vec::new(),
@@ -88,10 +86,6 @@ impl Engine {
 
     pub fn engagement(&self) -> &Engagement {
         &self.engagement
-    }
-
-    pub fn spend(&self) -> &[AdSpend] {
-        &self.spend
     }
 
     pub fn fx_rates(&self) -> &[FxRate] {
@@ -187,10 +181,7 @@ impl Engine {
             other @ (Event::Spend(_) | Event::Fx(_)) => {
                 if self.seen_other.insert((topic, other.dedup_key())) {
                     match other {
-                        Event::Spend(s) => {
-                            self.add_spend(SpendEntry::from_ads(&s));
-                            self.spend.push(s);
-                        }
+                        Event::Spend(s) => self.add_spend(SpendEntry::from_ads(&s)),
                         Event::Fx(f) => {
                             // A rate may arrive after the conversions it prices.
                             if self.fx_table.insert(&f) && f.currency != self.config.reporting.currency {
