@@ -155,39 +155,11 @@ pub async fn live_conversions_and_touches(client: &Client) -> Result<(Vec<Conver
     ))
 }
 
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct DealRead {
-    deal_id: String,
-    version: i64,
-    event_id: String,
-    occurred_at: String,
-    contact_id: String,
-    stage: String,
-    amount_minor: i64,
-    currency: String,
-    created_at: String,
-    closed_at: String,
-}
-
 /// Every deal version the service received (the CRM side of the reconciliation).
 pub async fn deal_versions(client: &Client) -> Result<Vec<attrib_ledger::DealVersionRow>, Error> {
-    let rows: Vec<DealRead> =
+    let rows: Vec<crate::CrmDealRow> =
         client.query("SELECT ?fields FROM crm_deals FINAL ORDER BY deal_id, version, event_id").fetch_all().await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| attrib_ledger::DealVersionRow {
-            deal_id: r.deal_id,
-            version: r.version,
-            event_id: r.event_id,
-            occurred_at: r.occurred_at,
-            contact_id: r.contact_id,
-            stage: r.stage,
-            amount_minor: r.amount_minor,
-            currency: r.currency,
-            created_at: r.created_at,
-            closed_at: r.closed_at,
-        })
-        .collect())
+    Ok(rows.into_iter().map(Into::into).collect())
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]

@@ -304,3 +304,20 @@ impl From<attrib_ledger::DealVersionRow> for CrmDealRow {
         }
     }
 }
+
+impl From<CrmDealRow> for attrib_ledger::DealVersionRow {
+    fn from(d: CrmDealRow) -> Self {
+        attrib_ledger::DealVersionRow {
+            deal_id: d.deal_id,
+            version: d.version,
+            event_id: d.event_id,
+            occurred_at: d.occurred_at,
+            contact_id: d.contact_id,
+            stage: d.stage,
+            amount_minor: d.amount_minor,
+            currency: d.currency,
+            created_at: d.created_at,
+            closed_at: d.closed_at,
+        }
+    }
+}

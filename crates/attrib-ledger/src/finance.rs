@@ -46,9 +46,14 @@ impl DealVersionRow {
         (self.version, Timestamp::parse_rfc3339(&self.occurred_at), &self.event_id)
     }
 
-    /// Revenue this version books: its amount when closed-won with a close date, else 0.
+    /// Whether this version books revenue: closed-won with a close date.
+    fn is_won(&self) -> bool {
+        self.stage == DealStage::ClosedWon.as_str() && !self.closed_at.is_empty()
+    }
+
+    /// Revenue this version books: its amount when won, else 0.
     fn won_minor(&self) -> i64 {
-        if self.stage == DealStage::ClosedWon.as_str() && !self.closed_at.is_empty() {
+        if self.is_won() {
             self.amount_minor
         } else {
             0
@@ -127,19 +132,16 @@ pub fn reconcile_month(
     for (_, mut vs) in versions {
         vs.sort_by(|a, b| a.rank().cmp(&b.rank()));
         let Some(current) = vs.last() else { continue };
-        let won = current.stage == DealStage::ClosedWon.as_str() && !current.closed_at.is_empty();
-        {
-            if won && month_of(&current.closed_at) == month {
-                let e = crm.entry(current.currency.clone()).or_default();
-                e.0 += 1;
-                e.1 += current.won_minor();
-                let closed = Timestamp::parse_rfc3339(&current.closed_at).map(|t| t.date());
-                let cur = Currency::parse(&current.currency);
-                let reported = closed.map(|d| fx.report(current.won_minor(), cur, d, reporting).minor);
-                let r = crm.entry(reporting_key.clone()).or_default();
-                r.0 += 1;
-                r.1 += reported.flatten().unwrap_or(0);
-            }
+        if current.is_won() && month_of(&current.closed_at) == month {
+            let e = crm.entry(current.currency.clone()).or_default();
+            e.0 += 1;
+            e.1 += current.won_minor();
+            let closed = Timestamp::parse_rfc3339(&current.closed_at).map(|t| t.date());
+            let cur = Currency::parse(&current.currency);
+            let reported = closed.map(|d| fx.report(current.won_minor(), cur, d, reporting).minor);
+            let r = crm.entry(reporting_key.clone()).or_default();
+            r.0 += 1;
+            r.1 += reported.flatten().unwrap_or(0);
         }
         // A version restates revenue once some earlier version booked it; the first booking of
         // a deal (open → closed-won) is revenue of its close month, not an adjustment.

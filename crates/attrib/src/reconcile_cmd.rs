@@ -74,20 +74,15 @@ fn money(minor: i64) -> String {
 /// The human-readable report.
 pub fn render(r: &MonthReconciliation) -> String {
     let mut out = format!("Reconciliation {} — CRM closed-won revenue against credits per model\n\n", r.month);
-    out.push_str(&format!(
-        "{:<14} {:<16} {:>6} {:>16} {:>16} {:>12}\n",
-        "currency", "model", "deals", "crm_closed_won", "credited", "difference"
-    ));
+    let row = |cells: [&str; 6]| {
+        let [currency, model, deals, crm, credited, difference] = cells;
+        format!("{currency:<14} {model:<16} {deals:>6} {crm:>16} {credited:>16} {difference:>12}\n")
+    };
+    out.push_str(&row(["currency", "model", "deals", "crm_closed_won", "credited", "difference"]));
     for l in &r.lines {
-        out.push_str(&format!(
-            "{:<14} {:<16} {:>6} {:>16} {:>16} {:>12}\n",
-            l.currency,
-            l.model,
-            l.deals,
-            money(l.crm_closed_won_minor),
-            money(l.credited_minor),
-            money(l.difference_minor)
-        ));
+        let (crm, credited, difference) =
+            (money(l.crm_closed_won_minor), money(l.credited_minor), money(l.difference_minor));
+        out.push_str(&row([&l.currency, &l.model, &l.deals.to_string(), &crm, &credited, &difference]));
     }
     if r.lines.is_empty() {
         out.push_str("(no closed-won deals and no deal credits in this month)\n");
