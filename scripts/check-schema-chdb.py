@@ -32,7 +32,9 @@ with tempfile.TemporaryDirectory() as tmp:
                 if not (stmt.upper().startswith("ALTER TABLE") and "ADD COLUMN" in stmt.upper() and "already exists" in str(e)):
                     raise
         print("applied", f.name)
-    for view in ["credits_current", "conversions_current", "touchpoints_current", "spend_current"]:
+    views = ["credits_current", "conversions_current", "touchpoints_current", "spend_current", "pipeline_current",
+             "kpi_daily", "kpi_campaigns", "kpi_posts", "kpi_time_to_conversion", "kpi_reconciliation"]
+    for view in views:
         out = s.query(f"SELECT count() FROM {view}", "CSV").bytes().decode().strip()
         assert out == "0", (view, out)
     # A replayed row replaces itself: two writes of one key count once after FINAL.
@@ -41,4 +43,9 @@ with tempfile.TemporaryDirectory() as tmp:
     s.query("INSERT INTO attribution_credits VALUES " + row.format(rev=2))
     total = s.query("SELECT sum(credit_minor) FROM credits_current", "CSV").bytes().decode().strip()
     assert total == "500", total
+    # The KPI views read the deduplicated ledger too.
+    kpi = s.query("SELECT sum(attributed_revenue_minor), sum(attributed_conversions) FROM kpi_daily", "CSV").bytes().decode().strip()
+    assert kpi == "500,1", kpi
+    roas = s.query("SELECT count(), countIf(isNull(roas)) FROM kpi_campaigns", "CSV").bytes().decode().strip()
+    assert roas == "1,1", roas
     print("schema OK on chDB")

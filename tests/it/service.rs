@@ -138,6 +138,62 @@ impl Setup {
         }
     }
 
+    /// Every KPI view equals the batch file of the same name (same columns; fractional columns
+    /// compared to 1e-9 relative, since ClickHouse sums floats in another order), and
+    /// `pipeline_current` equals `pipeline.csv`.
+    fn assert_kpis_equal_batch(&self) {
+        const FRACTIONAL: [&str; 9] = [
+            "weight",
+            "attributed_conversions",
+            "leads",
+            "pipeline_deals",
+            "roas",
+            "cpa_minor",
+            "cost_per_lead_minor",
+            "avg_days",
+            "median_days",
+        ];
+        for (view, file) in [
+            ("kpi_daily", "kpi_daily.csv"),
+            ("kpi_campaigns", "kpi_campaigns.csv"),
+            ("kpi_posts", "kpi_posts.csv"),
+            ("kpi_time_to_conversion", "kpi_time_to_conversion.csv"),
+            ("pipeline_current", "pipeline.csv"),
+        ] {
+            let (h, rows) = attrib_tests::read_csv(&self.dir.path().join("batch").join(file));
+            let fractional: Vec<bool> = h.iter().map(|c| FRACTIONAL.contains(&c.as_str())).collect();
+            // (exact cells joined, fractional cells), sorted by the exact ones.
+            let split = |cells: Vec<String>| -> (String, Vec<f64>) {
+                let mut exact = Vec::new();
+                let mut numbers = Vec::new();
+                for (v, frac) in cells.into_iter().zip(&fractional) {
+                    let v = if v == "\\N" { String::new() } else { v };
+                    match frac {
+                        true => numbers.push(if v.is_empty() { f64::NAN } else { v.parse().expect("number") }),
+                        false => exact.push(v),
+                    }
+                }
+                (exact.join("|"), numbers)
+            };
+            let mut batch: Vec<_> = rows.into_iter().map(split).collect();
+            let out =
+                ch_query(&self.infra.clickhouse, &self.database, &format!("SELECT * FROM {view} FORMAT CSVWithNames"));
+            let mut r = csv::Reader::from_reader(out.as_bytes());
+            assert_eq!(r.headers().expect("header").iter().collect::<Vec<_>>(), h, "{view} has the columns of {file}");
+            let mut live: Vec<_> =
+                r.records().map(|x| split(x.expect("row").iter().map(str::to_string).collect())).collect();
+            batch.sort_by(|a, b| a.0.cmp(&b.0));
+            live.sort_by(|a, b| a.0.cmp(&b.0));
+            assert!(!batch.is_empty(), "{file} is empty");
+            assert_eq!(live.len(), batch.len(), "{view}: row count");
+            let close = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * a.abs().max(1.0);
+            for (l, b) in live.iter().zip(&batch) {
+                let same = l.0 == b.0 && l.1.iter().zip(&b.1).all(|(x, y)| close(*x, *y));
+                assert!(same, "{view} differs from {file}:\n  view:  {l:?}\n  batch: {b:?}");
+            }
+        }
+    }
+
     fn assert_ledger_matches(&self, keep: impl Fn(&str) -> bool) {
         let totals = |t: BTreeMap<(String, String), i64>| -> BTreeMap<(String, String), i64> {
             t.into_iter().filter(|((m, _), _)| keep(m)).collect()
@@ -237,10 +293,12 @@ fn the_service_ledger_equals_batch_replays_change_nothing_and_bad_input_goes_to_
     s.run_to_end("first", "");
     s.assert_ledger_equals_batch();
     s.assert_spend_and_reconciliation_equal_batch();
+    s.assert_kpis_equal_batch();
 
     // (c) Replay every topic from offset 0 (a new group) into the same database: totals unchanged.
     s.run_to_end("replay", "");
     s.assert_ledger_equals_batch();
+    s.assert_kpis_equal_batch();
 
     // (e) Every rejected record is in its dead-letter topic, untouched, with the reason and origin.
     let summary: serde_json::Value =
@@ -468,7 +526,10 @@ fn migrations_apply_once_record_their_versions_and_survive_concurrent_starts() {
         &database,
         "SELECT version, name FROM schema_migrations FINAL ORDER BY version FORMAT TSV",
     );
-    assert_eq!(versions, "1\t001_ledger\n2\t002_current_views\n3\t003_reporting_currency\n");
+    assert_eq!(
+        versions,
+        "1\t001_ledger\n2\t002_current_views\n3\t003_reporting_currency\n4\t004_pipeline_engagement_kpi_views\n"
+    );
     let tables = ch_query(&infra.clickhouse, &database, "SHOW TABLES FORMAT TSV");
     for t in [
         "attribution_credits",
@@ -479,6 +540,13 @@ fn migrations_apply_once_record_their_versions_and_survive_concurrent_starts() {
         "credits_current",
         "spend_facts",
         "crm_deals",
+        "pipeline_credits",
+        "social_engagement",
+        "kpi_daily",
+        "kpi_campaigns",
+        "kpi_posts",
+        "kpi_time_to_conversion",
+        "kpi_reconciliation",
     ] {
         assert!(tables.lines().any(|l| l == t), "{t} in {tables}");
     }

@@ -8,7 +8,7 @@ mod rows;
 mod writer;
 
 pub use migrate::{migrate, Migration, MigrationReport, MIGRATIONS};
-pub use recovery::{deal_versions, fx_rates, live_conversions_and_touches, live_credits, raw_events};
+pub use recovery::{deal_versions, fx_rates, live_credits, live_rows, raw_events};
 pub use rows::*;
 pub use writer::{Batch, RetryPolicy, WriteObserver, Writer};
 

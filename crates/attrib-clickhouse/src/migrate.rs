@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "003_reporting_currency",
         sql: include_str!("../../../schemas/clickhouse/003_reporting_currency.sql"),
     },
+    Migration {
+        version: 4,
+        name: "004_pipeline_engagement_kpi_views",
+        sql: include_str!("../../../schemas/clickhouse/004_pipeline_engagement_kpi_views.sql"),
+    },
 ];
 
 /// Whether a failed statement only repeats a change another instance already made

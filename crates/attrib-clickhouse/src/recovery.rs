@@ -1,7 +1,7 @@
 //! Reads a restarting service needs: the raw events it consumed, and the live rows it wrote.
 
 use crate::Error;
-use attrib_ledger::{ConversionRow, CreditRow, TouchRow};
+use attrib_ledger::{ConversionRow, CreditRow, LiveRows, TouchRow};
 use clickhouse::Client;
 use serde::Deserialize;
 
@@ -82,7 +82,23 @@ struct TouchRead {
 
 /// The live credits (as `credits_current` shows them, same columns as `credits.csv`).
 pub async fn live_credits(client: &Client) -> Result<Vec<CreditRow>, Error> {
-    let rows: Vec<CreditRead> = client.query("SELECT ?fields FROM credits_current").fetch_all().await?;
+    credits_of(client, "credits_current").await
+}
+
+/// Every live row of the ledger tables: what a restarting service seeds its ledger with.
+pub async fn live_rows(client: &Client) -> Result<LiveRows, Error> {
+    let (conversions, touches) = live_conversions_and_touches(client).await?;
+    Ok(LiveRows {
+        credits: live_credits(client).await?,
+        conversions,
+        touches,
+        pipeline: credits_of(client, "pipeline_current").await?,
+    })
+}
+
+/// Credit rows from a view with the columns of `credits_current`.
+async fn credits_of(client: &Client, view: &str) -> Result<Vec<CreditRow>, Error> {
+    let rows: Vec<CreditRead> = client.query(&format!("SELECT ?fields FROM {view}")).fetch_all().await?;
     Ok(rows
         .into_iter()
         .map(|r| CreditRow {
@@ -112,7 +128,7 @@ pub async fn live_credits(client: &Client) -> Result<Vec<CreditRow>, Error> {
 }
 
 /// The live conversions and touchpoints.
-pub async fn live_conversions_and_touches(client: &Client) -> Result<(Vec<ConversionRow>, Vec<TouchRow>), Error> {
+async fn live_conversions_and_touches(client: &Client) -> Result<(Vec<ConversionRow>, Vec<TouchRow>), Error> {
     let conv: Vec<ConversionRead> = client.query("SELECT ?fields FROM conversions_current").fetch_all().await?;
     let touch: Vec<TouchRead> = client.query("SELECT ?fields FROM touchpoints_current").fetch_all().await?;
     Ok((

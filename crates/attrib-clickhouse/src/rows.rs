@@ -9,6 +9,11 @@ fn datetime(rfc3339: &str) -> u32 {
     Timestamp::parse_rfc3339(rfc3339).map_or(0, |t| t.unix_secs().clamp(0, u32::MAX as i64) as u32)
 }
 
+/// Days since the epoch for a Date column, from YYYY-MM-DD (clamped to its range).
+fn date_days(date: &str) -> u16 {
+    attrib_contract::Date::parse(date).map_or(0, |d| d.days_since_epoch()).clamp(0, u16::MAX as i32) as u16
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
 pub struct RawEventRow {
     pub topic: String,
@@ -250,11 +255,10 @@ pub struct SpendFactRow {
 
 impl SpendFactRow {
     pub fn of(r: &attrib_ledger::SpendRow, revision: u64) -> Self {
-        let days = attrib_contract::Date::parse(&r.date).map_or(0, |d| d.days_since_epoch());
         SpendFactRow {
             source: r.source.clone(),
             event_id: r.event_id.clone(),
-            date: days.clamp(0, u16::MAX as i32) as u16,
+            date: date_days(&r.date),
             platform: r.platform.clone(),
             campaign_id: r.campaign_id.clone(),
             ad_id: r.ad_id.clone(),
@@ -318,6 +322,39 @@ impl From<CrmDealRow> for attrib_ledger::DealVersionRow {
             currency: d.currency,
             created_at: d.created_at,
             closed_at: d.closed_at,
+        }
+    }
+}
+
+/// One social interaction, counted for engagement (`social_engagement`).
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct EngagementTableRow {
+    pub event_id: String,
+    /// Days since 1970-01-01 (ClickHouse `Date`).
+    pub date: u16,
+    pub occurred_at: String,
+    pub platform: String,
+    pub account_id: String,
+    pub actor_type: String,
+    pub campaign_id: String,
+    pub post_id: String,
+    pub ad_id: String,
+    pub interaction: String,
+}
+
+impl From<&attrib_ledger::EngagementRow> for EngagementTableRow {
+    fn from(r: &attrib_ledger::EngagementRow) -> Self {
+        EngagementTableRow {
+            event_id: r.event_id.clone(),
+            date: date_days(&r.date),
+            occurred_at: r.occurred_at.clone(),
+            platform: r.platform.clone(),
+            account_id: r.account_id.clone(),
+            actor_type: r.actor_type.clone(),
+            campaign_id: r.campaign_id.clone(),
+            post_id: r.post_id.clone(),
+            ad_id: r.ad_id.clone(),
+            interaction: r.interaction.clone(),
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct Batch {
     pub touchpoints: Vec<TouchpointRow>,
     pub conversions: Vec<ConversionTableRow>,
     pub credits: Vec<CreditTableRow>,
+    /// Open deals credited (`pipeline_credits`), same columns as the credits.
+    pub pipeline: Vec<CreditTableRow>,
+    pub engagement: Vec<EngagementTableRow>,
     pub spend: Vec<AdSpendRow>,
     pub spend_facts: Vec<SpendFactRow>,
     pub deals: Vec<CrmDealRow>,
@@ -44,6 +47,8 @@ impl Batch {
             + self.touchpoints.len()
             + self.conversions.len()
             + self.credits.len()
+            + self.pipeline.len()
+            + self.engagement.len()
             + self.spend.len()
             + self.spend_facts.len()
             + self.deals.len()
@@ -100,9 +105,11 @@ impl Writer {
         self.table("fx_rates", &batch.fx, observer, shutdown).await?;
         self.table("spend_facts", &batch.spend_facts, observer, shutdown).await?;
         self.table("crm_deals", &batch.deals, observer, shutdown).await?;
+        self.table("social_engagement", &batch.engagement, observer, shutdown).await?;
         self.table("touchpoints", &batch.touchpoints, observer, shutdown).await?;
         self.table("conversions", &batch.conversions, observer, shutdown).await?;
         self.table("attribution_credits", &batch.credits, observer, shutdown).await?;
+        self.table("pipeline_credits", &batch.pipeline, observer, shutdown).await?;
         self.table("model_fits", &batch.fits, observer, shutdown).await?;
         Ok(())
     }

@@ -141,11 +141,20 @@ pub struct Journey<'a> {
     pub touches: Vec<Touch<'a>>,
     /// Conversions, ordered by time then id.
     pub conversions: Vec<Conversion<'a>>,
+    /// Deals whose current version is still open (pipeline), as conversions of kind `Deal`
+    /// whose `time` is the deal's `created_at`: the touches before the deal was created are
+    /// the ones that influenced it. Ordered by time then id.
+    pub open_deals: Vec<Conversion<'a>>,
     /// Time of the person's first lead (web lead_form or CRM lead), if any.
     pub first_lead: Option<Timestamp>,
 }
 
 impl<'a> Journey<'a> {
+    /// Whether attribution has anything to credit: a conversion or an open deal.
+    pub fn has_outcomes(&self) -> bool {
+        !self.conversions.is_empty() || !self.open_deals.is_empty()
+    }
+
     /// The touches that count for a conversion: inside its lookback window, not after it.
     pub fn touches_for(&self, conversion: &Conversion<'_>, window: Duration) -> &[Touch<'a>] {
         let start = conversion.time.saturating_sub(window);

@@ -247,7 +247,7 @@ impl JourneyStore {
             .into_iter()
             .filter(|r| self.members[r].iter().any(|m| self.may_convert(*m)))
             .map(|r| self.journey(r))
-            .filter(|j| !j.conversions.is_empty())
+            .filter(|j| j.has_outcomes())
             .collect()
     }
 
@@ -265,6 +265,7 @@ impl JourneyStore {
     pub fn journey(&self, root: NodeId) -> Journey<'_> {
         let mut touches = Vec::new();
         let mut conversions = Vec::new();
+        let mut open_deals = Vec::new();
         let mut first_lead = None;
         let mut note_lead = |t: attrib_contract::Timestamp| {
             first_lead = Some(first_lead.map_or(t, |f: attrib_contract::Timestamp| f.min(t)));
@@ -329,18 +330,21 @@ impl JourneyStore {
                             });
                         }
                         (CrmObject::Deal, Some(d)) if self.deals.get(&d.deal_id) == Some(&i) => {
-                            if let (DealStage::ClosedWon, Some(closed_at)) = (d.stage, d.closed_at) {
-                                conversions.push(Conversion {
-                                    id: format!("deal:{}", d.deal_id),
-                                    kind: ConversionType::Deal,
-                                    version: d.version,
-                                    time: closed_at,
-                                    revenue_minor: d.amount.minor,
-                                    currency: Some(d.amount.currency),
-                                    source_event_id: &e.event_id,
-                                    deal_created_at: Some(d.created_at),
-                                    deal_stage: Some(d.stage),
-                                });
+                            let deal = |time| Conversion {
+                                id: format!("deal:{}", d.deal_id),
+                                kind: ConversionType::Deal,
+                                version: d.version,
+                                time,
+                                revenue_minor: d.amount.minor,
+                                currency: Some(d.amount.currency),
+                                source_event_id: &e.event_id,
+                                deal_created_at: Some(d.created_at),
+                                deal_stage: Some(d.stage),
+                            };
+                            match (d.stage, d.closed_at) {
+                                (DealStage::ClosedWon, Some(closed_at)) => conversions.push(deal(closed_at)),
+                                (DealStage::Open, _) => open_deals.push(deal(d.created_at)),
+                                _ => {}
                             }
                         }
                         _ => {}
@@ -350,7 +354,8 @@ impl JourneyStore {
         }
         touches.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         conversions.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
-        Journey { person: self.graph.person_key(root), touches, conversions, first_lead }
+        open_deals.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+        Journey { person: self.graph.person_key(root), touches, conversions, open_deals, first_lead }
     }
 }
 

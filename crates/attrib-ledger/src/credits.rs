@@ -133,11 +133,15 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 pub struct JourneyCredits {
     pub credits: Vec<CreditRow>,
     pub conversions: Vec<ConversionRow>,
+    /// Pipeline influenced: the open deals' amounts credited to the touches before each deal
+    /// was created (deal window), one row per (deal, version, model, touch) like `credits`;
+    /// `conversion_time` holds the deal's `created_at`.
+    pub pipeline: Vec<CreditRow>,
     /// Per data-driven model: conversions credited by last touch because every weight was 0.
     pub fallbacks: BTreeMap<Model, u64>,
 }
 
-/// Ledger rows and conversion rows of one journey, for every configured model.
+/// Ledger rows, conversion rows and pipeline rows of one journey, for every configured model.
 /// `versions` holds each model's version tag, in `config.models` order.
 pub fn attribute_journey(
     journey: &Journey<'_>,
@@ -154,20 +158,58 @@ pub fn attribute_journey(
         out.conversions.push(conversion_row(journey.person, conversion, touches, &reported, &config.reporting));
         let amounts =
             Amounts { revenue: conversion.revenue_minor, reported: reported.minor, reporting: &config.reporting };
+        let rows = Credited { journey, conversion, touches, amounts: &amounts };
+        rows.push_models(config, fits, versions, &mut out.credits, &mut out.fallbacks);
+    }
+    for deal in &journey.open_deals {
+        let touches = journey.touches_for(deal, config.journeys.lookback_days.window(deal.kind));
+        let reported = fx.report(deal.revenue_minor, deal.currency, deal.time.date(), &config.reporting);
+        let amounts = Amounts { revenue: deal.revenue_minor, reported: reported.minor, reporting: &config.reporting };
+        let rows = Credited { journey, conversion: deal, touches, amounts: &amounts };
+        // Fallback counts describe conversions only.
+        rows.push_models(config, fits, versions, &mut out.pipeline, &mut BTreeMap::new());
+    }
+    out
+}
+
+/// One conversion (or open deal) about to be credited under every model.
+struct Credited<'j, 'a> {
+    journey: &'j Journey<'a>,
+    conversion: &'j Conversion<'a>,
+    touches: &'j [Touch<'a>],
+    amounts: &'j Amounts<'j>,
+}
+
+impl Credited<'_, '_> {
+    fn push_models(
+        &self,
+        config: &AttributionConfig,
+        fits: &DataDrivenFits,
+        versions: &[String],
+        out: &mut Vec<CreditRow>,
+        fallbacks: &mut BTreeMap<Model, u64>,
+    ) {
         for (model, version) in config.models.iter().zip(versions) {
-            let weights = if touches.is_empty() {
+            let weights = if self.touches.is_empty() {
                 None
             } else {
-                let (w, fell_back) = model_weights(*model, journey, conversion, touches, config, fits);
+                let (w, fell_back) = model_weights(*model, self.journey, self.conversion, self.touches, config, fits);
                 if fell_back {
-                    *out.fallbacks.entry(*model).or_default() += 1;
+                    *fallbacks.entry(*model).or_default() += 1;
                 }
                 Some(w)
             };
-            push_rows(journey, conversion, touches, (*model, version), weights.as_ref(), &amounts, &mut out.credits);
+            push_rows(
+                self.journey,
+                self.conversion,
+                self.touches,
+                (*model, version),
+                weights.as_ref(),
+                self.amounts,
+                out,
+            );
         }
     }
-    out
 }
 
 /// The version tag of each configured model: parameters for rules, the fit for data-driven ones.

@@ -6,7 +6,7 @@ use crate::credits::{attribute_journey, model_versions, AttributionConfig, Conve
 use crate::finance::DealVersionRow;
 use crate::fit::{fit_data_driven, FitReport};
 use crate::fx::FxTable;
-use crate::kpi::Engagement;
+use crate::kpi::{kpi_facts, EngagementRow, KpiFact, KpiInputs};
 use crate::parallel::par_map;
 use crate::spend::{SpendEntry, SpendRow};
 use attrib_contract::{decode, DecodeError, Event, FxRate, Topic};
@@ -35,6 +35,8 @@ pub enum Outcome {
 pub struct Ledger {
     pub credits: Vec<CreditRow>,
     pub conversions: Vec<ConversionRow>,
+    /// Open deals credited to the touches before their creation (pipeline influenced).
+    pub pipeline: Vec<CreditRow>,
     /// One report per data-driven model fitted for this ledger.
     pub fits: Vec<FitReport>,
 }
@@ -44,7 +46,8 @@ pub struct Ledger {
 pub struct Engine {
     config: AttributionConfig,
     store: JourneyStore,
-    engagement: Engagement,
+    /// Accepted social interactions not yet taken (see `take_engagement_rows`).
+    engagement: Vec<EngagementRow>,
     fx: Vec<FxRate>,
     fx_table: FxTable,
     /// Paid amounts (ads.spend and interaction costs), and those to (re)write.
@@ -61,7 +64,7 @@ impl Engine {
         Engine {
             config,
             store,
-            engagement: Engagement::default(),
+            engagement: Vec::new(),
             fx: Vec::new(),
             fx_table: FxTable::new(),
             spend_entries: Vec::new(),
@@ -84,8 +87,15 @@ impl Engine {
         &mut self.store
     }
 
-    pub fn engagement(&self) -> &Engagement {
+    /// Accepted social interactions (every kind, identified or not) not yet taken: all of
+    /// them for batch runs, which never take.
+    pub fn engagement_rows(&self) -> &[EngagementRow] {
         &self.engagement
+    }
+
+    /// Hands over the interactions accepted since the last call (the service writes them).
+    pub fn take_engagement_rows(&mut self) -> Vec<EngagementRow> {
+        std::mem::take(&mut self.engagement)
     }
 
     pub fn fx_rates(&self) -> &[FxRate] {
@@ -117,6 +127,18 @@ impl Engine {
     fn add_spend(&mut self, entry: SpendEntry) {
         self.dirty_spend.push(self.spend_entries.len());
         self.spend_entries.push(entry);
+    }
+
+    /// The KPI fact table of `ledger` (attributed by this engine), its spend and engagement.
+    pub fn kpi_facts(&self, ledger: &Ledger) -> Vec<KpiFact> {
+        let models: Vec<&str> = self.config.models.iter().map(|m| m.as_str()).collect();
+        kpi_facts(&KpiInputs {
+            credits: &ledger.credits,
+            pipeline: &ledger.pipeline,
+            spend: &self.spend_rows(),
+            engagement: &self.engagement,
+            models: &models,
+        })
     }
 
     /// Every deal version received, ordered by deal, version and event id.
@@ -164,12 +186,11 @@ impl Engine {
         let topic = event.topic();
         let accepted = match event {
             Event::Social(e) => {
-                let post = self.engagement.key_of(&e);
-                let kind = e.interaction;
+                let row = EngagementRow::of(&e);
                 let cost = SpendEntry::from_interaction(&e);
                 let accepted = matches!(self.store.ingest_social(e), Ingested::Accepted { .. });
                 if accepted {
-                    self.engagement.record(post, kind);
+                    self.engagement.push(row);
                     if let Some(cost) = cost {
                         self.add_spend(cost);
                     }
@@ -220,13 +241,14 @@ impl Engine {
         let all = if data_driven { self.store.journeys() } else { self.store.converting_journeys() };
         let mut fits = fit_data_driven(&all, &self.config, self.store.latest_event_time());
         let versions = model_versions(&self.config, &fits);
-        let journeys: Vec<&Journey<'_>> = all.iter().filter(|j| !j.conversions.is_empty()).collect();
+        let journeys: Vec<&Journey<'_>> = all.iter().filter(|j| j.has_outcomes()).collect();
         let parts =
             par_map(&journeys, threads, |j| attribute_journey(j, &self.config, &fits, &versions, &self.fx_table));
         let mut ledger = Ledger::default();
         for part in parts {
             ledger.credits.extend(part.credits);
             ledger.conversions.extend(part.conversions);
+            ledger.pipeline.extend(part.pipeline);
             for (m, n) in part.fallbacks {
                 if let Some(r) = fits.reports.iter_mut().find(|r| r.model == m.as_str()) {
                     r.fallbacks_to_last_touch += n;
@@ -236,9 +258,11 @@ impl Engine {
         ledger.fits = fits.reports;
         // Stable sort: rows of one conversion and model keep their touch order.
         let model_rank = |m: &str| self.config.models.iter().position(|x| x.as_str() == m).unwrap_or(usize::MAX);
-        ledger
-            .credits
-            .sort_by(|a, b| (&a.conversion_id, model_rank(&a.model)).cmp(&(&b.conversion_id, model_rank(&b.model))));
+        let by_conversion_and_model = |a: &CreditRow, b: &CreditRow| {
+            (&a.conversion_id, model_rank(&a.model)).cmp(&(&b.conversion_id, model_rank(&b.model)))
+        };
+        ledger.credits.sort_by(by_conversion_and_model);
+        ledger.pipeline.sort_by(by_conversion_and_model);
         ledger.conversions.sort_by(|a, b| a.conversion_id.cmp(&b.conversion_id));
         ledger
     }

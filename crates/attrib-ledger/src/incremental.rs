@@ -73,17 +73,18 @@ pub struct Changes {
     pub credits: Vec<Change<CreditRow>>,
     pub conversions: Vec<Change<ConversionRow>>,
     pub touchpoints: Vec<Change<TouchRow>>,
+    pub pipeline: Vec<Change<CreditRow>>,
     /// People recomputed.
     pub people: usize,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.credits.is_empty() && self.conversions.is_empty() && self.touchpoints.is_empty()
+        self.rows() == 0
     }
 
     pub fn rows(&self) -> usize {
-        self.credits.len() + self.conversions.len() + self.touchpoints.len()
+        self.credits.len() + self.conversions.len() + self.touchpoints.len() + self.pipeline.len()
     }
 }
 
@@ -99,13 +100,23 @@ fn recompute(
     let one = |root: &NodeId| -> WrittenPerson {
         let journey: Journey<'_> = store.journey(*root);
         let touches = journey.touches.iter().map(|t| TouchRow::of(journey.person, t)).collect();
-        let JourneyCredits { credits, conversions, .. } = attribute_journey(&journey, config, fits, versions, fx);
-        WrittenPerson { credits, conversions, touches }
+        let JourneyCredits { credits, conversions, pipeline, .. } =
+            attribute_journey(&journey, config, fits, versions, fx);
+        WrittenPerson { credits, conversions, touches, pipeline }
     };
     // Small batches are not worth the threads.
     let threads =
         if roots.len() < 256 { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()).min(8) };
     par_map(roots, threads, one)
+}
+
+/// Live rows of every ledger table, as a restart reads them back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveRows {
+    pub credits: Vec<CreditRow>,
+    pub conversions: Vec<ConversionRow>,
+    pub touches: Vec<TouchRow>,
+    pub pipeline: Vec<CreditRow>,
 }
 
 /// The rows written for one person, as last computed.
@@ -114,10 +125,12 @@ struct WrittenPerson {
     credits: Vec<CreditRow>,
     conversions: Vec<ConversionRow>,
     touches: Vec<TouchRow>,
+    pipeline: Vec<CreditRow>,
 }
 
 impl WrittenPerson {
     fn absorb(&mut self, other: WrittenPerson) {
+        self.pipeline.extend(other.pipeline);
         self.credits.extend(other.credits);
         self.conversions.extend(other.conversions);
         self.touches.extend(other.touches);
@@ -188,29 +201,27 @@ impl IncrementalLedger {
     /// Rows currently live, as a restart reads them back from the store it wrote to. Call it
     /// after the engine holds the events those rows came from: rows are filed under the
     /// person their `person_id` belongs to now, and rows of unknown people are dropped.
-    pub fn seed(
-        &mut self,
-        engine: &Engine,
-        credits: Vec<CreditRow>,
-        conversions: Vec<ConversionRow>,
-        touches: Vec<TouchRow>,
-    ) {
+    pub fn seed(&mut self, engine: &Engine, rows: LiveRows) {
         let store = engine.store();
         let mut roots: HashMap<String, Option<NodeId>> = HashMap::new();
         let mut root = |key: &str| *roots.entry(key.to_string()).or_insert_with(|| store.root_of_key(key));
-        for c in conversions {
-            if let Some(r) = root(&c.person_id) {
-                self.people.entry(r).or_default().conversions.push(c);
-            }
-        }
-        for c in credits {
-            if let Some(r) = root(&c.person_id) {
-                self.people.entry(r).or_default().credits.push(c);
-            }
-        }
-        for t in touches {
-            if let Some(r) = root(&t.person_id) {
-                self.people.entry(r).or_default().touches.push(t);
+        self.file(&mut root, rows.conversions, |c| &c.person_id, |p| &mut p.conversions);
+        self.file(&mut root, rows.credits, |c| &c.person_id, |p| &mut p.credits);
+        self.file(&mut root, rows.touches, |t| &t.person_id, |p| &mut p.touches);
+        self.file(&mut root, rows.pipeline, |c| &c.person_id, |p| &mut p.pipeline);
+    }
+
+    /// Files each row under its person's root (rows of unknown people are dropped).
+    fn file<T>(
+        &mut self,
+        root: &mut impl FnMut(&str) -> Option<NodeId>,
+        rows: Vec<T>,
+        person_of: fn(&T) -> &str,
+        list: fn(&mut WrittenPerson) -> &mut Vec<T>,
+    ) {
+        for row in rows {
+            if let Some(r) = root(person_of(&row)) {
+                list(self.people.entry(r).or_default()).push(row);
             }
         }
     }
@@ -270,15 +281,38 @@ impl IncrementalLedger {
             credit_key,
             &mut changes.credits,
         );
+        diff_rows(
+            old.pipeline.iter().collect(),
+            now.iter().flat_map(|p| &p.pipeline).collect(),
+            credit_key,
+            &mut changes.pipeline,
+        );
         for (root, person) in dirty.into_iter().zip(now) {
             self.people.insert(root, person);
         }
         changes
     }
 
+    /// Every live row, as a restart would read them back.
+    pub fn live_rows(&self) -> LiveRows {
+        LiveRows {
+            credits: self.live_credits(),
+            conversions: self.live_conversions(),
+            touches: self.live_touches(),
+            pipeline: self.live_pipeline(),
+        }
+    }
+
     /// The live credit rows, as the ledger currently stands.
     pub fn live_credits(&self) -> Vec<CreditRow> {
         let mut rows: Vec<CreditRow> = self.people.values().flat_map(|p| p.credits.iter().cloned()).collect();
+        sort_ledger(&mut rows);
+        rows
+    }
+
+    /// The live pipeline rows (open deals credited).
+    pub fn live_pipeline(&self) -> Vec<CreditRow> {
+        let mut rows: Vec<CreditRow> = self.people.values().flat_map(|p| p.pipeline.iter().cloned()).collect();
         sort_ledger(&mut rows);
         rows
     }

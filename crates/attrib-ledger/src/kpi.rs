@@ -3,65 +3,41 @@
 
 use crate::credits::{ConversionRow, CreditRow};
 use crate::spend::SpendRow;
-use attrib_contract::{ActorType, InteractionKind, Platform, SocialInteraction};
-use serde::Serialize;
+use attrib_contract::{InteractionKind, SocialInteraction};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-/// The post an interaction was with.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PostKey {
-    pub platform: Platform,
-    pub post_id: String,
-}
-
-/// What is known about a post and how people engaged with it (all valid interactions,
-/// identified or not).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostStats {
+/// One valid social interaction (identified or not), as counted for engagement and written
+/// to the `social_engagement` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngagementRow {
+    pub event_id: String,
+    /// UTC date of the interaction, YYYY-MM-DD.
+    pub date: String,
+    pub occurred_at: String,
+    pub platform: String,
     pub account_id: String,
-    pub actor_type: ActorType,
-    pub campaign_id: Option<String>,
-    /// Count per interaction kind, indexed like `InteractionKind::ALL`.
-    pub counts: [u64; InteractionKind::ALL.len()],
+    pub actor_type: String,
+    pub campaign_id: String,
+    pub post_id: String,
+    pub ad_id: String,
+    pub interaction: String,
 }
 
-impl PostStats {
-    pub fn count(&self, kind: InteractionKind) -> u64 {
-        self.counts[kind as usize]
-    }
-}
-
-/// Engagement counts per post.
-#[derive(Debug, Default)]
-pub struct Engagement {
-    posts: HashMap<PostKey, PostStats>,
-}
-
-impl Engagement {
-    /// Registers the post of an interaction (first interaction seen describes it) and returns its key.
-    pub fn key_of(&mut self, e: &SocialInteraction) -> PostKey {
-        let key = PostKey { platform: e.platform, post_id: e.post_id.clone() };
-        self.posts.entry(key.clone()).or_insert_with(|| PostStats {
+impl EngagementRow {
+    pub fn of(e: &SocialInteraction) -> EngagementRow {
+        EngagementRow {
+            event_id: e.event_id.clone(),
+            date: e.occurred_at.date().to_string(),
+            occurred_at: e.occurred_at.to_string(),
+            platform: e.platform.as_str().to_string(),
             account_id: e.account_id.clone(),
-            actor_type: e.actor_type,
-            campaign_id: e.campaign_id.clone(),
-            counts: [0; InteractionKind::ALL.len()],
-        });
-        key
-    }
-
-    pub fn record(&mut self, key: PostKey, kind: InteractionKind) {
-        if let Some(p) = self.posts.get_mut(&key) {
-            p.counts[kind as usize] += 1;
+            actor_type: e.actor_type.as_str().to_string(),
+            campaign_id: e.campaign_id.clone().unwrap_or_default(),
+            post_id: e.post_id.clone(),
+            ad_id: e.ad_id.clone().unwrap_or_default(),
+            interaction: e.interaction.as_str().to_string(),
         }
-    }
-
-    pub fn get(&self, platform: Platform, post_id: &str) -> Option<&PostStats> {
-        self.posts.get(&PostKey { platform, post_id: post_id.to_string() })
-    }
-
-    pub fn posts(&self) -> impl Iterator<Item = (&PostKey, &PostStats)> {
-        self.posts.iter()
     }
 }
 
@@ -93,74 +69,6 @@ pub fn channel_kpis(credits: &[CreditRow]) -> Vec<ChannelKpi> {
             currency: cur.into(),
             attributed_revenue_minor: rev,
             attributed_conversions: conv,
-        })
-        .collect()
-}
-
-/// Engagement and attributed revenue of one post under one model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PostKpi {
-    pub model: String,
-    pub platform: String,
-    pub post_id: String,
-    pub account_id: String,
-    pub actor_type: String,
-    pub campaign_id: String,
-    pub currency: String,
-    pub attributed_revenue_minor: i64,
-    pub attributed_conversions: f64,
-    pub impressions: u64,
-    pub views: u64,
-    pub likes: u64,
-    pub comments: u64,
-    pub shares: u64,
-    pub saves: u64,
-    pub clicks: u64,
-    pub link_clicks: u64,
-}
-
-/// Attributed revenue per post and model, next to the post's engagement counts.
-/// Posts with engagement but no revenue appear under every model with zero revenue.
-pub fn post_kpis(credits: &[CreditRow], engagement: &Engagement, models: &[&str]) -> Vec<PostKpi> {
-    let mut acc: BTreeMap<(String, String, String, String), (i64, f64)> = BTreeMap::new();
-    for c in credits.iter().filter(|c| !c.post_id.is_empty()) {
-        let e = acc.entry((c.model.clone(), c.platform.clone(), c.post_id.clone(), c.currency.clone())).or_default();
-        e.0 += c.credit_minor;
-        e.1 += c.weight;
-    }
-    let credited: std::collections::HashSet<(String, String, String)> =
-        acc.keys().map(|(m, p, id, _)| (m.clone(), p.clone(), id.clone())).collect();
-    for (key, _) in engagement.posts() {
-        for m in models {
-            let k = (m.to_string(), key.platform.to_string(), key.post_id.clone());
-            if !credited.contains(&k) {
-                acc.insert((k.0, k.1, k.2, String::new()), (0, 0.0));
-            }
-        }
-    }
-    acc.into_iter()
-        .map(|((model, platform, post_id, currency), (rev, conv))| {
-            let stats = Platform::parse(&platform).and_then(|p| engagement.get(p, &post_id));
-            let n = |k| stats.map_or(0, |s| s.count(k));
-            PostKpi {
-                model,
-                account_id: stats.map(|s| s.account_id.clone()).unwrap_or_default(),
-                actor_type: stats.map(|s| s.actor_type.to_string()).unwrap_or_default(),
-                campaign_id: stats.and_then(|s| s.campaign_id.clone()).unwrap_or_default(),
-                platform,
-                post_id,
-                currency,
-                attributed_revenue_minor: rev,
-                attributed_conversions: conv,
-                impressions: n(InteractionKind::Impression),
-                views: n(InteractionKind::View),
-                likes: n(InteractionKind::Like),
-                comments: n(InteractionKind::Comment),
-                shares: n(InteractionKind::Share),
-                saves: n(InteractionKind::Save),
-                clicks: n(InteractionKind::Click),
-                link_clicks: n(InteractionKind::LinkClick),
-            }
         })
         .collect()
 }
@@ -211,12 +119,33 @@ pub fn reconcile(ledger_conversions: &[ConversionRow], credits: &[CreditRow], mo
 /// Conversion types that acquire a customer (count towards CPA); leads count towards CPL.
 pub const ACQUISITION_TYPES: [&str; 2] = ["order", "deal"];
 
-/// One cell of the KPI fact table: attributed revenue and conversions by day, model and every
-/// dimension dashboards slice by, with spend on rows of its own (repeated for each model so a
-/// model filter keeps it). Money in the reporting currency.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The `KpiFact` counter of an interaction kind, borrowed as `$($borrow)*`.
+macro_rules! interaction_field {
+    ($fact:expr, $kind:expr, $($borrow:tt)*) => {
+        match $kind {
+            InteractionKind::Impression => $($borrow)* $fact.impressions,
+            InteractionKind::View => $($borrow)* $fact.views,
+            InteractionKind::Like => $($borrow)* $fact.likes,
+            InteractionKind::Comment => $($borrow)* $fact.comments,
+            InteractionKind::Share => $($borrow)* $fact.shares,
+            InteractionKind::Save => $($borrow)* $fact.saves,
+            InteractionKind::Follow => $($borrow)* $fact.follows,
+            InteractionKind::Click => $($borrow)* $fact.clicks,
+            InteractionKind::LinkClick => $($borrow)* $fact.link_clicks,
+            InteractionKind::Message => $($borrow)* $fact.messages,
+            InteractionKind::Mention => $($borrow)* $fact.mentions,
+        }
+    };
+}
+
+/// One cell of the KPI fact table: attributed revenue, conversions, leads, pipeline, spend and
+/// engagement by day, model and every dimension dashboards slice by. Spend and engagement sit
+/// on rows of their own (empty conversion type), repeated for each model so a model filter
+/// keeps them. Money in the reporting currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KpiFact {
-    /// The conversion's UTC date for credits, the spend's date for spend.
+    /// The conversion's UTC date for credits, the deal's creation date for pipeline, the
+    /// spend's or the interaction's date otherwise.
     pub day: String,
     pub model: String,
     pub platform: String,
@@ -225,7 +154,7 @@ pub struct KpiFact {
     pub post_id: String,
     pub ad_id: String,
     pub actor_type: String,
-    /// Empty on spend rows.
+    /// Empty on spend and engagement rows.
     pub conversion_type: String,
     pub reporting_currency: String,
     pub attributed_revenue_minor: i64,
@@ -233,52 +162,137 @@ pub struct KpiFact {
     pub attributed_conversions: f64,
     /// Σ weights of leads.
     pub leads: f64,
+    /// Open deals' amounts credited to the touches before their creation.
+    pub pipeline_minor: i64,
+    /// Σ weights of open deals.
+    pub pipeline_deals: f64,
     pub spend_minor: i64,
-    /// Credit or spend rows left out of the money columns for want of an exchange rate.
+    pub impressions: u64,
+    pub views: u64,
+    pub likes: u64,
+    pub comments: u64,
+    pub shares: u64,
+    pub saves: u64,
+    pub follows: u64,
+    pub clicks: u64,
+    pub link_clicks: u64,
+    pub messages: u64,
+    pub mentions: u64,
+    /// Credit, pipeline or spend rows left out of the money columns for want of an exchange rate.
     pub missing_fx_rows: u64,
 }
 
-type FactKey = (String, String, String, String, String, String, String, String, String);
-
-/// The KPI fact table of a ledger and its spend, ordered by its dimensions.
-pub fn kpi_facts(credits: &[CreditRow], spend: &[SpendRow], models: &[&str], reporting_currency: &str) -> Vec<KpiFact> {
-    fn cell<'a>(acc: &'a mut BTreeMap<FactKey, KpiFact>, key: FactKey, reporting_currency: &str) -> &'a mut KpiFact {
-        acc.entry(key.clone()).or_insert_with(|| KpiFact {
-            day: key.0,
-            model: key.1,
-            platform: key.2,
-            channel: key.3,
-            campaign_id: key.4,
-            post_id: key.5,
-            ad_id: key.6,
-            actor_type: key.7,
-            conversion_type: key.8,
-            reporting_currency: reporting_currency.to_string(),
+impl KpiFact {
+    fn empty(key: FactKey) -> KpiFact {
+        let (day, model, platform, channel, campaign_id, post_id, ad_id, actor_type, conversion_type) = key;
+        KpiFact {
+            day,
+            model,
+            platform,
+            channel,
+            campaign_id,
+            post_id,
+            ad_id,
+            actor_type,
+            conversion_type,
+            reporting_currency: String::new(),
             attributed_revenue_minor: 0,
             attributed_conversions: 0.0,
             leads: 0.0,
+            pipeline_minor: 0,
+            pipeline_deals: 0.0,
             spend_minor: 0,
+            impressions: 0,
+            views: 0,
+            likes: 0,
+            comments: 0,
+            shares: 0,
+            saves: 0,
+            follows: 0,
+            clicks: 0,
+            link_clicks: 0,
+            messages: 0,
+            mentions: 0,
             missing_fx_rows: 0,
-        })
+        }
     }
+
+    /// The counter of one interaction kind.
+    fn interactions_mut(&mut self, kind: InteractionKind) -> &mut u64 {
+        interaction_field!(self, kind, &mut)
+    }
+
+    pub fn interactions(&self, kind: InteractionKind) -> u64 {
+        *interaction_field!(self, kind, &)
+    }
+
+    /// Notes the reporting currency of a money row (the greatest, should runs ever mix them).
+    fn priced_in(&mut self, currency: &str) {
+        if currency > self.reporting_currency.as_str() {
+            self.reporting_currency = currency.to_string();
+        }
+    }
+
+    /// Adds the measures of `other` (same dimensions or a roll-up of them).
+    fn add(&mut self, o: &KpiFact) {
+        self.priced_in(&o.reporting_currency);
+        self.attributed_revenue_minor += o.attributed_revenue_minor;
+        self.attributed_conversions += o.attributed_conversions;
+        self.leads += o.leads;
+        self.pipeline_minor += o.pipeline_minor;
+        self.pipeline_deals += o.pipeline_deals;
+        self.spend_minor += o.spend_minor;
+        for kind in InteractionKind::ALL {
+            let n = o.interactions(*kind);
+            *self.interactions_mut(*kind) += n;
+        }
+        self.missing_fx_rows += o.missing_fx_rows;
+    }
+}
+
+/// (day, model, platform, channel, campaign, post, ad, actor type, conversion type).
+type FactKey = (String, String, String, String, String, String, String, String, String);
+
+/// What the KPI fact table is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct KpiInputs<'a> {
+    pub credits: &'a [CreditRow],
+    pub pipeline: &'a [CreditRow],
+    pub spend: &'a [SpendRow],
+    pub engagement: &'a [EngagementRow],
+    /// The configured models: spend and engagement rows are repeated for each.
+    pub models: &'a [&'a str],
+}
+
+fn credit_key(c: &CreditRow) -> FactKey {
+    (
+        c.conversion_time.get(..10).unwrap_or_default().to_string(),
+        c.model.clone(),
+        c.platform.clone(),
+        c.channel.clone(),
+        c.campaign_id.clone(),
+        c.post_id.clone(),
+        c.ad_id.clone(),
+        c.actor_type.clone(),
+        c.conversion_type.clone(),
+    )
+}
+
+/// The key of a spend or engagement row under `model` (channel = platform, no conversion type).
+fn activity_key(day: &str, model: &str, platform: &str, campaign: &str, post: &str, ad: &str, actor: &str) -> FactKey {
+    let s = |v: &str| v.to_string();
+    (s(day), s(model), s(platform), s(platform), s(campaign), s(post), s(ad), s(actor), String::new())
+}
+
+/// The KPI fact table, ordered by its dimensions.
+pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
     let mut acc: BTreeMap<FactKey, KpiFact> = BTreeMap::new();
-    for c in credits {
-        let day = c.conversion_time.get(..10).unwrap_or_default().to_string();
-        let f = cell(
-            &mut acc,
-            (
-                day,
-                c.model.clone(),
-                c.platform.clone(),
-                c.channel.clone(),
-                c.campaign_id.clone(),
-                c.post_id.clone(),
-                c.ad_id.clone(),
-                c.actor_type.clone(),
-                c.conversion_type.clone(),
-            ),
-            reporting_currency,
-        );
+    fn cell(acc: &mut BTreeMap<FactKey, KpiFact>, key: FactKey) -> &mut KpiFact {
+        acc.entry(key).or_insert_with_key(|k| KpiFact::empty(k.clone()))
+    }
+    for c in input.credits {
+        let f = cell(&mut acc, credit_key(c));
+        f.priced_in(&c.reporting_currency);
         match c.credit_reporting_minor {
             Some(m) => f.attributed_revenue_minor += m,
             None => f.missing_fx_rows += 1,
@@ -289,28 +303,59 @@ pub fn kpi_facts(credits: &[CreditRow], spend: &[SpendRow], models: &[&str], rep
             f.leads += c.weight;
         }
     }
-    for s in spend {
-        for m in models {
-            let f = cell(
-                &mut acc,
-                (
-                    s.date.clone(),
-                    m.to_string(),
-                    s.platform.clone(),
-                    s.platform.clone(),
-                    s.campaign_id.clone(),
-                    s.post_id.clone(),
-                    s.ad_id.clone(),
-                    s.actor_type.clone(),
-                    String::new(),
-                ),
-                reporting_currency,
-            );
+    for c in input.pipeline {
+        let f = cell(&mut acc, credit_key(c));
+        f.priced_in(&c.reporting_currency);
+        match c.credit_reporting_minor {
+            Some(m) => f.pipeline_minor += m,
+            None => f.missing_fx_rows += 1,
+        }
+        f.pipeline_deals += c.weight;
+    }
+    for s in input.spend {
+        for m in input.models {
+            let key = activity_key(&s.date, m, &s.platform, &s.campaign_id, &s.post_id, &s.ad_id, &s.actor_type);
+            let f = cell(&mut acc, key);
+            f.priced_in(&s.reporting_currency);
             match s.spend_reporting_minor {
                 Some(v) => f.spend_minor += v,
                 None => f.missing_fx_rows += 1,
             }
         }
+    }
+    for e in input.engagement {
+        let Some(kind) = InteractionKind::parse(&e.interaction) else { continue };
+        for m in input.models {
+            let key = activity_key(&e.date, m, &e.platform, &e.campaign_id, &e.post_id, &e.ad_id, &e.actor_type);
+            let f = cell(&mut acc, key);
+            *f.interactions_mut(kind) += 1;
+        }
+    }
+    acc.into_values().collect()
+}
+
+/// Engagement next to attributed revenue, per model, platform, post and actor type.
+pub fn post_kpis(facts: &[KpiFact]) -> Vec<KpiFact> {
+    rollup(facts.iter().filter(|f| !f.post_id.is_empty()), |f| {
+        (
+            String::new(),
+            f.model.clone(),
+            f.platform.clone(),
+            String::new(),
+            String::new(),
+            f.post_id.clone(),
+            String::new(),
+            f.actor_type.clone(),
+            String::new(),
+        )
+    })
+}
+
+/// Sums facts under a coarser key (dimensions left empty in the key are summed over).
+pub fn rollup<'a>(facts: impl Iterator<Item = &'a KpiFact>, key: impl Fn(&KpiFact) -> FactKey) -> Vec<KpiFact> {
+    let mut acc: BTreeMap<FactKey, KpiFact> = BTreeMap::new();
+    for f in facts {
+        acc.entry(key(f)).or_insert_with_key(|k| KpiFact::empty(k.clone())).add(f);
     }
     acc.into_values().collect()
 }
@@ -325,6 +370,7 @@ pub struct CampaignKpi {
     pub attributed_revenue_minor: i64,
     pub attributed_conversions: f64,
     pub leads: f64,
+    pub pipeline_minor: i64,
     pub spend_minor: i64,
     /// Σ revenue / Σ spend; empty without spend.
     pub roas: Option<f64>,
@@ -342,35 +388,37 @@ pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
 
 /// Rolls the fact table up to campaigns (spend with no revenue still shows).
 pub fn campaign_kpis(facts: &[KpiFact]) -> Vec<CampaignKpi> {
-    let mut acc: BTreeMap<(&str, &str, &str), CampaignKpi> = BTreeMap::new();
-    for f in facts {
-        let k = acc.entry((&f.model, &f.platform, &f.campaign_id)).or_insert_with(|| CampaignKpi {
-            model: f.model.clone(),
-            platform: f.platform.clone(),
-            campaign_id: f.campaign_id.clone(),
-            reporting_currency: f.reporting_currency.clone(),
-            attributed_revenue_minor: 0,
-            attributed_conversions: 0.0,
-            leads: 0.0,
-            spend_minor: 0,
-            roas: None,
-            cpa_minor: None,
-            cost_per_lead_minor: None,
-            missing_fx_rows: 0,
-        });
-        k.attributed_revenue_minor += f.attributed_revenue_minor;
-        k.attributed_conversions += f.attributed_conversions;
-        k.leads += f.leads;
-        k.spend_minor += f.spend_minor;
-        k.missing_fx_rows += f.missing_fx_rows;
-    }
-    acc.into_values()
-        .map(|mut k| {
+    let sums = rollup(facts.iter(), |f| {
+        (
+            String::new(),
+            f.model.clone(),
+            f.platform.clone(),
+            String::new(),
+            f.campaign_id.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        )
+    });
+    sums.into_iter()
+        .map(|k| {
             let spend = k.spend_minor as f64;
-            k.roas = ratio(k.attributed_revenue_minor as f64, spend);
-            k.cpa_minor = ratio(spend, k.attributed_conversions);
-            k.cost_per_lead_minor = ratio(spend, k.leads);
-            k
+            CampaignKpi {
+                roas: ratio(k.attributed_revenue_minor as f64, spend),
+                cpa_minor: ratio(spend, k.attributed_conversions),
+                cost_per_lead_minor: ratio(spend, k.leads),
+                model: k.model,
+                platform: k.platform,
+                campaign_id: k.campaign_id,
+                reporting_currency: k.reporting_currency,
+                attributed_revenue_minor: k.attributed_revenue_minor,
+                attributed_conversions: k.attributed_conversions,
+                leads: k.leads,
+                pipeline_minor: k.pipeline_minor,
+                spend_minor: k.spend_minor,
+                missing_fx_rows: k.missing_fx_rows,
+            }
         })
         .collect()
 }

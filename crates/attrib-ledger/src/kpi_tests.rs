@@ -66,9 +66,8 @@ fn roas_and_cpa_are_ratios_of_sums_in_the_reporting_currency_at_each_amounts_own
         spend("sp4", "2026-03-01", "C", "c1", 1_000, "USD"),     // no revenue at all
     ]);
     let ledger = e.attribute(1);
-    let facts = kpi_facts(&ledger.credits, &e.spend_rows(), &["last_touch"], "USD");
-    let campaigns = campaign_kpis(&facts);
-    let get = |c: &str| campaigns.iter().find(|k| k.campaign_id == c).expect("campaign row");
+    let campaigns = campaign_kpis(&e.kpi_facts(&ledger));
+    let get = |c: &str| campaigns.iter().find(|k| k.campaign_id == c && k.model == "last_touch").expect("campaign row");
     let a = get("A");
     assert_eq!((a.attributed_revenue_minor, a.spend_minor), (18_000, 9_300));
     assert_eq!(a.roas, Some(18_000.0 / 9_300.0));
@@ -98,8 +97,8 @@ fn a_missing_rate_is_an_explicit_gap_never_a_silent_one() {
     let o1 = &ledger.conversions[0];
     assert_eq!((o1.revenue_reporting_minor, o1.fx_status.as_str()), (None, "missing_rate"));
     assert!(ledger.credits.iter().all(|c| c.credit_reporting_minor.is_none()));
-    let facts = kpi_facts(&ledger.credits, &e.spend_rows(), &["last_touch"], "USD");
-    let a = &campaign_kpis(&facts)[0];
+    let campaigns = campaign_kpis(&e.kpi_facts(&ledger));
+    let a = campaigns.iter().find(|k| k.model == "last_touch").expect("campaign row");
     assert_eq!((a.attributed_revenue_minor, a.spend_minor, a.missing_fx_rows), (0, 0, 2));
 }
 
@@ -204,4 +203,61 @@ fn time_to_conversion_takes_the_true_median() {
     let t = &time_to_conversion(&rows)[0];
     assert_eq!((t.conversions, t.with_touches), (5, 4));
     assert_eq!((t.avg_days, t.median_days), (Some(4.0), Some(2.5)));
+}
+
+#[test]
+fn pipeline_credits_open_deals_to_the_touches_before_their_creation_until_they_close() {
+    use attrib_models::{Model, RuleModel};
+    let mut e = Engine::new(AttributionConfig {
+        models: vec![Model::Rule(RuleModel::LastTouch), Model::Rule(RuleModel::Linear)],
+        ..AttributionConfig::default()
+    });
+    let session = |id: &str, at: &str, source: &str| {
+        (
+            Topic::WebEvents,
+            json!({"event_id": id, "occurred_at": at, "anonymous_id": "a1", "type": "session_start",
+            "user_id": "k1", "utm": {"source": source, "medium": "social"}}),
+        )
+    };
+    let records = vec![
+        fx("2026-02-01", "EUR", "1.2"),
+        // Exactly 90 days before the deal was created: outside its window.
+        session("w-edge", "2025-11-03T00:00:00Z", "facebook"),
+        session("w0", "2026-01-20T00:00:00Z", "linkedin"),
+        // At the creation instant: inside.
+        session("w1", "2026-02-01T00:00:00Z", "x"),
+        // After the creation: influences the close, not the pipeline.
+        session("w2", "2026-02-10T00:00:00Z", "instagram"),
+        deal("c1", "2026-02-01T00:00:00Z", "open", 50_000, 1, ""),
+    ];
+    for (t, v) in &records {
+        e.ingest_bytes(*t, v.to_string().as_bytes()).expect("valid record");
+    }
+    let ledger = e.attribute(1);
+    assert!(ledger.conversions.is_empty() && ledger.credits.is_empty(), "an open deal is no conversion");
+    let got = |model: &str| -> Vec<(String, i64, Option<i64>)> {
+        let rows = ledger.pipeline.iter().filter(|c| c.model == model);
+        rows.map(|c| (c.touch_event_id.clone(), c.credit_minor, c.credit_reporting_minor)).collect()
+    };
+    assert_eq!(got("last_touch"), vec![("w0".to_string(), 0, Some(0)), ("w1".to_string(), 50_000, Some(60_000))]);
+    assert_eq!(got("linear"), vec![("w0".to_string(), 25_000, Some(30_000)), ("w1".to_string(), 25_000, Some(30_000))]);
+    let facts = e.kpi_facts(&ledger);
+    let linkedin = facts.iter().find(|f| f.model == "linear" && f.channel == "linkedin").expect("fact");
+    assert_eq!(
+        (linkedin.day.as_str(), linkedin.conversion_type.as_str(), linkedin.pipeline_minor, linkedin.pipeline_deals),
+        ("2026-02-01", "deal", 30_000, 0.5)
+    );
+    assert_eq!(linkedin.attributed_revenue_minor, 0);
+
+    // The deal closes: its pipeline rows are reversed and it becomes a conversion.
+    let mut inc = IncrementalLedger::new();
+    inc.update(&mut e);
+    assert_eq!(inc.live_pipeline().len(), 4);
+    let (t, v) = deal("c2", "2026-03-01T00:00:00Z", "closed_won", 50_000, 2, "2026-03-01T00:00:00Z");
+    e.ingest_bytes(t, v.to_string().as_bytes()).expect("valid record");
+    let changes = inc.update(&mut e);
+    assert_eq!(changes.pipeline.iter().filter(|c| c.deleted).count(), 4);
+    assert!(inc.live_pipeline().is_empty());
+    let won: i64 = inc.live_credits().iter().filter(|c| c.model == "last_touch").map(|c| c.credit_minor).sum();
+    assert_eq!(won, 50_000);
 }

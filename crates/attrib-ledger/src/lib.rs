@@ -20,10 +20,10 @@ pub use engine::{Engine, Ledger, Outcome, TopicCounts};
 pub use finance::{reconcile_month, Adjustment, DealVersionRow, MonthReconciliation, ReconciliationLine};
 pub use fit::{fit_data_driven, training_set, ChannelValues, DataDrivenFits, FitReport, TrainingSet};
 pub use fx::{minor_unit_digits, FxStatus, FxTable, ReportedAmount, ReportingConfig};
-pub use incremental::{Change, Changes, IncrementalLedger, TouchRow};
+pub use incremental::{Change, Changes, IncrementalLedger, LiveRows, TouchRow};
 pub use kpi::{
-    campaign_kpis, channel_kpis, kpi_facts, post_kpis, ratio, reconcile, time_to_conversion, CampaignKpi, ChannelKpi,
-    Engagement, KpiFact, PostKey, PostKpi, PostStats, Reconciliation, TimeToConversion, ACQUISITION_TYPES,
+    campaign_kpis, channel_kpis, kpi_facts, post_kpis, ratio, reconcile, rollup, time_to_conversion, CampaignKpi,
+    ChannelKpi, EngagementRow, KpiFact, KpiInputs, Reconciliation, TimeToConversion, ACQUISITION_TYPES,
 };
 pub use spend::{SpendEntry, SpendRow};
 

@@ -135,7 +135,7 @@ fn reconciliation_balances_to_the_cent_and_posts_show_engagement() {
     let rec = reconcile(&l.conversions, &l.credits, &models);
     assert_eq!(rec.len(), 10);
     assert!(rec.iter().all(|r| r.difference_minor == 0 && r.revenue_minor == 1556));
-    let posts = post_kpis(&l.credits, e.engagement(), &models);
+    let posts = post_kpis(&e.kpi_facts(&l));
     let p = posts.iter().find(|p| p.model == "first_touch").expect("post row");
     assert_eq!(
         (p.post_id.as_str(), p.attributed_revenue_minor, p.link_clicks, p.actor_type.as_str()),
@@ -384,7 +384,7 @@ fn a_restart_seeded_with_the_written_rows_continues_without_rewriting_or_losing_
     // A new process: the engine replays the stored events, the ledger is seeded from the tables.
     let mut e = engine_with(half);
     let mut inc = IncrementalLedger::new();
-    inc.seed(&e, before.live_credits(), before.live_conversions(), before.live_touches());
+    inc.seed(&e, before.live_rows());
     inc.refit(&mut e);
     assert!(inc.update(&mut e).is_empty(), "nothing changed, nothing to write");
     for (t, v) in rest {
@@ -416,5 +416,6 @@ proptest! {
         prop_assert!(only_live.is_empty() && only_batch.is_empty(), "only live: {:#?}\nonly batch: {:#?}", only_live, only_batch);
         prop_assert_eq!(live, want);
         prop_assert_eq!(inc.live_credits(), sorted(batch_ledger.credits));
+        prop_assert_eq!(inc.live_pipeline(), sorted(batch_ledger.pipeline));
     }
 }

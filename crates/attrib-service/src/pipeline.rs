@@ -10,8 +10,8 @@
 use crate::config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
 use crate::metrics::Metrics;
 use attrib_clickhouse::{
-    connect, live_conversions_and_touches, live_credits, raw_events, AdSpendRow, Batch, ConversionTableRow,
-    CreditTableRow, CrmDealRow, FxRateRow, ModelFitRow, RawEventRow, RetryPolicy, SpendFactRow, TouchpointRow, Writer,
+    connect, live_rows, raw_events, AdSpendRow, Batch, ConversionTableRow, CreditTableRow, CrmDealRow,
+    EngagementTableRow, FxRateRow, ModelFitRow, RawEventRow, RetryPolicy, SpendFactRow, TouchpointRow, Writer,
 };
 use attrib_contract::{decode, Event, Topic};
 use attrib_kafka::{StatsContext, StatsMap};
@@ -79,6 +79,7 @@ fn add_changes(batch: &mut Batch, changes: &Changes, revision: u64) {
     batch.touchpoints.extend(changes.touchpoints.iter().map(|c| TouchpointRow::from_change(c, revision)));
     batch.conversions.extend(changes.conversions.iter().map(|c| ConversionTableRow::from_change(c, revision)));
     batch.credits.extend(changes.credits.iter().map(|c| CreditTableRow::from_change(c, revision)));
+    batch.pipeline.extend(changes.pipeline.iter().map(|c| CreditTableRow::from_change(c, revision)));
 }
 
 fn fit_rows(inc: &IncrementalLedger) -> Vec<ModelFitRow> {
@@ -117,6 +118,7 @@ impl State {
         let revision = self.revisions.next();
         add_changes(&mut batch, &changes, revision);
         batch.spend_facts.extend(self.engine.take_spend_changes().iter().map(|r| SpendFactRow::of(r, revision)));
+        batch.engagement.extend(self.engine.take_engagement_rows().iter().map(EngagementTableRow::from));
         let update_ms = started.elapsed().as_millis();
         let written = Instant::now();
         if !batch.is_empty() {
@@ -187,9 +189,7 @@ pub async fn run(
             summary.recovered_events += 1;
         }
     }
-    let credits = live_credits(&client).await?;
-    let (conversions, touches) = live_conversions_and_touches(&client).await?;
-    state.inc.seed(&state.engine, credits, conversions, touches);
+    state.inc.seed(&state.engine, live_rows(&client).await?);
     if state.data_driven() {
         state.refit(&shutdown).await?;
     } else {

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use attrib_contract::FxRate;
 use attrib_contract::Topic;
 use attrib_ledger::{
-    campaign_kpis, channel_kpis, kpi_facts, post_kpis, reconcile, time_to_conversion, Engine, Ledger, Reconciliation,
+    campaign_kpis, channel_kpis, post_kpis, reconcile, time_to_conversion, Engine, KpiFact, Ledger, Reconciliation,
     TopicCounts,
 };
 use serde::Serialize;
@@ -19,6 +19,8 @@ use std::time::Instant;
 pub struct BatchRun {
     pub engine: Engine,
     pub ledger: Ledger,
+    /// The KPI fact table (`kpi_daily.csv`), in the reporting currency.
+    pub facts: Vec<KpiFact>,
     pub rejected: Vec<Rejected>,
     pub reconciliation: Vec<Reconciliation>,
     pub timings: Timings,
@@ -89,9 +91,10 @@ pub fn run(input: &Path, config: &Config, threads: usize) -> Result<BatchRun> {
     let ledger = engine.attribute(threads);
     let models: Vec<&str> = engine.config().models.iter().map(|m| m.as_str()).collect();
     let reconciliation = reconcile(&ledger.conversions, &ledger.credits, &models);
+    let facts = engine.kpi_facts(&ledger);
     let timings =
         Timings { read_and_decode_secs: read_secs, attribute_secs: t.elapsed().as_secs_f64(), write_secs: 0.0 };
-    Ok(BatchRun { engine, ledger, rejected, reconciliation, timings })
+    Ok(BatchRun { engine, ledger, facts, rejected, reconciliation, timings })
 }
 
 /// Writes the outputs of a run into `out` and returns the paths written.
@@ -104,15 +107,13 @@ pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
     write_csv(&path("conversions.csv"), &run.ledger.conversions)?;
     write_jsonl(&path("rejected.jsonl"), &run.rejected)?;
     write_csv(&path("kpi_channels.csv"), &channel_kpis(&run.ledger.credits))?;
-    write_csv(&path("kpi_posts.csv"), &post_kpis(&run.ledger.credits, run.engine.engagement(), &models))?;
+    write_csv(&path("pipeline.csv"), &run.ledger.pipeline)?;
+    write_csv(&path("kpi_posts.csv"), &post_kpis(&run.facts))?;
     write_csv(&path("reconciliation.csv"), &run.reconciliation)?;
-    let spend = run.engine.spend_rows();
-    let reporting = run.engine.config().reporting.currency.to_string();
-    let facts = kpi_facts(&run.ledger.credits, &spend, &models, &reporting);
-    write_csv(&path("kpi_daily.csv"), &facts)?;
-    write_csv(&path("kpi_campaigns.csv"), &campaign_kpis(&facts))?;
+    write_csv(&path("kpi_daily.csv"), &run.facts)?;
+    write_csv(&path("kpi_campaigns.csv"), &campaign_kpis(&run.facts))?;
     write_csv(&path("kpi_time_to_conversion.csv"), &time_to_conversion(&run.ledger.conversions))?;
-    write_csv(&path("spend.csv"), &spend)?;
+    write_csv(&path("spend.csv"), &run.engine.spend_rows())?;
     write_csv(&path("deals.csv"), &run.engine.deal_versions())?;
     write_csv(&path("fx_rates.csv"), &fx_rows(run.engine.fx_rates()))?;
     std::fs::write(path("model_fits.json"), serde_json::to_string_pretty(&run.ledger.fits)? + "\n")?;
@@ -134,6 +135,7 @@ pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
     Ok([
         "credits.csv",
         "conversions.csv",
+        "pipeline.csv",
         "rejected.jsonl",
         "kpi_channels.csv",
         "kpi_posts.csv",

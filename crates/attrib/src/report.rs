@@ -106,9 +106,12 @@ pub fn summary(run: &BatchRun) -> String {
         for (actor, (rev, n)) in actors {
             let _ = writeln!(s, "  {actor:<12}{:>16}   {n:>8.1} conversions", money(rev));
         }
-
-        let posts = post_kpis(&run.ledger.credits, run.engine.engagement(), &[model]);
-        let mut top: Vec<_> = posts.iter().filter(|p| p.model == model && p.currency == *cur).collect();
+    }
+    {
+        let model = if models.contains(&"linear") { "linear" } else { models[0] };
+        let cur = run.engine.config().reporting.currency.as_str();
+        let posts = post_kpis(&run.facts);
+        let mut top: Vec<_> = posts.iter().filter(|p| p.model == model).collect();
         top.sort_by(|a, b| b.attributed_revenue_minor.cmp(&a.attributed_revenue_minor).then(a.post_id.cmp(&b.post_id)));
         let _ = writeln!(s, "\nTop posts by attributed revenue, {cur}, {model} model — next to their likes and shares");
         let _ = writeln!(
