@@ -13,6 +13,39 @@ from chdb import session
 
 schema_dir = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).parent.parent / "schemas" / "clickhouse")
 files = sorted(schema_dir.glob("[0-9][0-9][0-9]_*.sql"))
+
+
+def expand(sql):
+    """The grafana-clickhouse-datasource macro expansion over a wide range, variables set."""
+    for name, lo, hi in [("$__dateFilter(", "toDate('2000-01-01')", "toDate('2100-01-01')"),
+                         ("$__timeFilter(", "toDateTime(946684800)", "toDateTime(4102444800)")]:
+        while name in sql:
+            start = sql.index(name)
+            i, depth = start + len(name), 1
+            while depth:
+                depth += {"(": 1, ")": -1}.get(sql[i], 0)
+                i += 1
+            column = sql[start + len(name):i - 1]
+            sql = sql[:start] + f"{column} >= {lo} AND {column} <= {hi}" + sql[i:]
+    for var, value in [("model", "linear"), ("minor_per_unit", "100")]:
+        sql = sql.replace("${" + var + "}", value).replace("$" + var, value)
+    assert "$" not in sql, sql
+    return sql
+
+
+def dashboard_queries(directory):
+    import json
+    out = []
+    for f in sorted(directory.glob("*.json")):
+        d = json.loads(f.read_text())
+        for p in d.get("panels", []):
+            for t in p.get("targets", []):
+                if "rawSql" in t:
+                    out.append((f"{f.name}: {p['title']}", expand(t["rawSql"])))
+        for v in d.get("templating", {}).get("list", []):
+            if v.get("type") == "query":
+                out.append((f"{f.name}: variable {v['name']}", expand(v["query"])))
+    return out
 assert files, f"no migrations in {schema_dir}"
 with tempfile.TemporaryDirectory() as tmp:
     s = session.Session(tmp)
@@ -48,4 +81,13 @@ with tempfile.TemporaryDirectory() as tmp:
     assert kpi == "500,1", kpi
     roas = s.query("SELECT count(), countIf(isNull(roas)) FROM kpi_campaigns", "CSV").bytes().decode().strip()
     assert roas == "1,1", roas
+    # Every Grafana panel and variable query runs on current ClickHouse too.
+    queries = dashboard_queries(schema_dir.parent.parent / "deploy" / "grafana" / "dashboards")
+    assert len(queries) >= 10, len(queries)
+    for what, sql in queries:
+        try:
+            s.query(sql, "CSV")
+        except Exception as e:  # noqa: BLE001
+            raise SystemExit(f"dashboard query failed on chDB: {what}: {e}\n{sql}")
+    print(f"{len(queries)} dashboard queries OK on chDB")
     print("schema OK on chDB")

@@ -194,6 +194,25 @@ impl Setup {
         }
     }
 
+    /// Every Grafana panel and variable query runs on this ClickHouse and returns rows, and the
+    /// reconciliation view balances.
+    fn assert_dashboards_answer(&self) {
+        let queries = attrib_tests::dashboard_queries(&[("model", "linear"), ("minor_per_unit", "100")]);
+        assert!(queries.len() >= 10, "{} dashboard queries", queries.len());
+        for (what, sql) in queries {
+            let out = ch_try(&self.infra.clickhouse, &self.database, &format!("{sql} FORMAT TSV"))
+                .unwrap_or_else(|e| panic!("{what}: {e}\n{sql}"));
+            assert!(!out.trim().is_empty(), "{what} returned no rows:\n{sql}");
+        }
+        let unbalanced = ch_query(
+            &self.infra.clickhouse,
+            &self.database,
+            "SELECT count(), countIf(difference_minor != 0) FROM kpi_reconciliation FORMAT TSV",
+        );
+        let counts: Vec<&str> = unbalanced.trim().split('\t').collect();
+        assert!(counts[0] != "0" && counts[1] == "0", "kpi_reconciliation lines / unbalanced: {counts:?}");
+    }
+
     fn assert_ledger_matches(&self, keep: impl Fn(&str) -> bool) {
         let totals = |t: BTreeMap<(String, String), i64>| -> BTreeMap<(String, String), i64> {
             t.into_iter().filter(|((m, _), _)| keep(m)).collect()
@@ -294,6 +313,7 @@ fn the_service_ledger_equals_batch_replays_change_nothing_and_bad_input_goes_to_
     s.assert_ledger_equals_batch();
     s.assert_spend_and_reconciliation_equal_batch();
     s.assert_kpis_equal_batch();
+    s.assert_dashboards_answer();
 
     // (c) Replay every topic from offset 0 (a new group) into the same database: totals unchanged.
     s.run_to_end("replay", "");

@@ -160,3 +160,69 @@ database = "{database}"
     std::fs::write(&path, text).expect("write config");
     path
 }
+
+/// Every SQL query of the Grafana dashboards under `deploy/grafana/dashboards` (panel targets
+/// and query variables), as (dashboard file: title, SQL) with the ClickHouse data source's
+/// macros expanded as the plugin does (`$__dateFilter(c)` → `c >= toDate('…') AND c <= toDate('…')`,
+/// `$__timeFilter(c)` with `toDateTime(…)`) and dashboard variables set to `variables`.
+pub fn dashboard_queries(variables: &[(&str, &str)]) -> Vec<(String, String)> {
+    let dir = repo_root().join("deploy/grafana/dashboards");
+    let mut out = Vec::new();
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).expect("dashboards dir").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    for file in files.into_iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+        let text = std::fs::read_to_string(&file).expect("dashboard");
+        let dashboard: serde_json::Value = serde_json::from_str(&text).expect("dashboard JSON");
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut push = |title: &str, sql: &str| {
+            out.push((format!("{name}: {title}"), expand_grafana_sql(sql, variables)));
+        };
+        for panel in dashboard["panels"].as_array().into_iter().flatten() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                if let Some(sql) = target["rawSql"].as_str() {
+                    push(panel["title"].as_str().unwrap_or("?"), sql);
+                }
+            }
+        }
+        for var in dashboard["templating"]["list"].as_array().into_iter().flatten() {
+            if var["type"] == "query" {
+                push(&format!("variable {}", var["name"]), var["query"].as_str().expect("variable query"));
+            }
+        }
+    }
+    out
+}
+
+/// The plugin's macro expansion over a fixed wide range, and `${name}` / `$name` variables.
+fn expand_grafana_sql(sql: &str, variables: &[(&str, &str)]) -> String {
+    let mut s = sql.to_string();
+    for (macro_name, from, to) in [
+        ("$__dateFilter(", "toDate('2000-01-01')", "toDate('2100-01-01')"),
+        ("$__timeFilter(", "toDateTime(946684800)", "toDateTime(4102444800)"),
+    ] {
+        while let Some(start) = s.find(macro_name) {
+            let args_start = start + macro_name.len();
+            let mut depth = 1;
+            let mut end = args_start;
+            for (i, ch) in s[args_start..].char_indices() {
+                match ch {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    end = args_start + i;
+                    break;
+                }
+            }
+            let column = s[args_start..end].to_string();
+            s.replace_range(start..=end, &format!("{column} >= {from} AND {column} <= {to}"));
+        }
+    }
+    for (name, value) in variables {
+        s = s.replace(&format!("${{{name}}}"), value).replace(&format!("${name}"), value);
+    }
+    assert!(!s.contains('$'), "unexpanded macro or variable in {s}");
+    s
+}
