@@ -3,4 +3,5 @@
 mod batch;
 mod contract;
 mod paths;
+mod report;
 mod service;

@@ -158,6 +158,7 @@ impl Setup {
             ("kpi_campaigns", "kpi_campaigns.csv"),
             ("kpi_posts", "kpi_posts.csv"),
             ("kpi_time_to_conversion", "kpi_time_to_conversion.csv"),
+            ("kpi_reconciliation", "kpi_reconciliation.csv"),
             ("pipeline_current", "pipeline.csv"),
         ] {
             let (h, rows) = attrib_tests::read_csv(&self.dir.path().join("batch").join(file));
@@ -211,6 +212,22 @@ impl Setup {
         );
         let counts: Vec<&str> = unbalanced.trim().split('\t').collect();
         assert!(counts[0] != "0" && counts[1] == "0", "kpi_reconciliation lines / unbalanced: {counts:?}");
+
+        // The HTML report from ClickHouse's views is the batch folder's report.
+        let (from_ch, from_batch) = (self.dir.path().join("ch.html"), self.dir.path().join("batch.html"));
+        let ch = &self.infra.clickhouse;
+        attrib(&["report", "--clickhouse", ch, "--database", &self.database, "--out", path(&from_ch)]).expect("report");
+        let batch_dir = self.dir.path().join("batch");
+        attrib(&["report", "--input", path(&batch_dir), "--out", path(&from_batch)]).expect("report");
+        let body = |p: &Path| {
+            let html = std::fs::read_to_string(p).expect("report");
+            html.split(" · source ").next().unwrap_or_default().to_string()
+                + html.split("</p>").skip(1).collect::<Vec<_>>().join("</p>").as_str()
+        };
+        let (a, b) = (body(&from_ch), body(&from_batch));
+        let at = a.bytes().zip(b.bytes()).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+        let around = |s: &str| s.get(at.saturating_sub(200)..(at + 200).min(s.len())).unwrap_or_default().to_string();
+        assert!(a == b, "the report from ClickHouse differs from the batch one:\n{}\n---\n{}", around(&a), around(&b));
     }
 
     fn assert_ledger_matches(&self, keep: impl Fn(&str) -> bool) {

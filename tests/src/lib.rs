@@ -226,3 +226,42 @@ fn expand_grafana_sql(sql: &str, variables: &[(&str, &str)]) -> String {
     assert!(!s.contains('$'), "unexpanded macro or variable in {s}");
     s
 }
+
+/// Debian's Chromium (`ATTRIB_CHROMIUM` overrides the path). When missing: a failure if
+/// `ATTRIB_REQUIRE_INFRA=1` (as in CI, which installs it), otherwise None.
+pub fn chromium() -> Option<PathBuf> {
+    let path = PathBuf::from(std::env::var("ATTRIB_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var("ATTRIB_REQUIRE_INFRA").is_ok_and(|v| v == "1") {
+        panic!("{} not found: install Debian's chromium (the CI script does)", path.display());
+    }
+    eprintln!("NOT RUN: no Chromium at {}", path.display());
+    None
+}
+
+/// Runs headless Chromium on a local file with `mode` (`--dump-dom`, `--screenshot=…`) and the
+/// flags this closed network needs; returns stdout.
+pub fn headless_chromium(chromium: &Path, page: &Path, mode: &[&str]) -> String {
+    let profile = TempDir::new("chromium-profile");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1200,3000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(mode)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -8,11 +8,11 @@ mod rows;
 mod writer;
 
 pub use migrate::{migrate, Migration, MigrationReport, MIGRATIONS};
-pub use recovery::{deal_versions, fx_rates, live_credits, live_rows, raw_events};
+pub use recovery::{deal_versions, fx_rates, live_credits, live_rows, raw_events, table_csv};
 pub use rows::*;
 pub use writer::{Batch, RetryPolicy, WriteObserver, Writer};
 
-use clickhouse::Client;
+pub use clickhouse::Client;
 
 /// Errors at the ClickHouse boundary.
 #[derive(Debug, thiserror::Error)]

@@ -193,3 +193,10 @@ pub async fn fx_rates(client: &Client) -> Result<Vec<(String, String, String)>, 
         .await?;
     Ok(rows.into_iter().map(|r| (r.date, r.currency, r.rate_to_reporting)).collect())
 }
+
+/// A whole view or table as CSV with a header row (NULL as `\N`), for readers that map
+/// columns by name.
+pub async fn table_csv(client: &Client, table: &str) -> Result<Vec<u8>, Error> {
+    let bytes = client.query(&format!("SELECT * FROM {table}")).fetch_bytes("CSVWithNames")?.collect().await?;
+    Ok(bytes.to_vec())
+}

@@ -142,7 +142,7 @@ macro_rules! interaction_field {
 /// engagement by day, model and every dimension dashboards slice by. Spend and engagement sit
 /// on rows of their own (empty conversion type), repeated for each model so a model filter
 /// keeps them. Money in the reporting currency.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KpiFact {
     /// The conversion's UTC date for credits, the deal's creation date for pipeline, the
     /// spend's or the interaction's date otherwise.
@@ -234,7 +234,7 @@ impl KpiFact {
     }
 
     /// Adds the measures of `other` (same dimensions or a roll-up of them).
-    fn add(&mut self, o: &KpiFact) {
+    pub fn add(&mut self, o: &KpiFact) {
         self.priced_in(&o.reporting_currency);
         self.attributed_revenue_minor += o.attributed_revenue_minor;
         self.attributed_conversions += o.attributed_conversions;
@@ -424,7 +424,7 @@ pub fn campaign_kpis(facts: &[KpiFact]) -> Vec<CampaignKpi> {
 }
 
 /// Days from the first touch in the window to the conversion, per conversion type.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimeToConversion {
     pub conversion_type: String,
     pub conversions: u64,
@@ -460,6 +460,58 @@ pub fn time_to_conversion(conversions: &[ConversionRow]) -> Vec<TimeToConversion
                 with_touches: m as u64,
                 avg_days: avg,
                 median_days: median,
+            }
+        })
+        .collect()
+}
+
+/// One line of the ledger's monthly reconciliation (`kpi_reconciliation`): the revenue of one
+/// month (of conversion), conversion type and currency against one model's credits. Currency
+/// is the original one, or `reporting:<code>` for the amounts in the reporting currency.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LedgerReconciliationLine {
+    pub month: String,
+    pub conversion_type: String,
+    pub currency: String,
+    pub model: String,
+    pub revenue_minor: i64,
+    pub credited_minor: i64,
+    /// `credited − revenue`; must be 0.
+    pub difference_minor: i64,
+}
+
+/// Orders and deals, per month, type and currency (original and reporting), against every
+/// model's credits, as the `kpi_reconciliation` view computes them.
+pub fn ledger_reconciliation(conversions: &[ConversionRow], credits: &[CreditRow]) -> Vec<LedgerReconciliationLine> {
+    let month = |t: &str| t.get(..7).unwrap_or_default().to_string();
+    let paying = |ty: &str| ACQUISITION_TYPES.contains(&ty);
+    let mut revenue: HashMap<(String, String, String), i64> = HashMap::new();
+    for c in conversions.iter().filter(|c| paying(&c.conversion_type)) {
+        let key = |cur: String| (month(&c.conversion_time), c.conversion_type.clone(), cur);
+        *revenue.entry(key(c.currency.clone())).or_default() += c.revenue_minor;
+        let reporting = format!("reporting:{}", c.reporting_currency);
+        *revenue.entry(key(reporting)).or_default() += c.revenue_reporting_minor.unwrap_or(0);
+    }
+    let mut credited: BTreeMap<(String, String, String, String), i64> = BTreeMap::new();
+    for c in credits.iter().filter(|c| paying(&c.conversion_type)) {
+        let key = |cur: String| (month(&c.conversion_time), c.conversion_type.clone(), cur, c.model.clone());
+        *credited.entry(key(c.currency.clone())).or_default() += c.credit_minor;
+        let reporting = format!("reporting:{}", c.reporting_currency);
+        *credited.entry(key(reporting)).or_default() += c.credit_reporting_minor.unwrap_or(0);
+    }
+    credited
+        .into_iter()
+        .map(|((month, conversion_type, currency, model), credited_minor)| {
+            let revenue_minor =
+                revenue.get(&(month.clone(), conversion_type.clone(), currency.clone())).copied().unwrap_or(0);
+            LedgerReconciliationLine {
+                month,
+                conversion_type,
+                currency,
+                model,
+                revenue_minor,
+                credited_minor,
+                difference_minor: credited_minor - revenue_minor,
             }
         })
         .collect()

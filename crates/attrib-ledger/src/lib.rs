@@ -22,8 +22,9 @@ pub use fit::{fit_data_driven, training_set, ChannelValues, DataDrivenFits, FitR
 pub use fx::{minor_unit_digits, FxStatus, FxTable, ReportedAmount, ReportingConfig};
 pub use incremental::{Change, Changes, IncrementalLedger, LiveRows, TouchRow};
 pub use kpi::{
-    campaign_kpis, channel_kpis, kpi_facts, post_kpis, ratio, reconcile, rollup, time_to_conversion, CampaignKpi,
-    ChannelKpi, EngagementRow, KpiFact, KpiInputs, Reconciliation, TimeToConversion, ACQUISITION_TYPES,
+    campaign_kpis, channel_kpis, kpi_facts, ledger_reconciliation, post_kpis, ratio, reconcile, rollup,
+    time_to_conversion, CampaignKpi, ChannelKpi, EngagementRow, KpiFact, KpiInputs, LedgerReconciliationLine,
+    Reconciliation, TimeToConversion, ACQUISITION_TYPES,
 };
 pub use spend::{SpendEntry, SpendRow};
 

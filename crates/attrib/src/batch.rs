@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use attrib_contract::FxRate;
 use attrib_contract::Topic;
 use attrib_ledger::{
-    campaign_kpis, channel_kpis, post_kpis, reconcile, time_to_conversion, Engine, KpiFact, Ledger, Reconciliation,
-    TopicCounts,
+    campaign_kpis, channel_kpis, ledger_reconciliation, post_kpis, reconcile, time_to_conversion, Engine, KpiFact,
+    Ledger, Reconciliation, TopicCounts,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -113,6 +113,7 @@ pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
     write_csv(&path("kpi_daily.csv"), &run.facts)?;
     write_csv(&path("kpi_campaigns.csv"), &campaign_kpis(&run.facts))?;
     write_csv(&path("kpi_time_to_conversion.csv"), &time_to_conversion(&run.ledger.conversions))?;
+    write_csv(&path("kpi_reconciliation.csv"), &ledger_reconciliation(&run.ledger.conversions, &run.ledger.credits))?;
     write_csv(&path("spend.csv"), &run.engine.spend_rows())?;
     write_csv(&path("deals.csv"), &run.engine.deal_versions())?;
     write_csv(&path("fx_rates.csv"), &fx_rows(run.engine.fx_rates()))?;
@@ -143,6 +144,7 @@ pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
         "kpi_daily.csv",
         "kpi_campaigns.csv",
         "kpi_time_to_conversion.csv",
+        "kpi_reconciliation.csv",
         "spend.csv",
         "deals.csv",
         "fx_rates.csv",

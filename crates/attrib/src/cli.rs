@@ -140,6 +140,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the self-contained HTML report (inline SVG charts, no network) of a batch output
+    /// folder or of the service's ClickHouse KPI views.
+    Report {
+        /// A batch output folder (kpi_daily.csv, kpi_time_to_conversion.csv, kpi_reconciliation.csv).
+        #[arg(long, conflicts_with = "clickhouse", required_unless_present = "clickhouse")]
+        input: Option<PathBuf>,
+        /// Read the service's ClickHouse KPI views instead.
+        #[arg(long)]
+        clickhouse: Option<String>,
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The model the report shows (default: linear when present).
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value = "report.html")]
+        out: PathBuf,
+    },
     /// Apply the ClickHouse migrations in schemas/clickhouse (idempotent).
     Migrate {
         #[arg(long)]
@@ -277,6 +296,18 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Report { input, clickhouse, database, config, model, out } => {
+            let cfg = Config::load(config.as_deref())?;
+            let database = database.unwrap_or_else(|| cfg.clickhouse.database.clone());
+            let source = match (&input, &clickhouse) {
+                (Some(dir), _) => crate::reconcile_cmd::Source::Dir(dir),
+                (None, Some(url)) => crate::reconcile_cmd::Source::ClickHouse { url, database: &database },
+                (None, None) => anyhow::bail!("give --input DIR or --clickhouse URL"),
+            };
+            crate::report_cmd::write(source, &out, model.as_deref())?;
+            println!("report written to {}", out.display());
+            Ok(())
+        }
         Command::Migrate { config, clickhouse, database } => {
             let mut cfg = Config::load(config.as_deref())?;
             if let Some(c) = clickhouse {
@@ -355,10 +386,20 @@ fn demo(input: Option<PathBuf>, output: &Path, people: u64, seed: u64, config: O
     let mut run = batch::run(&input, &config, threads(None))?;
     batch::write(&mut run, output)?;
     print!("{}", report::summary(&run));
+    let html = output.join("report.html");
+    let data = crate::html_report::ReportData {
+        facts: run.facts.clone(),
+        time_to_conversion: attrib_ledger::time_to_conversion(&run.ledger.conversions),
+        reconciliation: attrib_ledger::ledger_reconciliation(&run.ledger.conversions, &run.ledger.credits),
+        source: input.display().to_string(),
+    };
+    std::fs::write(&html, crate::html_report::render(&data, None))?;
     println!(
-        "\nOutputs in {}: credits.csv, conversions.csv, kpi_channels.csv, kpi_posts.csv, reconciliation.csv, rejected.jsonl, summary.json",
+        "\nOutputs in {}: credits.csv, conversions.csv, pipeline.csv, kpi_daily.csv, kpi_campaigns.csv, kpi_posts.csv, \
+         kpi_time_to_conversion.csv, kpi_reconciliation.csv, spend.csv, deals.csv, rejected.jsonl, summary.json",
         output.display()
     );
+    println!("Report (open in a browser): {}", html.display());
     println!("Done in {:.1}s.", started.elapsed().as_secs_f64());
     anyhow::ensure!(run.reconciliation.iter().all(|r| r.difference_minor == 0), "credits do not reconcile to revenue");
     Ok(())

@@ -1,0 +1,73 @@
+//! `attrib report`: reads the KPI tables from a batch output folder or ClickHouse's KPI views
+//! and writes the self-contained HTML report.
+
+use crate::html_report::{render, ReportData};
+use crate::reconcile_cmd::Source;
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// The tables the report reads, by batch file stem (= ClickHouse view name).
+const KPI_DAILY: &str = "kpi_daily";
+const TIME_TO_CONVERSION: &str = "kpi_time_to_conversion";
+const RECONCILIATION: &str = "kpi_reconciliation";
+
+/// Parses CSV with a header into rows; ClickHouse's `\N` (NULL) reads as an empty field.
+fn parse_csv<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<Vec<T>> {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let headers = reader.headers().with_context(|| format!("reading {what}"))?.clone();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.with_context(|| format!("reading {what}"))?;
+        let cleaned: csv::StringRecord = record.iter().map(|f| if f == "\\N" { "" } else { f }).collect();
+        rows.push(cleaned.deserialize(Some(&headers)).with_context(|| format!("parsing {what}"))?);
+    }
+    Ok(rows)
+}
+
+fn read_file<T: DeserializeOwned>(dir: &Path, stem: &str) -> Result<Vec<T>> {
+    let path = dir.join(format!("{stem}.csv"));
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    parse_csv(&bytes, &path.display().to_string())
+}
+
+async fn read_view<T: DeserializeOwned>(client: &attrib_clickhouse::Client, view: &str) -> Result<Vec<T>> {
+    let bytes = attrib_clickhouse::table_csv(client, view).await.with_context(|| format!("querying {view}"))?;
+    parse_csv(&bytes, view)
+}
+
+/// Reads what the report shows.
+pub fn load(source: Source<'_>) -> Result<ReportData> {
+    match source {
+        Source::Dir(dir) => Ok(ReportData {
+            facts: read_file(dir, KPI_DAILY)?,
+            time_to_conversion: read_file(dir, TIME_TO_CONVERSION)?,
+            reconciliation: read_file(dir, RECONCILIATION)?,
+            source: dir.display().to_string(),
+        }),
+        Source::ClickHouse { url, database } => crate::service::runtime()?.block_on(async {
+            let client = attrib_clickhouse::connect(url, Some(database));
+            Ok(ReportData {
+                facts: read_view(&client, KPI_DAILY).await?,
+                time_to_conversion: read_view(&client, TIME_TO_CONVERSION).await?,
+                reconciliation: read_view(&client, RECONCILIATION).await?,
+                source: format!("ClickHouse {url}, database {database}"),
+            })
+        }),
+    }
+}
+
+/// Writes the report of `source` to `out`.
+pub fn write(source: Source<'_>, out: &Path, model: Option<&str>) -> Result<()> {
+    let data = load(source)?;
+    if let Some(m) = model {
+        anyhow::ensure!(data.facts.iter().any(|f| f.model == m), "model {m:?} is not in the KPI tables");
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(out, render(&data, model)).with_context(|| format!("writing {}", out.display()))
+}
