@@ -177,6 +177,14 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Probe a health endpoint of a running service (the container's HEALTHCHECK): exit 0 on a
+    /// 200 answer within `--timeout-secs`, 1 otherwise.
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:9464/healthz")]
+        url: String,
+        #[arg(long, default_value_t = 3)]
+        timeout_secs: u64,
+    },
     /// Check a configuration (and optionally sample events) without running anything.
     Validate {
         #[arg(long)]
@@ -337,6 +345,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("{topic}: {n}");
             }
             eprintln!("produced {total} messages in {:.1}s", t.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Command::Healthcheck { url, timeout_secs } => {
+            crate::service::probe(&url, std::time::Duration::from_secs(timeout_secs))?;
+            println!("{url}: ok");
             Ok(())
         }
         Command::Validate { config, input } => {

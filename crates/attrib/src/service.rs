@@ -63,3 +63,57 @@ pub fn run(cfg: Config, stop_when_caught_up: bool) -> Result<()> {
         Ok(())
     })
 }
+
+/// GETs an `http://host:port/path` URL and succeeds on a 200 answer within `timeout`.
+/// Plain std networking: the container's health check needs no curl.
+pub fn probe(url: &str, timeout: Duration) -> Result<()> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let rest = url.strip_prefix("http://").with_context(|| format!("{url}: only http:// URLs"))?;
+    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+    let addr = authority
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {authority}"))?
+        .next()
+        .with_context(|| format!("{authority}: no address"))?;
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {url}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n")?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).with_context(|| format!("reading the answer of {url}"))?;
+    let status_line = String::from_utf8_lossy(&head[..n]);
+    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
+    anyhow::ensure!(status == "200", "{url} answered {:?}", status_line.lines().next().unwrap_or_default());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn serve_once(answer: &'static str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 256];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(answer.as_bytes());
+            }
+        });
+        format!("http://{addr}/healthz")
+    }
+
+    #[test]
+    fn the_probe_accepts_200_and_rejects_anything_else() {
+        let t = Duration::from_secs(2);
+        assert!(probe(&serve_once("HTTP/1.1 200 OK\r\n\r\nok"), t).is_ok());
+        let err = probe(&serve_once("HTTP/1.1 503 Service Unavailable\r\n\r\n"), t).expect_err("503");
+        assert!(err.to_string().contains("503"), "{err}");
+        assert!(probe("http://127.0.0.1:1/healthz", t).is_err(), "nothing listening");
+        assert!(probe("https://example.org/", t).is_err(), "https is refused, not faked");
+    }
+}
