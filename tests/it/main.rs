@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, one module per behaviour.
 
 mod batch;
+mod connectors;
 mod contract;
 mod paths;
 mod report;

@@ -2,7 +2,7 @@
 //! its ledger equals `batch`, replays and crashes change no total, bad input goes to the
 //! dead-letter topics, SIGTERM commits and exits, and a ClickHouse outage loses nothing.
 
-use attrib_tests::{attrib, attrib_bin, ch_query, ch_try, infra, service_config, unique, Infra, TempDir};
+use attrib_tests::{attrib, attrib_bin, ch_query, ch_try, infra, read_topic, service_config, unique, Infra, TempDir};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use std::collections::BTreeMap;
@@ -302,26 +302,6 @@ fn poll_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 /// Reads every message of a topic (all partitions) until `expected` arrived or the time is up.
-fn read_topic(brokers: &str, topic: &str, expected: usize) -> Vec<rdkafka::message::OwnedMessage> {
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "1000")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut out = Vec::new();
-    let start = Instant::now();
-    while out.len() < expected && start.elapsed() < Duration::from_secs(60) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            out.push(m.detach());
-        }
-    }
-    out
-}
 
 #[test]
 fn the_service_ledger_equals_batch_replays_change_nothing_and_bad_input_goes_to_the_dlq() {

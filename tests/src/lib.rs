@@ -265,3 +265,158 @@ pub fn headless_chromium(chromium: &Path, page: &Path, mode: &[&str]) -> String 
     assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// One request a mock vendor server received.
+#[derive(Debug, Clone)]
+pub struct MockRequest {
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub at: std::time::Instant,
+}
+
+impl MockRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The answer of a mock vendor server.
+pub struct MockResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl MockResponse {
+    pub fn json(status: u16, body: &serde_json::Value) -> MockResponse {
+        MockResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+        }
+    }
+}
+
+type Handler = dyn Fn(&MockRequest) -> MockResponse + Send + Sync;
+
+/// A local HTTP/1.1 server standing in for a vendor API (keep-alive, Content-Length bodies).
+/// Every request is logged for assertions.
+pub struct MockHttp {
+    pub base_url: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<MockRequest>>>,
+}
+
+impl MockHttp {
+    pub fn start(handler: impl Fn(&MockRequest) -> MockResponse + Send + Sync + 'static) -> MockHttp {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind mock server");
+        let base_url = format!("http://{}", listener.local_addr().expect("addr"));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let handler: std::sync::Arc<Handler> = std::sync::Arc::new(handler);
+        let (log2, handler2) = (log.clone(), handler.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (log, handler) = (log2.clone(), handler2.clone());
+                std::thread::spawn(move || serve_connection(stream, &log, handler.as_ref()));
+            }
+        });
+        MockHttp { base_url, log }
+    }
+
+    pub fn requests(&self) -> Vec<MockRequest> {
+        self.log.lock().expect("log").clone()
+    }
+}
+
+fn serve_connection(stream: std::net::TcpStream, log: &std::sync::Mutex<Vec<MockRequest>>, handler: &Handler) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut writer = stream.try_clone().expect("clone stream");
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, target) =
+            (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        let len = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let request = MockRequest {
+            method,
+            target,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            at: std::time::Instant::now(),
+        };
+        let response = handler(&request);
+        log.lock().expect("log").push(request);
+        let mut head = format!("HTTP/1.1 {} X\r\ncontent-length: {}\r\n", response.status, response.body.len());
+        for (k, v) in &response.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        if writer.write_all(head.as_bytes()).and_then(|_| writer.write_all(response.body.as_bytes())).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads up to `expected` messages of `topic` from the beginning (all partitions assigned
+/// directly: no consumer-group join), waiting at most 60 s.
+pub fn read_topic(brokers: &str, topic: &str, expected: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let start = std::time::Instant::now();
+    let timeout = std::time::Duration::from_secs(60);
+    let partitions = loop {
+        let md = consumer.fetch_metadata(Some(topic), std::time::Duration::from_secs(5)).expect("metadata");
+        let n = md.topics().first().map_or(0, |t| t.partitions().len());
+        if n > 0 || start.elapsed() > timeout {
+            break n;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning).expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    while out.len() < expected && start.elapsed() < timeout {
+        if let Some(Ok(m)) = consumer.poll(std::time::Duration::from_millis(200)) {
+            out.push(m.detach());
+        }
+    }
+    out.sort_by_key(|m| (m.partition(), m.offset()));
+    out
+}

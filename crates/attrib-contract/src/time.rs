@@ -41,6 +41,13 @@ impl Timestamp {
     pub const fn unix_nanos(self) -> i128 {
         self.0
     }
+    pub const fn from_unix_millis(millis: i64) -> Self {
+        Timestamp(millis as i128 * 1_000_000)
+    }
+    /// Whole milliseconds since the epoch, rounded towards negative infinity.
+    pub fn unix_millis(self) -> i64 {
+        self.0.div_euclid(1_000_000) as i64
+    }
     /// Whole seconds since the epoch, rounded towards negative infinity.
     pub fn unix_secs(self) -> i64 {
         self.0.div_euclid(NANOS_PER_SEC) as i64

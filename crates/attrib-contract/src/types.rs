@@ -151,6 +151,16 @@ impl Currency {
         // Only upper-case ASCII letters are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("???")
     }
+    /// Digits after the decimal point of the currency's minor unit (ISO 4217; 2 unless listed).
+    pub fn minor_unit_digits(self) -> u32 {
+        match self.as_str() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+            | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            "CLF" | "UYW" => 4,
+            _ => 2,
+        }
+    }
 }
 
 impl fmt::Display for Currency {

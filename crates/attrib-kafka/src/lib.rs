@@ -224,10 +224,21 @@ pub async fn enqueue_dlq(
     if let Some(k) = msg.key() {
         record = record.key(k);
     }
+    enqueue(producer, record).await
+}
+
+/// Queues one message; when librdkafka's local queue is full, lets it drain and tries again.
+pub async fn enqueue<K, P>(
+    producer: &FutureProducer,
+    mut record: FutureRecord<'_, K, P>,
+) -> Result<DeliveryFuture, Error>
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
     loop {
         match producer.send_result(record) {
             Ok(delivery) => return Ok(delivery),
-            // The local queue is full: let librdkafka drain it, then try again.
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                 record = back;
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -235,6 +246,18 @@ pub async fn enqueue_dlq(
             Err((e, _)) => return Err(Error::Kafka(e)),
         }
     }
+}
+
+/// Publishes messages (topic name, key, payload) and returns once the broker acknowledged all.
+pub async fn produce_all(producer: &FutureProducer, messages: &[(String, String, Vec<u8>)]) -> Result<(), Error> {
+    let mut pending = Vec::with_capacity(messages.len());
+    for (topic, key, payload) in messages {
+        pending.push(enqueue(producer, FutureRecord::to(topic).key(key.as_str()).payload(payload.as_slice())).await?);
+    }
+    for d in pending {
+        await_delivery(d).await?;
+    }
+    Ok(())
 }
 
 /// Waits until the broker acknowledged a queued message.

@@ -79,17 +79,6 @@ impl Rate {
     }
 }
 
-/// Digits after the decimal point of a currency's minor unit (ISO 4217).
-pub fn minor_unit_digits(currency: Currency) -> u32 {
-    match currency.as_str() {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
-        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        "CLF" | "UYW" => 4,
-        _ => 2,
-    }
-}
-
 /// `numerator / denominator` rounded half away from zero (denominator > 0).
 fn div_round(numerator: i128, denominator: i128) -> i128 {
     let q = numerator / denominator;
@@ -153,7 +142,7 @@ impl FxTable {
             return ReportedAmount { minor: None, status: FxStatus::MissingRate, fx_date: None };
         };
         // amount / 10^from × rate × 10^to, exactly, then rounded once.
-        let (from, to) = (minor_unit_digits(currency), minor_unit_digits(cfg.currency));
+        let (from, to) = (currency.minor_unit_digits(), cfg.currency.minor_unit_digits());
         let mut numerator = i128::from(amount_minor) * rate.mantissa * 10i128.pow(to);
         let mut denominator = 10i128.pow(from + rate.scale);
         // Keep within i128 for long fractions: both sides share powers of ten.

@@ -19,7 +19,7 @@ pub use credits::{
 pub use engine::{Engine, Ledger, Outcome, TopicCounts};
 pub use finance::{reconcile_month, Adjustment, DealVersionRow, MonthReconciliation, ReconciliationLine};
 pub use fit::{fit_data_driven, training_set, ChannelValues, DataDrivenFits, FitReport, TrainingSet};
-pub use fx::{minor_unit_digits, FxStatus, FxTable, ReportedAmount, ReportingConfig};
+pub use fx::{FxStatus, FxTable, ReportedAmount, ReportingConfig};
 pub use incremental::{Change, Changes, IncrementalLedger, LiveRows, TouchRow};
 pub use kpi::{
     campaign_kpis, channel_kpis, kpi_facts, ledger_reconciliation, post_kpis, ratio, reconcile, rollup,

@@ -177,6 +177,28 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run a source connector (hubspot, ecb): pulls the vendor API incrementally on a schedule
+    /// (or once) and publishes contract records to the topics, or to JSON Lines with --output.
+    Connect {
+        /// hubspot | ecb
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// One pass, then exit (non-zero if it failed).
+        #[arg(long)]
+        once: bool,
+        /// Append JSON Lines files (`<topic>.jsonl`) under DIR instead of publishing to Kafka.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Where cursor files live (default: connectors.state_dir).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9465).
+        #[arg(long)]
+        metrics_listen: Option<String>,
+    },
     /// Probe a health endpoint of a running service (the container's HEALTHCHECK): exit 0 on a
     /// 200 answer within `--timeout-secs`, 1 otherwise.
     Healthcheck {
@@ -346,6 +368,14 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             eprintln!("produced {total} messages in {:.1}s", t.elapsed().as_secs_f64());
             Ok(())
+        }
+        Command::Connect { name, config, once, output, state_dir, brokers, metrics_listen } => {
+            let mut cfg = Config::load(config.as_deref())?;
+            if let Some(b) = brokers {
+                cfg.kafka.brokers = b;
+            }
+            let opts = crate::connect_cmd::ConnectOptions { name, once, output, state_dir, metrics_listen };
+            crate::connect_cmd::run(&cfg, opts)
         }
         Command::Healthcheck { url, timeout_secs } => {
             crate::service::probe(&url, std::time::Duration::from_secs(timeout_secs))?;

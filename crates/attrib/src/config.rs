@@ -22,6 +22,7 @@ pub struct Config {
     pub kafka: attrib_service::KafkaConfig,
     pub clickhouse: attrib_service::ClickHouseConfig,
     pub service: attrib_service::ServiceSettings,
+    pub connectors: attrib_connectors::ConnectorsConfig,
 }
 
 /// `[models]`: which models run and their parameters.
@@ -138,7 +139,7 @@ impl Config {
     }
 }
 
-const KNOWN_SECTIONS: &[&str] = &["journeys", "models", "reporting", "kafka", "clickhouse", "service"];
+const KNOWN_SECTIONS: &[&str] = &["journeys", "models", "reporting", "kafka", "clickhouse", "service", "connectors"];
 
 fn parse_env_value(raw: &str) -> toml::Value {
     let wrapped = format!("v = {raw}");

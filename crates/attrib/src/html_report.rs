@@ -2,7 +2,7 @@
 //! views as one file with inline SVG charts, no script or font from the network.
 
 use attrib_contract::{Currency, Date};
-use attrib_ledger::{minor_unit_digits, ratio, KpiFact, LedgerReconciliationLine, TimeToConversion};
+use attrib_ledger::{ratio, KpiFact, LedgerReconciliationLine, TimeToConversion};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -209,7 +209,7 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
     let (models, model) = pick_model(&data.facts, model);
     let currency = data.facts.iter().map(|f| f.reporting_currency.as_str()).max().unwrap_or_default().to_string();
     let money = Money {
-        digits: Currency::parse(&currency).map_or(2, minor_unit_digits),
+        digits: Currency::parse(&currency).map_or(2, Currency::minor_unit_digits),
         code: if currency.is_empty() { "—".into() } else { currency.clone() },
     };
     let of_model: Vec<&KpiFact> = data.facts.iter().filter(|f| f.model == model).collect();

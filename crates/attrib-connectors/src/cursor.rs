@@ -1,0 +1,75 @@
+//! Cursor state per connector: a small JSON file, replaced atomically after each page is
+//! durably published, so a restart resumes where the last published page ended.
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+#[error("cursor file {path}: {problem}")]
+pub struct CursorError {
+    pub path: String,
+    pub problem: String,
+}
+
+/// The cursor file of one connector.
+#[derive(Debug, Clone)]
+pub struct CursorStore {
+    path: PathBuf,
+}
+
+impl CursorStore {
+    pub fn new(dir: &Path, connector: &str) -> CursorStore {
+        CursorStore { path: dir.join(format!("{connector}.cursor.json")) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, problem: impl ToString) -> CursorError {
+        CursorError { path: self.path.display().to_string(), problem: problem.to_string() }
+    }
+
+    /// The saved cursor, or the default (a first run).
+    pub fn load<C: DeserializeOwned + Default>(&self) -> Result<C, CursorError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| self.error(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(C::default()),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Writes the cursor to a temporary file, syncs it, then renames it over the old one.
+    pub fn save<C: Serialize>(&self, cursor: &C) -> Result<(), CursorError> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| self.error(e))?;
+        }
+        let tmp = self.path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(cursor).map_err(|e| self.error(e))?;
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.path)
+        };
+        write().map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_cursor_loads_back_and_a_missing_one_is_the_default() {
+        let dir = std::env::temp_dir().join(format!("attrib-cursor-{}", std::process::id()));
+        let store = CursorStore::new(&dir, "x");
+        let none: Vec<String> = store.load().expect("default");
+        assert!(none.is_empty());
+        store.save(&vec!["a".to_string()]).expect("save");
+        let back: Vec<String> = store.load().expect("load");
+        assert_eq!(back, vec!["a".to_string()]);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -1,0 +1,104 @@
+//! Source connectors: vendor APIs pulled incrementally over HTTP and published to the topics
+//! of the wire contract (or to JSON Lines files), with persisted cursors so a restart resumes
+//! without gaps, and stable event ids so a re-pull is idempotent downstream.
+//!
+//! Each connector is one `pass` function: fetch pages from its cursor, map them to contract
+//! events, publish a page, then save the cursor. Publishing waits for durability (broker
+//! acknowledgement or fsync) before the cursor moves: a crash between the two re-publishes a
+//! page, never skips one.
+
+pub mod cursor;
+pub mod ecb;
+pub mod http;
+pub mod hubspot;
+pub mod metrics;
+pub mod sink;
+
+pub use cursor::{CursorError, CursorStore};
+pub use ecb::EcbConfig;
+pub use http::{Http, HttpError, HttpPolicy};
+pub use hubspot::HubSpotConfig;
+pub use metrics::ConnectorMetrics;
+pub use sink::{Record, Sink, SinkError};
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `[connectors]` of the configuration file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectorsConfig {
+    /// Where cursor files live (one JSON file per connector).
+    pub state_dir: PathBuf,
+    pub hubspot: HubSpotConfig,
+    pub ecb: EcbConfig,
+}
+
+impl Default for ConnectorsConfig {
+    fn default() -> Self {
+        ConnectorsConfig {
+            state_dir: PathBuf::from("attrib-connector-state"),
+            hubspot: HubSpotConfig::default(),
+            ecb: EcbConfig::default(),
+        }
+    }
+}
+
+/// The connectors `attrib connect` knows.
+pub const CONNECTORS: [&str; 2] = ["hubspot", "ecb"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Http(HttpError),
+    #[error("unexpected answer: {0}")]
+    Vendor(String),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Cursor(#[from] CursorError),
+}
+
+impl ConnectorError {
+    /// Errors another pass cannot fix (bad credentials or configuration): stop instead of
+    /// retrying every interval.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, ConnectorError::Config(_) | ConnectorError::Http(HttpError::Credentials { .. }))
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PassReport {
+    /// Records published per topic.
+    pub published: std::collections::BTreeMap<&'static str, u64>,
+    /// Vendor records not published, with the reason (`object/id: reason`).
+    pub skipped: Vec<String>,
+    /// The cursor after the pass, as text for logs.
+    pub cursor: Option<String>,
+    /// The newest vendor modification time seen, epoch milliseconds (for the cursor lag).
+    pub newest_ms: Option<i64>,
+}
+
+impl PassReport {
+    pub fn count(&mut self, records: &[Record]) {
+        for r in records {
+            *self.published.entry(r.topic.as_str()).or_default() += 1;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.published.values().sum()
+    }
+}
+
+/// A secret from the environment variable `env` or the file `file` (trailing newline trimmed).
+pub fn secret(env: &str, file: &str) -> Result<Option<String>, ConnectorError> {
+    if !file.is_empty() {
+        let text = std::fs::read_to_string(file).map_err(|e| ConnectorError::Config(format!("reading {file}: {e}")))?;
+        return Ok(Some(text.trim_end().to_string()));
+    }
+    Ok(std::env::var(env).ok().filter(|v| !v.is_empty()))
+}
