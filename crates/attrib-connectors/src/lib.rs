@@ -7,18 +7,22 @@
 //! acknowledgement or fsync) before the cursor moves: a crash between the two re-publishes a
 //! page, never skips one.
 
+pub mod ads;
 pub mod cursor;
 pub mod ecb;
 pub mod http;
 pub mod hubspot;
 pub mod metrics;
+pub mod salesforce;
 pub mod sink;
 
+pub use ads::{LinkedInConfig, MetaConfig, SpendWindow};
 pub use cursor::{CursorError, CursorStore};
 pub use ecb::EcbConfig;
 pub use http::{Http, HttpError, HttpPolicy};
 pub use hubspot::HubSpotConfig;
 pub use metrics::ConnectorMetrics;
+pub use salesforce::SalesforceConfig;
 pub use sink::{Record, Sink, SinkError};
 
 use serde::Deserialize;
@@ -31,6 +35,9 @@ pub struct ConnectorsConfig {
     /// Where cursor files live (one JSON file per connector).
     pub state_dir: PathBuf,
     pub hubspot: HubSpotConfig,
+    pub salesforce: SalesforceConfig,
+    pub meta: MetaConfig,
+    pub linkedin: LinkedInConfig,
     pub ecb: EcbConfig,
 }
 
@@ -39,13 +46,16 @@ impl Default for ConnectorsConfig {
         ConnectorsConfig {
             state_dir: PathBuf::from("attrib-connector-state"),
             hubspot: HubSpotConfig::default(),
+            salesforce: SalesforceConfig::default(),
+            meta: MetaConfig::default(),
+            linkedin: LinkedInConfig::default(),
             ecb: EcbConfig::default(),
         }
     }
 }
 
 /// The connectors `attrib connect` knows.
-pub const CONNECTORS: [&str; 2] = ["hubspot", "ecb"];
+pub const CONNECTORS: [&str; 5] = ["hubspot", "salesforce", "meta", "linkedin", "ecb"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {

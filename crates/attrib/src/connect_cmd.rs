@@ -4,7 +4,7 @@
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use attrib_connectors::{
-    ecb, hubspot, ConnectorError, ConnectorMetrics, CursorStore, Http, HttpPolicy, PassReport, Sink,
+    ads, ecb, hubspot, salesforce, ConnectorError, ConnectorMetrics, CursorStore, Http, HttpPolicy, PassReport, Sink,
 };
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -61,23 +61,52 @@ pub fn run(cfg: &Config, opts: ConnectOptions) -> Result<()> {
             None => Sink::kafka(cfg.kafka.settings()).await.context("connecting to Kafka")?,
         };
         let c = &cfg.connectors;
-        let (client, interval) = match opts.name.as_str() {
+        let token = |env: &str, file: &str, what: &str| -> Result<String> {
+            attrib_connectors::secret(env, file)?
+                .with_context(|| format!("no {what} token: set {env} or the connector's token_file"))
+        };
+        let (client, interval, secret) = match opts.name.as_str() {
             "hubspot" => {
-                let token =
-                    attrib_connectors::secret(&c.hubspot.token_env, &c.hubspot.token_file)?.with_context(|| {
-                        format!("no HubSpot token: set {} or connectors.hubspot.token_file", c.hubspot.token_env)
-                    })?;
+                let t = token(&c.hubspot.token_env, &c.hubspot.token_file, "HubSpot")?;
                 (
-                    http("hubspot", c.hubspot.requests_per_second, &metrics)?.with_bearer(Some(token)),
+                    http("hubspot", c.hubspot.requests_per_second, &metrics)?.with_bearer(Some(t)),
                     c.hubspot.interval_secs,
+                    None,
                 )
             }
-            _ => (http("ecb", 1.0, &metrics)?, c.ecb.interval_secs),
+            "salesforce" => {
+                let t = token(&c.salesforce.token_env, &c.salesforce.token_file, "Salesforce")?;
+                let client = http("salesforce", c.salesforce.requests_per_second, &metrics)?.with_bearer(Some(t));
+                (client, c.salesforce.interval_secs, None)
+            }
+            "meta" => {
+                let t = token(&c.meta.token_env, &c.meta.token_file, "Meta")?;
+                (http("meta", c.meta.requests_per_second, &metrics)?, c.meta.interval_secs, Some(t))
+            }
+            "linkedin" => {
+                let t = token(&c.linkedin.token_env, &c.linkedin.token_file, "LinkedIn")?;
+                let client = http("linkedin", c.linkedin.requests_per_second, &metrics)?
+                    .with_bearer(Some(t))
+                    .with_header("LinkedIn-Version", &c.linkedin.api_version)
+                    .with_header("X-Restli-Protocol-Version", "2.0.0");
+                (client, c.linkedin.interval_secs, None)
+            }
+            _ => (http("ecb", 1.0, &metrics)?, c.ecb.interval_secs, None),
         };
         let reporting = cfg.attribution().reporting.currency;
         loop {
+            let today = attrib_contract::Timestamp::from_unix_millis(
+                SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i64,
+            )
+            .date();
             let result: Result<PassReport, ConnectorError> = match opts.name.as_str() {
                 "hubspot" => hubspot::pass(&c.hubspot, &client, &store, &mut sink).await,
+                "salesforce" => salesforce::pass(&c.salesforce, &client, &store, &mut sink).await,
+                "meta" => {
+                    ads::meta_pass(&c.meta, secret.as_deref().unwrap_or_default(), today, &client, &store, &mut sink)
+                        .await
+                }
+                "linkedin" => ads::linkedin_pass(&c.linkedin, today, &client, &store, &mut sink).await,
                 _ => ecb::pass(&c.ecb, reporting, &client, &store, &mut sink).await,
             };
             match result {

@@ -1,0 +1,378 @@
+//! Ad spend into `ads.spend`: Meta Marketing API insights (`level=ad`, daily) and LinkedIn
+//! adAnalytics (`pivot=CREATIVE`, daily), one record per ad and day.
+//!
+//! Platforms revise recent days. `ads.spend` v1 has no version field and downstream keeps the
+//! first copy of an event id, so a day is published once it is `settle_days` old (default 2),
+//! and the last `lookback_days` published days are pulled again every pass: a changed value is
+//! reported (log and `attrib_connector_records_skipped_total{reason="restated_after_publish"}`)
+//! instead of being published twice.
+
+use crate::cursor::CursorStore;
+use crate::http::Http;
+use crate::hubspot::amount_minor;
+use crate::sink::{Record, Sink};
+use crate::{ConnectorError, PassReport};
+use attrib_contract::{AdSpend, Currency, Date, Event, Money, Platform};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What both ad connectors share in their configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpendWindow {
+    /// First day to pull when there is no cursor (YYYY-MM-DD; empty: 30 days ago).
+    pub start_date: String,
+    /// A day is published once it is this many days old (platforms revise recent days).
+    pub settle_days: i64,
+    /// Published days pulled again each pass to detect restatements.
+    pub lookback_days: i64,
+}
+
+impl Default for SpendWindow {
+    fn default() -> Self {
+        SpendWindow { start_date: String::new(), settle_days: 2, lookback_days: 7 }
+    }
+}
+
+/// `[connectors.meta]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetaConfig {
+    pub base_url: String,
+    pub api_version: String,
+    /// Ad account ids (`act_123` or `123`).
+    pub ad_account_ids: Vec<String>,
+    pub token_env: String,
+    pub token_file: String,
+    pub interval_secs: u64,
+    pub requests_per_second: f64,
+    #[serde(flatten)]
+    pub window: SpendWindow,
+}
+
+impl Default for MetaConfig {
+    fn default() -> Self {
+        MetaConfig {
+            base_url: "https://graph.facebook.com".into(),
+            api_version: "v21.0".into(),
+            ad_account_ids: Vec::new(),
+            token_env: "META_ACCESS_TOKEN".into(),
+            token_file: String::new(),
+            interval_secs: 3600,
+            requests_per_second: 2.0,
+            window: SpendWindow::default(),
+        }
+    }
+}
+
+/// `[connectors.linkedin]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkedInConfig {
+    pub base_url: String,
+    /// The `LinkedIn-Version` header (YYYYMM).
+    pub api_version: String,
+    /// Sponsored account ids (numbers, or `urn:li:sponsoredAccount:…`).
+    pub ad_account_ids: Vec<String>,
+    /// The accounts' currency (adAnalytics reports `costInLocalCurrency` without naming it).
+    pub currency: String,
+    pub token_env: String,
+    pub token_file: String,
+    pub interval_secs: u64,
+    pub requests_per_second: f64,
+    #[serde(flatten)]
+    pub window: SpendWindow,
+}
+
+impl Default for LinkedInConfig {
+    fn default() -> Self {
+        LinkedInConfig {
+            base_url: "https://api.linkedin.com".into(),
+            api_version: "202510".into(),
+            ad_account_ids: Vec::new(),
+            currency: "USD".into(),
+            token_env: "LINKEDIN_ACCESS_TOKEN".into(),
+            token_file: String::new(),
+            interval_secs: 3600,
+            requests_per_second: 1.0,
+            window: SpendWindow::default(),
+        }
+    }
+}
+
+/// Published days and the values published, per `ad:date`, within the look-back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpendCursor {
+    /// The newest day published.
+    pub last_date: Option<String>,
+    /// `event id` → spend published (minor units), for days inside the look-back.
+    pub published: BTreeMap<String, i64>,
+}
+
+/// The days to pull: from the look-back start (or the start date) to the newest settled day.
+pub fn window(cfg: &SpendWindow, cursor: &SpendCursor, today: Date) -> Option<(Date, Date)> {
+    let until = Date::from_days_since_epoch(today.days_since_epoch() - cfg.settle_days.max(0) as i32);
+    let start = Date::parse(&cfg.start_date);
+    let first = match (&cursor.last_date, start) {
+        (Some(last), _) => {
+            let last = Date::parse(last)?;
+            let back = Date::from_days_since_epoch(last.days_since_epoch() + 1 - cfg.lookback_days.max(0) as i32);
+            // Never before the configured start: those days were never meant to be pulled.
+            start.map_or(back, |s| back.max(s))
+        }
+        (None, Some(start)) => start,
+        (None, None) => Date::from_days_since_epoch(today.days_since_epoch() - 30),
+    };
+    (first <= until).then_some((first, until))
+}
+
+/// Publishes the new ad-days, reports restated ones, and moves the cursor.
+async fn settle(
+    connector: &'static str,
+    rows: Vec<AdSpend>,
+    until: Date,
+    lookback: i64,
+    store: &CursorStore,
+    sink: &mut Sink,
+    report: &mut PassReport,
+) -> Result<(), ConnectorError> {
+    let mut state: SpendCursor = store.load()?;
+    let mut records = Vec::new();
+    for row in rows {
+        match state.published.get(&row.event_id) {
+            Some(&before) if before != row.spend.minor => {
+                tracing::warn!(connector, event_id = %row.event_id, before, now = row.spend.minor, "spend restated after it was published; ads.spend v1 cannot carry the change");
+                report
+                    .skipped
+                    .push(format!("{}: restated_after_publish ({before} → {})", row.event_id, row.spend.minor));
+            }
+            Some(_) => {}
+            None => {
+                state.published.insert(row.event_id.clone(), row.spend.minor);
+                records.push(Record::new(Event::Spend(row)));
+            }
+        }
+    }
+    records.sort_by(|a, b| a.key.cmp(&b.key));
+    sink.publish(&records).await?;
+    report.count(&records);
+    state.last_date = Some(until.to_string());
+    // Forget values of days that will not be pulled again.
+    let oldest = Date::from_days_since_epoch(until.days_since_epoch() + 1 - lookback.max(0) as i32).to_string();
+    state.published.retain(|id, _| id.rsplit(':').next().is_some_and(|d| *d >= *oldest));
+    store.save(&state)?;
+    report.cursor = state.last_date.clone();
+    Ok(())
+}
+
+fn number(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// One pass of the Meta insights connector.
+pub async fn meta_pass(
+    config: &MetaConfig,
+    token: &str,
+    today: Date,
+    http: &Http,
+    store: &CursorStore,
+    sink: &mut Sink,
+) -> Result<PassReport, ConnectorError> {
+    let mut report = PassReport::default();
+    let cursor: SpendCursor = store.load()?;
+    let Some((since, until)) = window(&config.window, &cursor, today) else { return Ok(report) };
+    if config.ad_account_ids.is_empty() {
+        return Err(ConnectorError::Config("connectors.meta.ad_account_ids is empty".into()));
+    }
+    let mut rows = Vec::new();
+    for account in &config.ad_account_ids {
+        let act = if account.starts_with("act_") { account.clone() } else { format!("act_{account}") };
+        let base = format!("{}/{}/{act}/insights", config.base_url.trim_end_matches('/'), config.api_version);
+        let mut next = reqwest::Url::parse(&base).map_err(|e| ConnectorError::Config(format!("meta.base_url: {e}")))?;
+        next.query_pairs_mut()
+            .append_pair("level", "ad")
+            .append_pair("time_increment", "1")
+            .append_pair("fields", "ad_id,campaign_id,spend,impressions,clicks,account_currency,date_start")
+            .append_pair("time_range", &format!("{{\"since\":\"{since}\",\"until\":\"{until}\"}}"))
+            .append_pair("limit", "500")
+            // The Graph API's documented form; every URL shown in logs and errors is redacted.
+            .append_pair("access_token", token);
+        loop {
+            let resp = http.get_json(&next).await?;
+            for d in resp.get("data").and_then(Value::as_array).into_iter().flatten() {
+                match meta_row(&act, d) {
+                    Ok(row) => rows.push(row),
+                    Err(reason) => {
+                        report.skipped.push(format!("{act}/{}: {reason}", text(d.get("ad_id")).unwrap_or_default()))
+                    }
+                }
+            }
+            match resp.pointer("/paging/next").and_then(Value::as_str) {
+                Some(url) => {
+                    next = reqwest::Url::parse(url)
+                        .map_err(|e| ConnectorError::Vendor(format!("meta paging.next: {e}")))?
+                }
+                None => break,
+            }
+        }
+    }
+    settle("meta", rows, until, config.window.lookback_days, store, sink, &mut report).await?;
+    Ok(report)
+}
+
+fn meta_row(act: &str, d: &Value) -> Result<AdSpend, &'static str> {
+    let ad = text(d.get("ad_id")).ok_or("no_ad_id")?;
+    let date = d.get("date_start").and_then(Value::as_str).and_then(Date::parse).ok_or("no_date")?;
+    let currency = d.get("account_currency").and_then(Value::as_str).and_then(Currency::parse).ok_or("bad_currency")?;
+    let spend = amount_minor(&text(d.get("spend")).unwrap_or_else(|| "0".into()), currency).ok_or("bad_spend")?;
+    if spend < 0 {
+        return Err("negative_spend");
+    }
+    Ok(AdSpend {
+        event_id: format!("meta:{act}:{ad}:{date}"),
+        date,
+        platform: Platform::Facebook,
+        campaign_id: text(d.get("campaign_id")).ok_or("no_campaign_id")?,
+        ad_id: Some(ad),
+        spend: Money { minor: spend, currency },
+        impressions: number(d.get("impressions")).unwrap_or(0),
+        clicks: number(d.get("clicks")).unwrap_or(0),
+    })
+}
+
+/// One pass of the LinkedIn adAnalytics connector (creatives of the configured accounts).
+pub async fn linkedin_pass(
+    config: &LinkedInConfig,
+    today: Date,
+    http: &Http,
+    store: &CursorStore,
+    sink: &mut Sink,
+) -> Result<PassReport, ConnectorError> {
+    let mut report = PassReport::default();
+    let cursor: SpendCursor = store.load()?;
+    let Some((since, until)) = window(&config.window, &cursor, today) else { return Ok(report) };
+    if config.ad_account_ids.is_empty() {
+        return Err(ConnectorError::Config("connectors.linkedin.ad_account_ids is empty".into()));
+    }
+    let currency = Currency::parse(&config.currency)
+        .ok_or_else(|| ConnectorError::Config(format!("connectors.linkedin.currency {:?}", config.currency)))?;
+    let date = |d: Date| {
+        let (y, m, day) = d.ymd();
+        format!("(year:{y},month:{m},day:{day})")
+    };
+    let accounts: Vec<String> = config
+        .ad_account_ids
+        .iter()
+        .map(|a| if a.starts_with("urn:") { a.clone() } else { format!("urn:li:sponsoredAccount:{a}") })
+        .map(|urn| urn.replace(':', "%3A"))
+        .collect();
+    // Rest.li 2.0 query syntax: parentheses and commas stay literal, URNs are encoded.
+    let query = format!(
+        "q=analytics&pivot=CREATIVE&timeGranularity=DAILY&dateRange=(start:{},end:{})&accounts=List({})&fields=costInLocalCurrency,impressions,clicks,dateRange,pivotValues",
+        date(since),
+        date(until),
+        accounts.join(",")
+    );
+    let url = reqwest::Url::parse(&format!("{}/rest/adAnalytics?{query}", config.base_url.trim_end_matches('/')))
+        .map_err(|e| ConnectorError::Config(format!("linkedin.base_url: {e}")))?;
+    let resp = http.get_json(&url).await?;
+    let mut rows = Vec::new();
+    for e in resp.get("elements").and_then(Value::as_array).into_iter().flatten() {
+        match linkedin_row(e, currency) {
+            Ok(row) => rows.push(row),
+            Err(reason) => report.skipped.push(format!("linkedin element: {reason}")),
+        }
+    }
+    settle("linkedin", rows, until, config.window.lookback_days, store, sink, &mut report).await?;
+    Ok(report)
+}
+
+fn linkedin_row(e: &Value, currency: Currency) -> Result<AdSpend, &'static str> {
+    let creative = e
+        .get("pivotValues")
+        .and_then(Value::as_array)
+        .and_then(|p| p.first())
+        .and_then(Value::as_str)
+        .ok_or("no_pivot_value")?;
+    let creative_id = creative.rsplit(':').next().unwrap_or(creative);
+    let start = e.pointer("/dateRange/start").ok_or("no_date")?;
+    let part = |k: &str| start.get(k).and_then(Value::as_u64);
+    let date = Date::from_ymd(
+        part("year").ok_or("no_date")? as i32,
+        part("month").ok_or("no_date")? as u32,
+        part("day").ok_or("no_date")? as u32,
+    )
+    .ok_or("bad_date")?;
+    let cost = text(e.get("costInLocalCurrency")).unwrap_or_else(|| "0".into());
+    let spend = amount_minor(&cost, currency).ok_or("bad_cost")?;
+    Ok(AdSpend {
+        event_id: format!("linkedin:{creative_id}:{date}"),
+        date,
+        platform: Platform::Linkedin,
+        // adAnalytics by creative does not name the campaign; the creative stands for it.
+        campaign_id: format!("creative:{creative_id}"),
+        ad_id: Some(creative_id.to_string()),
+        spend: Money { minor: spend, currency },
+        impressions: number(e.get("impressions")).unwrap_or(0),
+        clicks: number(e.get("clicks")).unwrap_or(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn d(s: &str) -> Date {
+        Date::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_window_ends_at_the_newest_settled_day_and_looks_back_over_published_days() {
+        let cfg = SpendWindow { start_date: "2026-11-01".into(), settle_days: 2, lookback_days: 7 };
+        let first = window(&cfg, &SpendCursor::default(), d("2026-11-23")).unwrap();
+        assert_eq!(first, (d("2026-11-01"), d("2026-11-21")));
+        let later = SpendCursor { last_date: Some("2026-11-21".into()), ..SpendCursor::default() };
+        assert_eq!(window(&cfg, &later, d("2026-11-24")).unwrap(), (d("2026-11-15"), d("2026-11-22")));
+    }
+
+    #[test]
+    fn meta_numbers_arrive_as_strings() {
+        let row = meta_row(
+            "act_1",
+            &json!({"ad_id": "238", "campaign_id": "120", "spend": "12.34", "impressions": "1000", "clicks": "10",
+                    "account_currency": "EUR", "date_start": "2026-11-20", "date_stop": "2026-11-20"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (row.spend.minor, row.spend.currency.as_str(), row.impressions, row.clicks),
+            (1234, "EUR", 1000, 10)
+        );
+        assert_eq!(row.event_id, "meta:act_1:238:2026-11-20");
+    }
+
+    #[test]
+    fn linkedin_elements_map_to_creative_days() {
+        let row = linkedin_row(
+            &json!({"costInLocalCurrency": "45.5", "impressions": 900, "clicks": 12,
+                    "dateRange": {"start": {"year": 2026, "month": 11, "day": 20}, "end": {"year": 2026, "month": 11, "day": 20}},
+                    "pivotValues": ["urn:li:sponsoredCreative:777"]}),
+            Currency::parse("USD").unwrap(),
+        )
+        .unwrap();
+        assert_eq!((row.event_id.as_str(), row.spend.minor, row.impressions), ("linkedin:777:2026-11-20", 4550, 900));
+    }
+}
