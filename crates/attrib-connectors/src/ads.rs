@@ -77,6 +77,9 @@ pub struct LinkedInConfig {
     pub ad_account_ids: Vec<String>,
     /// The accounts' currency (adAnalytics reports `costInLocalCurrency` without naming it).
     pub currency: String,
+    /// `CREATIVE` (one record per creative: `ad_id` = creative, `campaign_id` = `creative:<id>`)
+    /// or `CAMPAIGN` (one record per campaign, no `ad_id`).
+    pub pivot: String,
     pub token_env: String,
     pub token_file: String,
     pub interval_secs: u64,
@@ -92,6 +95,7 @@ impl Default for LinkedInConfig {
             api_version: "202510".into(),
             ad_account_ids: Vec::new(),
             currency: "USD".into(),
+            pivot: "CREATIVE".into(),
             token_env: "LINKEDIN_ACCESS_TOKEN".into(),
             token_file: String::new(),
             interval_secs: 3600,
@@ -269,6 +273,13 @@ pub async fn linkedin_pass(
     }
     let currency = Currency::parse(&config.currency)
         .ok_or_else(|| ConnectorError::Config(format!("connectors.linkedin.currency {:?}", config.currency)))?;
+    let by_campaign = match config.pivot.as_str() {
+        "CREATIVE" => false,
+        "CAMPAIGN" => true,
+        other => {
+            return Err(ConnectorError::Config(format!("connectors.linkedin.pivot {other:?}: CREATIVE or CAMPAIGN")))
+        }
+    };
     let date = |d: Date| {
         let (y, m, day) = d.ymd();
         format!("(year:{y},month:{m},day:{day})")
@@ -281,7 +292,8 @@ pub async fn linkedin_pass(
         .collect();
     // Rest.li 2.0 query syntax: parentheses and commas stay literal, URNs are encoded.
     let query = format!(
-        "q=analytics&pivot=CREATIVE&timeGranularity=DAILY&dateRange=(start:{},end:{})&accounts=List({})&fields=costInLocalCurrency,impressions,clicks,dateRange,pivotValues",
+        "q=analytics&pivot={}&timeGranularity=DAILY&dateRange=(start:{},end:{})&accounts=List({})&fields=costInLocalCurrency,impressions,clicks,dateRange,pivotValues",
+        config.pivot,
         date(since),
         date(until),
         accounts.join(",")
@@ -291,7 +303,7 @@ pub async fn linkedin_pass(
     let resp = http.get_json(&url).await?;
     let mut rows = Vec::new();
     for e in resp.get("elements").and_then(Value::as_array).into_iter().flatten() {
-        match linkedin_row(e, currency) {
+        match linkedin_row(e, currency, by_campaign) {
             Ok(row) => rows.push(row),
             Err(reason) => report.skipped.push(format!("linkedin element: {reason}")),
         }
@@ -300,14 +312,14 @@ pub async fn linkedin_pass(
     Ok(report)
 }
 
-fn linkedin_row(e: &Value, currency: Currency) -> Result<AdSpend, &'static str> {
-    let creative = e
+fn linkedin_row(e: &Value, currency: Currency, by_campaign: bool) -> Result<AdSpend, &'static str> {
+    let pivot = e
         .get("pivotValues")
         .and_then(Value::as_array)
         .and_then(|p| p.first())
         .and_then(Value::as_str)
         .ok_or("no_pivot_value")?;
-    let creative_id = creative.rsplit(':').next().unwrap_or(creative);
+    let id = pivot.rsplit(':').next().unwrap_or(pivot);
     let start = e.pointer("/dateRange/start").ok_or("no_date")?;
     let part = |k: &str| start.get(k).and_then(Value::as_u64);
     let date = Date::from_ymd(
@@ -318,13 +330,18 @@ fn linkedin_row(e: &Value, currency: Currency) -> Result<AdSpend, &'static str> 
     .ok_or("bad_date")?;
     let cost = text(e.get("costInLocalCurrency")).unwrap_or_else(|| "0".into());
     let spend = amount_minor(&cost, currency).ok_or("bad_cost")?;
+    let (event_id, campaign_id, ad_id) = if by_campaign {
+        (format!("linkedin:campaign:{id}:{date}"), id.to_string(), None)
+    } else {
+        // adAnalytics by creative does not name the campaign; the creative stands for it.
+        (format!("linkedin:{id}:{date}"), format!("creative:{id}"), Some(id.to_string()))
+    };
     Ok(AdSpend {
-        event_id: format!("linkedin:{creative_id}:{date}"),
+        event_id,
         date,
         platform: Platform::Linkedin,
-        // adAnalytics by creative does not name the campaign; the creative stands for it.
-        campaign_id: format!("creative:{creative_id}"),
-        ad_id: Some(creative_id.to_string()),
+        campaign_id,
+        ad_id,
         spend: Money { minor: spend, currency },
         impressions: number(e.get("impressions")).unwrap_or(0),
         clicks: number(e.get("clicks")).unwrap_or(0),
@@ -371,8 +388,17 @@ mod tests {
                     "dateRange": {"start": {"year": 2026, "month": 11, "day": 20}, "end": {"year": 2026, "month": 11, "day": 20}},
                     "pivotValues": ["urn:li:sponsoredCreative:777"]}),
             Currency::parse("USD").unwrap(),
+            false,
         )
         .unwrap();
         assert_eq!((row.event_id.as_str(), row.spend.minor, row.impressions), ("linkedin:777:2026-11-20", 4550, 900));
+        let by_campaign = linkedin_row(
+            &json!({"costInLocalCurrency": "1", "dateRange": {"start": {"year": 2026, "month": 11, "day": 20}},
+                    "pivotValues": ["urn:li:sponsoredCampaign:42"]}),
+            Currency::parse("USD").unwrap(),
+            true,
+        )
+        .unwrap();
+        assert_eq!((by_campaign.campaign_id.as_str(), by_campaign.ad_id), ("42", None));
     }
 }
