@@ -57,6 +57,60 @@ impl CursorStore {
     }
 }
 
+/// Where one object's pull by last-modified time stands (HubSpot, Salesforce): queries ask for
+/// records modified at or after `modified_ms`, so the ids already published at exactly that
+/// instant are kept to leave them out, neither skipping nor repeating a record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct ObjectCursor {
+    /// The newest last-modified time published, in epoch milliseconds.
+    pub modified_ms: i64,
+    /// Ids published at exactly `modified_ms` (skipped when a query starts there again).
+    pub ids_at_modified: Vec<String>,
+    /// The `after` token of the query in progress (HubSpot).
+    pub after: Option<String>,
+    /// The lower bound of the query in progress (HubSpot).
+    pub query_from_ms: i64,
+}
+
+/// A vendor row with its id and last-modified time.
+pub struct Stamped<'a> {
+    pub row: &'a serde_json::Value,
+    pub id: String,
+    pub modified_ms: i64,
+}
+
+impl ObjectCursor {
+    /// The rows not published yet: modified after the cursor, or at its instant under a new id.
+    pub fn unpublished<'a>(
+        &self,
+        rows: &'a [serde_json::Value],
+        stamp: impl Fn(&serde_json::Value) -> (String, i64),
+    ) -> Vec<Stamped<'a>> {
+        rows.iter()
+            .map(|row| {
+                let (id, modified_ms) = stamp(row);
+                Stamped { row, id, modified_ms }
+            })
+            .filter(|s| {
+                s.modified_ms > self.modified_ms
+                    || s.modified_ms == self.modified_ms && !self.ids_at_modified.contains(&s.id)
+            })
+            .collect()
+    }
+
+    /// Moves the cursor past rows just published.
+    pub fn advance(&mut self, published: &[Stamped<'_>]) {
+        for s in published {
+            if s.modified_ms > self.modified_ms {
+                self.modified_ms = s.modified_ms;
+                self.ids_at_modified = vec![s.id.clone()];
+            } else if s.modified_ms == self.modified_ms && !self.ids_at_modified.contains(&s.id) {
+                self.ids_at_modified.push(s.id.clone());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

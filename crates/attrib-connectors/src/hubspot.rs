@@ -10,7 +10,7 @@
 //! A deal's `version` is its `hs_lastmodifieddate` in milliseconds (monotonic per deal), its
 //! event id `hubspot:deal:<id>:<version>`: re-pulling is idempotent downstream.
 
-use crate::cursor::CursorStore;
+use crate::cursor::{CursorStore, ObjectCursor};
 use crate::http::Http;
 use crate::sink::{Record, Sink};
 use crate::{ConnectorError, PassReport};
@@ -52,19 +52,6 @@ impl Default for HubSpotConfig {
             stages: BTreeMap::new(),
         }
     }
-}
-
-/// Where one object's incremental pull stands.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ObjectCursor {
-    /// The newest last-modified time published, in epoch milliseconds.
-    pub modified_ms: i64,
-    /// Ids published at exactly `modified_ms` (skipped when a query starts there again).
-    pub ids_at_modified: Vec<String>,
-    /// The `after` token of the query in progress.
-    pub after: Option<String>,
-    /// The lower bound of the query in progress.
-    pub query_from_ms: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -293,49 +280,23 @@ pub async fn pass(
             let resp =
                 http.post_json(&url(&config.base_url, &format!("/crm/v3/objects/{object}/search"))?, &body).await?;
             let results = resp.get("results").and_then(Value::as_array).cloned().unwrap_or_default();
-            // Skip what an earlier query already published at the cursor's instant.
-            let fresh: Vec<&Value> = results
-                .iter()
-                .filter(|o| {
-                    let id = o.get("id").map(id_text).unwrap_or_default();
-                    let m = time(o, modified_prop).map_or(i64::MIN, millis);
-                    !(m < c.modified_ms || m == c.modified_ms && c.ids_at_modified.contains(&id))
-                })
-                .collect();
+            let stamp = |o: &Value| {
+                (o.get("id").map(id_text).unwrap_or_default(), time(o, modified_prop).map_or(i64::MIN, millis))
+            };
+            let fresh = c.unpublished(&results, stamp);
             let contacts = if object == "deals" {
-                let ids: Vec<String> = fresh.iter().filter_map(|d| d.get("id").map(id_text)).collect();
+                let ids: Vec<String> = fresh.iter().map(|row| row.id.clone()).collect();
                 deal_contacts(http, &config.base_url, &ids).await?
             } else {
                 BTreeMap::new()
             };
-            let mut records = Vec::new();
-            for o in &fresh {
-                let id = o.get("id").map(id_text).unwrap_or_default();
-                let mapped = match object {
-                    "contacts" => contact_records(o),
-                    _ => deal_records(o, contacts.get(&id).map(String::as_str), config),
-                };
-                match mapped {
-                    Ok(r) => records.extend(r),
-                    Err(reason) => {
-                        tracing::warn!(connector = "hubspot", object, id = %id, reason, "record not published");
-                        report.skipped.push(format!("{object}/{id}: {reason}"));
-                    }
-                }
-            }
+            let records = report.map_rows("hubspot", object, &fresh, |o, id| match object {
+                "contacts" => contact_records(o),
+                _ => deal_records(o, contacts.get(id).map(String::as_str), config),
+            });
             sink.publish(&records).await?;
             report.count(&records);
-            // Advance the cursor past what was just published.
-            for o in &fresh {
-                let id = o.get("id").map(id_text).unwrap_or_default();
-                let m = time(o, modified_prop).map_or(i64::MIN, millis);
-                if m > c.modified_ms {
-                    c.modified_ms = m;
-                    c.ids_at_modified = vec![id];
-                } else if m == c.modified_ms && !c.ids_at_modified.contains(&id) {
-                    c.ids_at_modified.push(id);
-                }
-            }
+            c.advance(&fresh);
             let next = resp.pointer("/paging/next/after").map(id_text);
             let at_limit = next.as_deref().and_then(|a| a.parse::<u64>().ok()).is_some_and(|a| a >= SEARCH_LIMIT);
             let done = next.is_none();

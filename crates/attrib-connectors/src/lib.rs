@@ -17,7 +17,7 @@ pub mod salesforce;
 pub mod sink;
 
 pub use ads::{LinkedInConfig, MetaConfig, SpendWindow};
-pub use cursor::{CursorError, CursorStore};
+pub use cursor::{CursorError, CursorStore, ObjectCursor};
 pub use ecb::EcbConfig;
 pub use http::{Http, HttpError, HttpPolicy};
 pub use hubspot::HubSpotConfig;
@@ -101,6 +101,27 @@ impl PassReport {
 
     pub fn total(&self) -> u64 {
         self.published.values().sum()
+    }
+
+    /// Maps vendor rows to records; a row that cannot be mapped is logged and listed as skipped.
+    pub fn map_rows(
+        &mut self,
+        connector: &'static str,
+        object: &str,
+        rows: &[cursor::Stamped<'_>],
+        map: impl Fn(&serde_json::Value, &str) -> Result<Vec<Record>, &'static str>,
+    ) -> Vec<Record> {
+        let mut records = Vec::new();
+        for s in rows {
+            match map(s.row, &s.id) {
+                Ok(r) => records.extend(r),
+                Err(reason) => {
+                    tracing::warn!(connector, object, id = %s.id, reason, "record not published");
+                    self.skipped.push(format!("{object}/{}: {reason}", s.id));
+                }
+            }
+        }
+        records
     }
 }
 

@@ -8,9 +8,9 @@
 //! restart queries from there without gaps or repeats. An opportunity's `version` is its
 //! `SystemModstamp` in milliseconds, its event id `salesforce:opportunity:<Id>:<version>`.
 
-use crate::cursor::CursorStore;
+use crate::cursor::{CursorStore, ObjectCursor};
 use crate::http::Http;
-use crate::hubspot::{amount_minor, hash_email, ObjectCursor};
+use crate::hubspot::{amount_minor, hash_email};
 use crate::sink::{Record, Sink};
 use crate::{ConnectorError, PassReport};
 use attrib_contract::{CrmObject, CrmRecord, Currency, Date, Deal, DealStage, Event, Money, Timestamp};
@@ -197,39 +197,18 @@ pub async fn pass(
             let resp = http.get_json(&next).await?;
             let c = if object == "Contact" { &mut state.contacts } else { &mut state.opportunities };
             let rows = resp.get("records").and_then(Value::as_array).cloned().unwrap_or_default();
-            let modified =
-                |o: &Value| text(o, "SystemModstamp").and_then(sf_time).map_or(i64::MIN, Timestamp::unix_millis);
-            let fresh: Vec<&Value> = rows
-                .iter()
-                .filter(|o| {
-                    let (m, id) = (modified(o), text(o, "Id").unwrap_or_default().to_string());
-                    !(m < c.modified_ms || m == c.modified_ms && c.ids_at_modified.contains(&id))
-                })
-                .collect();
-            let mut records = Vec::new();
-            for o in &fresh {
-                let mapped = if object == "Contact" { contact_record(o) } else { opportunity_record(o, config) };
-                match mapped {
-                    Ok(r) => records.extend(r),
-                    Err(reason) => {
-                        let id = text(o, "Id").unwrap_or_default();
-                        tracing::warn!(connector = "salesforce", object, id, reason, "record not published");
-                        report.skipped.push(format!("{object}/{id}: {reason}"));
-                    }
-                }
-            }
+            let stamp = |o: &Value| {
+                let modified = text(o, "SystemModstamp").and_then(sf_time).map_or(i64::MIN, Timestamp::unix_millis);
+                (text(o, "Id").unwrap_or_default().to_string(), modified)
+            };
+            let fresh = c.unpublished(&rows, stamp);
+            let records = report.map_rows("salesforce", object, &fresh, |o, _| match object {
+                "Contact" => contact_record(o),
+                _ => opportunity_record(o, config),
+            });
             sink.publish(&records).await?;
             report.count(&records);
-            for o in &fresh {
-                let (m, id) = (modified(o), text(o, "Id").unwrap_or_default().to_string());
-                if m > c.modified_ms {
-                    c.modified_ms = m;
-                    c.ids_at_modified = vec![id];
-                } else if m == c.modified_ms && !c.ids_at_modified.contains(&id) {
-                    c.ids_at_modified.push(id);
-                }
-            }
-            c.query_from_ms = c.modified_ms;
+            c.advance(&fresh);
             cursor.save(&state)?;
             let done = resp.get("done").and_then(Value::as_bool).unwrap_or(true);
             match resp.get("nextRecordsUrl").and_then(Value::as_str) {
