@@ -131,17 +131,40 @@ pub fn window(cfg: &SpendWindow, cursor: &SpendCursor, today: Date) -> Option<(D
     (first <= until).then_some((first, until))
 }
 
+/// A pass's cursor, as loaded at its start, and the days it pulls.
+struct Due {
+    cursor: SpendCursor,
+    since: Date,
+    until: Date,
+}
+
+/// What is due, or None when no day is settled yet.
+fn due(
+    connector: &str,
+    cfg: &SpendWindow,
+    accounts: &[String],
+    store: &CursorStore,
+    today: Date,
+) -> Result<Option<Due>, ConnectorError> {
+    let cursor: SpendCursor = store.load()?;
+    let Some((since, until)) = window(cfg, &cursor, today) else { return Ok(None) };
+    if accounts.is_empty() {
+        return Err(ConnectorError::Config(format!("connectors.{connector}.ad_account_ids is empty")));
+    }
+    Ok(Some(Due { cursor, since, until }))
+}
+
 /// Publishes the new ad-days, reports restated ones, and moves the cursor.
 async fn settle(
     connector: &'static str,
+    due: Due,
     rows: Vec<AdSpend>,
-    until: Date,
     lookback: i64,
     store: &CursorStore,
     sink: &mut Sink,
     report: &mut PassReport,
 ) -> Result<(), ConnectorError> {
-    let mut state: SpendCursor = store.load()?;
+    let Due { cursor: mut state, until, .. } = due;
     let mut records = Vec::new();
     for row in rows {
         match state.published.get(&row.event_id) {
@@ -196,11 +219,8 @@ pub async fn meta_pass(
     sink: &mut Sink,
 ) -> Result<PassReport, ConnectorError> {
     let mut report = PassReport::default();
-    let cursor: SpendCursor = store.load()?;
-    let Some((since, until)) = window(&config.window, &cursor, today) else { return Ok(report) };
-    if config.ad_account_ids.is_empty() {
-        return Err(ConnectorError::Config("connectors.meta.ad_account_ids is empty".into()));
-    }
+    let Some(due) = due("meta", &config.window, &config.ad_account_ids, store, today)? else { return Ok(report) };
+    let (since, until) = (due.since, due.until);
     let mut rows = Vec::new();
     for account in &config.ad_account_ids {
         let act = if account.starts_with("act_") { account.clone() } else { format!("act_{account}") };
@@ -233,7 +253,7 @@ pub async fn meta_pass(
             }
         }
     }
-    settle("meta", rows, until, config.window.lookback_days, store, sink, &mut report).await?;
+    settle("meta", due, rows, config.window.lookback_days, store, sink, &mut report).await?;
     Ok(report)
 }
 
@@ -266,11 +286,8 @@ pub async fn linkedin_pass(
     sink: &mut Sink,
 ) -> Result<PassReport, ConnectorError> {
     let mut report = PassReport::default();
-    let cursor: SpendCursor = store.load()?;
-    let Some((since, until)) = window(&config.window, &cursor, today) else { return Ok(report) };
-    if config.ad_account_ids.is_empty() {
-        return Err(ConnectorError::Config("connectors.linkedin.ad_account_ids is empty".into()));
-    }
+    let Some(due) = due("linkedin", &config.window, &config.ad_account_ids, store, today)? else { return Ok(report) };
+    let (since, until) = (due.since, due.until);
     let currency = Currency::parse(&config.currency)
         .ok_or_else(|| ConnectorError::Config(format!("connectors.linkedin.currency {:?}", config.currency)))?;
     let by_campaign = match config.pivot.as_str() {
@@ -308,7 +325,7 @@ pub async fn linkedin_pass(
             Err(reason) => report.skipped.push(format!("linkedin element: {reason}")),
         }
     }
-    settle("linkedin", rows, until, config.window.lookback_days, store, sink, &mut report).await?;
+    settle("linkedin", due, rows, config.window.lookback_days, store, sink, &mut report).await?;
     Ok(report)
 }
 
