@@ -310,11 +310,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Reconcile { month, input, clickhouse, database, config, json } => {
             let cfg = Config::load(config.as_deref())?;
             let database = database.unwrap_or_else(|| cfg.clickhouse.database.clone());
-            let source = match (&input, &clickhouse) {
-                (Some(dir), _) => crate::reconcile_cmd::Source::Dir(dir),
-                (None, Some(url)) => crate::reconcile_cmd::Source::ClickHouse { url, database: &database },
-                (None, None) => anyhow::bail!("give --input DIR or --clickhouse URL"),
-            };
+            let source = crate::reconcile_cmd::Source::of(input.as_deref(), clickhouse.as_deref(), &database)?;
             let r = crate::reconcile_cmd::reconcile(&month, source, &cfg)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
@@ -329,11 +325,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report { input, clickhouse, database, config, model, out } => {
             let cfg = Config::load(config.as_deref())?;
             let database = database.unwrap_or_else(|| cfg.clickhouse.database.clone());
-            let source = match (&input, &clickhouse) {
-                (Some(dir), _) => crate::reconcile_cmd::Source::Dir(dir),
-                (None, Some(url)) => crate::reconcile_cmd::Source::ClickHouse { url, database: &database },
-                (None, None) => anyhow::bail!("give --input DIR or --clickhouse URL"),
-            };
+            let source = crate::reconcile_cmd::Source::of(input.as_deref(), clickhouse.as_deref(), &database)?;
             crate::report_cmd::write(source, &out, model.as_deref())?;
             println!("report written to {}", out.display());
             Ok(())

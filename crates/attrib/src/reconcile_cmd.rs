@@ -16,6 +16,17 @@ pub enum Source<'a> {
     ClickHouse { url: &'a str, database: &'a str },
 }
 
+impl<'a> Source<'a> {
+    /// `--input DIR` or `--clickhouse URL` (with the database), as the commands take them.
+    pub fn of(input: Option<&'a Path>, clickhouse: Option<&'a str>, database: &'a str) -> Result<Source<'a>> {
+        match (input, clickhouse) {
+            (Some(dir), _) => Ok(Source::Dir(dir)),
+            (None, Some(url)) => Ok(Source::ClickHouse { url, database }),
+            (None, None) => bail!("give --input DIR or --clickhouse URL"),
+        }
+    }
+}
+
 fn read_csv<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     if std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(false) {
         return Ok(Vec::new());
