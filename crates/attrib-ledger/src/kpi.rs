@@ -195,25 +195,7 @@ impl KpiFact {
             ad_id,
             actor_type,
             conversion_type,
-            reporting_currency: String::new(),
-            attributed_revenue_minor: 0,
-            attributed_conversions: 0.0,
-            leads: 0.0,
-            pipeline_minor: 0,
-            pipeline_deals: 0.0,
-            spend_minor: 0,
-            impressions: 0,
-            views: 0,
-            likes: 0,
-            comments: 0,
-            shares: 0,
-            saves: 0,
-            follows: 0,
-            clicks: 0,
-            link_clicks: 0,
-            messages: 0,
-            mentions: 0,
-            missing_fx_rows: 0,
+            ..KpiFact::default()
         }
     }
 
@@ -353,11 +335,23 @@ pub fn post_kpis(facts: &[KpiFact]) -> Vec<KpiFact> {
 
 /// Sums facts under a coarser key (dimensions left empty in the key are summed over).
 pub fn rollup<'a>(facts: impl Iterator<Item = &'a KpiFact>, key: impl Fn(&KpiFact) -> FactKey) -> Vec<KpiFact> {
-    let mut acc: BTreeMap<FactKey, KpiFact> = BTreeMap::new();
+    sum_by(facts, key)
+        .into_iter()
+        .map(|(k, sums)| {
+            let mut f = KpiFact::empty(k);
+            f.add(&sums);
+            f
+        })
+        .collect()
+}
+
+/// The measures of `facts` summed per key of any kind, in key order (dimensions left empty).
+pub fn sum_by<'a, K: Ord>(facts: impl Iterator<Item = &'a KpiFact>, key: impl Fn(&KpiFact) -> K) -> Vec<(K, KpiFact)> {
+    let mut acc: BTreeMap<K, KpiFact> = BTreeMap::new();
     for f in facts {
-        acc.entry(key(f)).or_insert_with_key(|k| KpiFact::empty(k.clone())).add(f);
+        acc.entry(key(f)).or_default().add(f);
     }
-    acc.into_values().collect()
+    acc.into_iter().collect()
 }
 
 /// Revenue against spend for one model, platform and campaign. Ratios are ratios of sums.

@@ -22,7 +22,7 @@ pub use fit::{fit_data_driven, training_set, ChannelValues, DataDrivenFits, FitR
 pub use fx::{FxStatus, FxTable, ReportedAmount, ReportingConfig};
 pub use incremental::{Change, Changes, IncrementalLedger, LiveRows, TouchRow};
 pub use kpi::{
-    campaign_kpis, channel_kpis, kpi_facts, ledger_reconciliation, post_kpis, ratio, reconcile, rollup,
+    campaign_kpis, channel_kpis, kpi_facts, ledger_reconciliation, post_kpis, ratio, reconcile, rollup, sum_by,
     time_to_conversion, CampaignKpi, ChannelKpi, EngagementRow, KpiFact, KpiInputs, LedgerReconciliationLine,
     Reconciliation, TimeToConversion, ACQUISITION_TYPES,
 };

@@ -2,7 +2,7 @@
 //! views as one file with inline SVG charts, no script or font from the network.
 
 use attrib_contract::{Currency, Date};
-use attrib_ledger::{ratio, KpiFact, LedgerReconciliationLine, TimeToConversion};
+use attrib_ledger::{ratio, sum_by, KpiFact, LedgerReconciliationLine, TimeToConversion};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -76,15 +76,6 @@ fn week_of(day: &str) -> String {
         }
         None => day.to_string(),
     }
-}
-
-/// The measures of `facts` summed per key, in key order.
-fn sums<'a, K: Ord>(facts: impl Iterator<Item = &'a KpiFact>, key: impl Fn(&KpiFact) -> K) -> Vec<(K, KpiFact)> {
-    let mut acc: BTreeMap<K, KpiFact> = BTreeMap::new();
-    for f in facts {
-        acc.entry(key(f)).or_default().add(f);
-    }
-    acc.into_iter().collect()
 }
 
 /// The source a credit is shown under: its platform, or its channel for non-social touches.
@@ -217,7 +208,7 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
     let mut body = String::new();
 
     // Headline figures of the chosen model.
-    let total = sums(of_model.iter().copied(), |_| ()).pop().map(|(_, t)| t).unwrap_or_default();
+    let total = sum_by(of_model.iter().copied(), |_| ()).pop().map(|(_, t)| t).unwrap_or_default();
     let get = |f: fn(&KpiFact) -> f64| f(&total);
     let (revenue, spend) = (get(|t| t.attributed_revenue_minor as f64), get(|t| t.spend_minor as f64));
     let (conversions, leads) = (get(|t| t.attributed_conversions), get(|t| t.leads));
@@ -246,7 +237,7 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
     // Revenue by platform (channel for non-social) over weeks.
     let credited = |f: &&KpiFact| !f.conversion_type.is_empty();
     let by_week: BTreeMap<(String, String), i64> =
-        sums(of_model.iter().copied().filter(credited), |f| (week_of(&f.day), source_of(f)))
+        sum_by(of_model.iter().copied().filter(credited), |f| (week_of(&f.day), source_of(f)))
             .into_iter()
             .map(|(k, f)| (k, f.attributed_revenue_minor))
             .collect();
@@ -273,12 +264,12 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
     );
 
     // Revenue by source under the chosen model, and how the models split it.
-    let by_source = sums(of_model.iter().copied().filter(credited), source_of);
+    let by_source = sum_by(of_model.iter().copied().filter(credited), source_of);
     let mut bars: Vec<(String, f64)> =
         by_source.iter().map(|(src, f)| (src.clone(), money.units(f.attributed_revenue_minor as f64))).collect();
     bars.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let matrix: BTreeMap<(String, String), i64> =
-        sums(data.facts.iter().filter(credited), |f| (source_of(f), f.model.clone()))
+        sum_by(data.facts.iter().filter(credited), |f| (source_of(f), f.model.clone()))
             .into_iter()
             .map(|(k, f)| (k, f.attributed_revenue_minor))
             .collect();
@@ -298,7 +289,7 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
     );
 
     // Campaigns: ROAS and CPA as ratios of sums.
-    let mut campaigns = sums(of_model.iter().copied().filter(|f| !f.campaign_id.is_empty()), |f| {
+    let mut campaigns = sum_by(of_model.iter().copied().filter(|f| !f.campaign_id.is_empty()), |f| {
         (f.platform.clone(), f.campaign_id.clone())
     });
     campaigns.sort_by(|(_, a), (_, b)| {
@@ -347,7 +338,7 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
     );
 
     // Posts: revenue next to likes.
-    let mut posts = sums(of_model.iter().copied().filter(|f| !f.post_id.is_empty()), |f| {
+    let mut posts = sum_by(of_model.iter().copied().filter(|f| !f.post_id.is_empty()), |f| {
         (f.post_id.clone(), f.platform.clone(), f.actor_type.clone())
     });
     posts.sort_by(|(ka, a), (kb, b)| {
@@ -380,7 +371,7 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
     );
 
     // Who published: employee advocacy vs brand vs paid vs influencer.
-    let actors = sums(of_model.iter().copied().filter(|f| !f.actor_type.is_empty()), |f| f.actor_type.clone());
+    let actors = sum_by(of_model.iter().copied().filter(|f| !f.actor_type.is_empty()), |f| f.actor_type.clone());
     let actor_bars: Vec<(String, f64)> = actors
         .iter()
         .flat_map(|(actor, a)| {
@@ -410,7 +401,7 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
     );
 
     // Pipeline influenced.
-    let mut pipeline = sums(of_model.iter().copied().filter(|f| f.pipeline_minor != 0), source_of);
+    let mut pipeline = sum_by(of_model.iter().copied().filter(|f| f.pipeline_minor != 0), source_of);
     pipeline.sort_by(|(ka, a), (kb, b)| b.pipeline_minor.cmp(&a.pipeline_minor).then(ka.cmp(kb)));
     let bars: Vec<(String, f64)> =
         pipeline.iter().map(|(source, p)| (source.clone(), money.units(p.pipeline_minor as f64))).collect();
