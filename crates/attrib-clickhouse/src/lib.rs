@@ -8,7 +8,7 @@ mod rows;
 mod writer;
 
 pub use migrate::{migrate, Migration, MigrationReport, MIGRATIONS};
-pub use recovery::{deal_versions, fx_rates, live_credits, live_rows, raw_events, table_csv};
+pub use recovery::{deal_versions, frontier, fx_rates, live_credits, live_rows, raw_events, table_csv};
 pub use rows::*;
 pub use writer::{Batch, RetryPolicy, WriteObserver, Writer};
 

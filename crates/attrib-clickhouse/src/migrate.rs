@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "004_pipeline_engagement_kpi_views",
         sql: include_str!("../../../schemas/clickhouse/004_pipeline_engagement_kpi_views.sql"),
     },
+    Migration {
+        version: 5,
+        name: "005_ingest_frontier",
+        sql: include_str!("../../../schemas/clickhouse/005_ingest_frontier.sql"),
+    },
 ];
 
 /// Whether a failed statement only repeats a change another instance already made

@@ -20,6 +20,25 @@ pub async fn raw_events(client: &Client) -> Result<Vec<(String, String)>, Error>
     Ok(rows.into_iter().map(|r| (r.topic, r.payload)).collect())
 }
 
+/// How far the stored state has consumed each Kafka partition: the greater of the recorded
+/// frontier and the offset after the last stored raw event (state written before 005 has
+/// only the latter). `topic_prefix` turns the contract topic names of `events_raw` into
+/// Kafka topic names.
+pub async fn frontier(client: &Client, topic_prefix: &str) -> Result<Vec<crate::FrontierRow>, Error> {
+    let rows: Vec<crate::FrontierRow> = client
+        .query(
+            "SELECT t AS topic, p AS kafka_partition, max(n) AS next_offset FROM ( \
+               SELECT topic AS t, kafka_partition AS p, next_offset AS n FROM ingest_frontier \
+               UNION ALL SELECT concat(?, topic) AS t, kafka_partition AS p, max(kafka_offset) + 1 AS n \
+               FROM events_raw GROUP BY topic, kafka_partition) \
+             GROUP BY t, p ORDER BY t, p",
+        )
+        .bind(topic_prefix)
+        .fetch_all()
+        .await?;
+    Ok(rows)
+}
+
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct CreditRead {
     conversion_id: String,

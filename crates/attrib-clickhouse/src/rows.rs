@@ -24,6 +24,14 @@ pub struct RawEventRow {
     pub ingested_at: u32,
 }
 
+/// `ingest_frontier`: the next offset of a source partition the state has consumed to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
+pub struct FrontierRow {
+    pub topic: String,
+    pub kafka_partition: i32,
+    pub next_offset: i64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
 pub struct TouchpointRow {
     pub touch_source: String,

@@ -27,6 +27,8 @@ impl Default for RetryPolicy {
 /// Rows for every table, written together before the offsets that produced them are committed.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
+    /// Where the state stands after this batch (written first: never behind the ledger).
+    pub frontier: Vec<FrontierRow>,
     pub raw: Vec<RawEventRow>,
     pub touchpoints: Vec<TouchpointRow>,
     pub conversions: Vec<ConversionTableRow>,
@@ -43,7 +45,8 @@ pub struct Batch {
 
 impl Batch {
     pub fn rows(&self) -> usize {
-        self.raw.len()
+        self.frontier.len()
+            + self.raw.len()
             + self.touchpoints.len()
             + self.conversions.len()
             + self.credits.len()
@@ -100,6 +103,7 @@ impl Writer {
         observer: &dyn WriteObserver,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), Error> {
+        self.table("ingest_frontier", &batch.frontier, observer, shutdown).await?;
         self.table("events_raw", &batch.raw, observer, shutdown).await?;
         self.table("ad_spend", &batch.spend, observer, shutdown).await?;
         self.table("fx_rates", &batch.fx, observer, shutdown).await?;

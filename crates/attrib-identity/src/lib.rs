@@ -5,8 +5,12 @@
 //! identifier key in its component, so the same events in any order name the same
 //! people with the same keys.
 
+mod symbols;
+
+pub use symbols::{Sym, Symbols};
+
 use attrib_contract::{CrmRecord, Platform, SocialInteraction, WebEvent};
-use std::collections::HashMap;
+use std::fmt::Write;
 
 /// One identifier a record can carry, in its own namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,13 +29,26 @@ pub enum Identifier<'a> {
 impl Identifier<'_> {
     /// The canonical key: namespace prefix plus value.
     pub fn key(&self) -> String {
-        match self {
-            Identifier::ClickId(v) => format!("click:{v}"),
-            Identifier::PlatformUser(p, v) => format!("pu:{p}:{v}"),
-            Identifier::AnonymousId(v) => format!("anon:{v}"),
-            Identifier::Contact(v) => format!("contact:{v}"),
-            Identifier::EmailSha256(v) => format!("email:{}", v.to_ascii_lowercase()),
-        }
+        let mut key = String::new();
+        self.write_key(&mut key);
+        key
+    }
+
+    /// Writes the canonical key into `buf` (cleared first), so hot paths reuse one buffer.
+    pub fn write_key(&self, buf: &mut String) {
+        buf.clear();
+        // Writing into a String cannot fail.
+        let _ = match self {
+            Identifier::ClickId(v) => write!(buf, "click:{v}"),
+            Identifier::PlatformUser(p, v) => write!(buf, "pu:{p}:{v}"),
+            Identifier::AnonymousId(v) => write!(buf, "anon:{v}"),
+            Identifier::Contact(v) => write!(buf, "contact:{v}"),
+            Identifier::EmailSha256(v) => {
+                buf.push_str("email:");
+                buf.extend(v.chars().map(|c| c.to_ascii_lowercase()));
+                Ok(())
+            }
+        };
     }
 }
 
@@ -87,11 +104,15 @@ pub struct Merge {
     pub absorbed: NodeId,
 }
 
-/// Union-find over identifiers, tracking the smallest key of each component.
+/// Union-find over identifiers, tracking the smallest key of each component. Each key is
+/// held once (interned; a node is its key's symbol index).
 #[derive(Debug, Default)]
 pub struct IdentityGraph {
-    index: HashMap<Box<str>, NodeId>,
-    keys: Vec<Box<str>>,
+    keys: Symbols,
+    /// Scratch buffer for building keys without an allocation per identifier.
+    key_buf: String,
+    /// Number of components (people).
+    components: usize,
     parent: Vec<u32>,
     size: Vec<u32>,
     /// For roots: the node whose key is the smallest in the component.
@@ -108,25 +129,43 @@ impl IdentityGraph {
         self.keys.len()
     }
 
+    /// Number of people: connected components of the identifiers seen.
+    pub fn components(&self) -> usize {
+        self.components
+    }
+
+    /// The identifier key of a node.
+    pub fn key(&self, node: NodeId) -> &str {
+        self.keys.resolve(Self::sym(node))
+    }
+
+    fn sym(node: NodeId) -> Sym {
+        // Nodes are created in interning order, so a node's index is its key's symbol index.
+        Sym::from_index(node.0 as usize)
+    }
+
     /// Links all `ids` into one person. Returns that person's root (None for no ids)
     /// and the merges it caused, so holders of per-person state can move it.
     pub fn link(&mut self, ids: &[Identifier<'_>]) -> (Option<NodeId>, Vec<Merge>) {
         let mut merges = Vec::new();
         let mut root: Option<NodeId> = None;
+        let mut buf = std::mem::take(&mut self.key_buf);
         for id in ids {
-            let node = self.intern(&id.key());
+            id.write_key(&mut buf);
+            let node = self.intern(&buf);
             let r = self.find(node);
             root = Some(match root {
                 None => r,
                 Some(prev) => self.union(prev, r, &mut merges),
             });
         }
+        self.key_buf = buf;
         (root, merges)
     }
 
     /// The node of an identifier key, if seen.
     pub fn node(&self, key: &str) -> Option<NodeId> {
-        self.index.get(key).copied()
+        self.keys.get(key).map(|s| NodeId(s.index() as u32))
     }
 
     /// The root of a node's component, compressing the path on the way.
@@ -156,16 +195,17 @@ impl IdentityGraph {
     /// The stable name of the person a node belongs to: the smallest identifier key in its component.
     pub fn person_key(&self, node: NodeId) -> &str {
         let root = self.root_of(node);
-        &self.keys[self.smallest[root.0 as usize] as usize]
+        self.key(NodeId(self.smallest[root.0 as usize]))
     }
 
     fn intern(&mut self, key: &str) -> NodeId {
-        if let Some(&n) = self.index.get(key) {
-            return n;
+        let before = self.keys.len();
+        let sym = self.keys.intern(key);
+        let n = sym.index() as u32;
+        if self.keys.len() == before {
+            return NodeId(n);
         }
-        let n = self.keys.len() as u32;
-        self.keys.push(key.into());
-        self.index.insert(key.into(), NodeId(n));
+        self.components += 1;
         self.parent.push(n);
         self.size.push(1);
         self.smallest.push(n);
@@ -179,8 +219,9 @@ impl IdentityGraph {
         let (big, small) = if self.size[a.0 as usize] >= self.size[b.0 as usize] { (a, b) } else { (b, a) };
         self.parent[small.0 as usize] = big.0;
         self.size[big.0 as usize] += self.size[small.0 as usize];
+        self.components -= 1;
         let (sb, ss) = (self.smallest[big.0 as usize], self.smallest[small.0 as usize]);
-        if self.keys[ss as usize] < self.keys[sb as usize] {
+        if self.key(NodeId(ss)) < self.key(NodeId(sb)) {
             self.smallest[big.0 as usize] = ss;
         }
         merges.push(Merge { survivor: big, absorbed: small });
@@ -192,6 +233,7 @@ impl IdentityGraph {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::HashMap;
 
     #[test]
     fn a_click_id_joins_a_social_user_to_a_web_visitor() {
@@ -238,6 +280,7 @@ mod tests {
         let mut by_person: HashMap<String, Vec<String>> = HashMap::new();
         for key in g.keys.iter() {
             let n = g.node(key).expect("interned");
+            let _ = g.key(n);
             by_person.entry(g.person_key(n).to_string()).or_default().push(key.to_string());
         }
         let mut out: Vec<Vec<String>> = by_person

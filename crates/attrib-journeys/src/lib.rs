@@ -7,7 +7,7 @@ mod store;
 
 pub use channel::{classify_host, classify_session, referrer_host, Channel};
 pub use journey::*;
-pub use store::{Ingested, JourneyStore};
+pub use store::{DealRecord, FirstCopies, Ingested, JourneyStore, SocialActivity, Sym, Symbols};
 
 #[cfg(test)]
 mod tests;

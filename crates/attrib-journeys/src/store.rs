@@ -4,19 +4,22 @@
 //! current deal versions, which sessions are touches) depends only on the set of
 //! records, never on their order, apart from the contract's "first valid copy of an
 //! event id wins".
+//!
+//! The store keeps facts, not records (DESIGN §8): a touch is its time, channel and
+//! interned ids; a conversion its time, amount and ids; a deal version its fields. Page
+//! views, impressions (view-through off) and contacts keep nothing beyond the identity
+//! links they add, and an event id that is not part of a fact is remembered only as a
+//! 128-bit fingerprint for the first-copy rule.
 
 use crate::channel::{classify_session, Channel};
 use crate::journey::*;
-use attrib_contract::{CrmObject, CrmRecord, DealStage, SocialInteraction, Timestamp, Topic, WebEvent, WebEventType};
-use attrib_identity::{crm_identifiers, social_identifiers, web_identifiers, IdentityGraph, NodeId};
+use attrib_contract::{
+    ActorType, CrmObject, CrmRecord, Currency, DealStage, InteractionKind, Platform, SocialInteraction, Timestamp,
+    Topic, WebEvent, WebEventType,
+};
+use attrib_identity::{crm_identifiers, social_identifiers, web_identifiers, Identifier, IdentityGraph, NodeId};
+pub use attrib_identity::{Sym, Symbols};
 use std::collections::{HashMap, HashSet};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RecordRef {
-    Social(u32),
-    Web(u32),
-    Crm(u32),
-}
 
 /// What happened to a record offered to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,43 +30,174 @@ pub enum Ingested {
     Duplicate,
 }
 
-/// Makes record `idx` the holder of `id` when there is none yet or it `beats` the current
-/// holder's record; the person that held it loses it, so becomes dirty.
-fn claim<R>(
-    holders: &mut HashMap<String, u32>,
-    records: &[(R, NodeId)],
-    dirty: &mut HashSet<NodeId>,
-    id: &str,
-    idx: u32,
-    beats: impl FnOnce(&R) -> bool,
-) {
-    if let Some(&cur) = holders.get(id) {
-        let (current, owner) = &records[cur as usize];
-        if !beats(current) {
-            return;
-        }
-        dirty.insert(*owner);
-    }
-    holders.insert(id.to_string(), idx);
+/// The event ids seen per topic, as 128-bit fingerprints (the first valid copy wins).
+#[derive(Debug, Default)]
+pub struct FirstCopies {
+    seen: hashbrown::HashTable<u128>,
 }
 
-/// Holds the valid social, web and CRM records and the identity graph over them.
+impl FirstCopies {
+    /// Whether `(topic, key)` is new; remembers it.
+    pub fn insert(&mut self, topic: Topic, key: &str) -> bool {
+        let fp = fingerprint(topic, key);
+        let low = fp as u64;
+        if self.seen.find(low, |&s| s == fp).is_some() {
+            return false;
+        }
+        self.seen.insert_unique(low, fp, |&s| s as u64);
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// A stable 128-bit fingerprint of a topic's event id (xxh3: the same in every build).
+fn fingerprint(topic: Topic, key: &str) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(topic.as_str().as_bytes());
+    h.update(&[0]);
+    h.update(key.as_bytes());
+    h.digest128()
+}
+
+/// A social interaction with its ids interned in the store's names: a touch's fact, and
+/// what engagement counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocialActivity {
+    pub time: Timestamp,
+    pub event: Sym,
+    pub account: Sym,
+    pub post: Sym,
+    pub campaign: Option<Sym>,
+    pub ad: Option<Sym>,
+    pub platform: Platform,
+    pub interaction: InteractionKind,
+    pub actor: ActorType,
+}
+
+/// A web session, its channel classified on arrival.
+#[derive(Debug, Clone, Copy)]
+struct SessionFact {
+    time: Timestamp,
+    event: Sym,
+    /// The session's utm_campaign, trimmed (web analytics report it as the campaign).
+    campaign: Option<Sym>,
+    /// The click id it landed with: a social interaction with it makes this the same touch.
+    click: Option<NodeId>,
+    channel: Channel,
+}
+
+/// What one record left of itself under its person.
+#[derive(Debug, Clone, Copy)]
+enum Fact {
+    Social(SocialActivity),
+    Session(SessionFact),
+    Order {
+        time: Timestamp,
+        event: Sym,
+        order: Sym,
+        revenue_minor: i64,
+        currency: Currency,
+    },
+    Lead {
+        time: Timestamp,
+        event: Sym,
+    },
+    Signup {
+        time: Timestamp,
+        event: Sym,
+    },
+    /// A deal version: an index into `deal_versions`.
+    Deal(u32),
+}
+
+impl Fact {
+    fn may_convert(&self) -> bool {
+        !matches!(self, Fact::Social(_) | Fact::Session(_))
+    }
+}
+
+/// One version of a deal as received (every version is kept: restatements and finance need them).
+#[derive(Debug, Clone, Copy)]
+struct DealFact {
+    event: Sym,
+    occurred_at: Timestamp,
+    deal: Sym,
+    contact: Sym,
+    version: i64,
+    stage: DealStage,
+    amount_minor: i64,
+    currency: Currency,
+    created_at: Timestamp,
+    closed_at: Option<Timestamp>,
+    /// The node the version was filed under (its person is that node's root).
+    owner: NodeId,
+}
+
+/// One deal version, with its ids resolved (the rows of `deals.csv` and `crm_deals`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DealRecord<'a> {
+    pub deal_id: &'a str,
+    pub version: i64,
+    pub event_id: &'a str,
+    pub occurred_at: Timestamp,
+    pub contact_id: &'a str,
+    pub stage: DealStage,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub created_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+}
+
+impl<'a> DealRecord<'a> {
+    /// The deal version a CRM record carries, if it is a deal.
+    pub fn of(r: &'a CrmRecord) -> Option<DealRecord<'a>> {
+        let d = r.deal.as_ref()?;
+        Some(DealRecord {
+            deal_id: &d.deal_id,
+            version: d.version,
+            event_id: &r.event_id,
+            occurred_at: r.occurred_at,
+            contact_id: &r.contact_id,
+            stage: d.stage,
+            amount_minor: d.amount.minor,
+            currency: d.amount.currency,
+            created_at: d.created_at,
+            closed_at: d.closed_at,
+        })
+    }
+}
+
+/// The order record currently holding an order id (earliest by time, then event id).
+#[derive(Debug, Clone, Copy)]
+struct OrderClaim {
+    time: Timestamp,
+    event: Sym,
+    owner: NodeId,
+}
+
+/// Holds the facts of every person and the identity graph over them.
 #[derive(Debug, Default)]
 pub struct JourneyStore {
     config: JourneyConfig,
     graph: IdentityGraph,
-    seen: HashMap<Topic, HashSet<String>>,
-    social: Vec<(SocialInteraction, Option<NodeId>)>,
-    web: Vec<(WebEvent, NodeId)>,
-    crm: Vec<(CrmRecord, NodeId)>,
-    /// Records of each person, keyed by the root of its component.
-    members: HashMap<NodeId, Vec<RecordRef>>,
-    /// Click ids carried by social interactions: sessions landing with one are that same touch.
-    social_click_ids: HashSet<String>,
-    /// order_id → index of the winning web order (earliest by time, then event id).
-    orders: HashMap<String, u32>,
-    /// deal_id → index of the CRM record holding the deal's current version.
-    deals: HashMap<String, u32>,
+    /// Event ids, account, post, campaign, ad, order and deal ids: each held once.
+    names: Symbols,
+    seen: FirstCopies,
+    /// Facts of each person, keyed by the root of its component (people with facts only).
+    facts: HashMap<NodeId, Vec<Fact>>,
+    deal_versions: Vec<DealFact>,
+    /// Click-id nodes carried by social interactions: sessions landing with one are that same touch.
+    social_clicks: HashSet<NodeId>,
+    orders: HashMap<Sym, OrderClaim>,
+    /// deal_id → index of the version holding the deal's current state.
+    deals: HashMap<Sym, u32>,
     /// The latest `occurred_at` of any stored record: where the data ends.
     latest: Option<Timestamp>,
     /// Nodes of people whose journeys may have changed since the last `take_dirty`.
@@ -87,9 +221,28 @@ impl JourneyStore {
         &self.graph
     }
 
-    /// Number of people (components) holding at least one record.
+    /// Interns a content id (account, post, campaign …) in the store's names.
+    pub fn intern(&mut self, s: &str) -> Sym {
+        self.names.intern(s)
+    }
+
+    /// The string behind a name interned here.
+    pub fn name(&self, s: Sym) -> &str {
+        self.names.resolve(s)
+    }
+
+    pub fn names(&self) -> &Symbols {
+        &self.names
+    }
+
+    /// Number of people: components of the identity graph (each holds at least one record).
     pub fn people(&self) -> usize {
-        self.members.len()
+        self.graph.components()
+    }
+
+    /// Number of facts held (touches, conversions, deal versions).
+    pub fn fact_count(&self) -> usize {
+        self.facts.values().map(Vec::len).sum()
     }
 
     /// The latest `occurred_at` of any stored social, web or CRM record.
@@ -99,34 +252,35 @@ impl JourneyStore {
 
     /// Whether an event id of a topic was already accepted; marks it seen (and the time) if not.
     fn first_copy(&mut self, topic: Topic, event_id: &str, at: Timestamp) -> bool {
-        let first = self.seen.entry(topic).or_default().insert(event_id.to_string());
+        let first = self.seen.insert(topic, event_id);
         if first {
             self.latest = Some(self.latest.map_or(at, |l| l.max(at)));
         }
         first
     }
 
-    /// Files a record under its person. `shapes_journey` says whether the record can change
-    /// the person's touches or conversions; one that cannot (a page view, an impression
-    /// without view-through, a contact) only makes the person dirty when it merged people
-    /// or added an identifier (which may rename the person).
+    /// Files a fact (if any) under its person. A record leaving no fact (a page view, an
+    /// impression without view-through, a contact) and not `shaping` the journey otherwise
+    /// only makes the person dirty when it merged people (which may rename the person).
     fn attach(
         &mut self,
         root: Option<NodeId>,
         merges: Vec<attrib_identity::Merge>,
-        r: RecordRef,
+        fact: Option<Fact>,
         shapes_journey: bool,
     ) -> Option<NodeId> {
         let merged = !merges.is_empty();
         for m in merges {
-            if let Some(moved) = self.members.remove(&m.absorbed) {
-                self.members.entry(m.survivor).or_default().extend(moved);
+            if let Some(moved) = self.facts.remove(&m.absorbed) {
+                self.facts.entry(m.survivor).or_default().extend(moved);
             }
             self.absorbed.push(m.absorbed);
         }
         if let Some(root) = root {
-            self.members.entry(root).or_default().push(r);
-            if shapes_journey || merged {
+            if let Some(f) = fact {
+                self.facts.entry(root).or_default().push(f);
+            }
+            if shapes_journey || fact.is_some() || merged {
                 self.dirty.insert(root);
             }
         }
@@ -138,8 +292,8 @@ impl JourneyStore {
     pub fn take_dirty(&mut self) -> Vec<NodeId> {
         if std::mem::take(&mut self.converting_dirty) {
             let converting =
-                self.members.iter().filter(|(_, m)| m.iter().any(|r| self.may_convert(*r))).map(|(k, _)| *k);
-            self.dirty.extend(converting.collect::<Vec<_>>());
+                self.facts.iter().filter(|(_, f)| f.iter().any(Fact::may_convert)).map(|(k, _)| *k).collect::<Vec<_>>();
+            self.dirty.extend(converting);
         }
         let mut roots: Vec<NodeId> = std::mem::take(&mut self.dirty).into_iter().map(|n| self.graph.find(n)).collect();
         roots.sort_unstable();
@@ -158,9 +312,9 @@ impl JourneyStore {
         std::mem::take(&mut self.absorbed)
     }
 
-    /// Marks every person dirty (after a refit, or to rebuild the whole ledger).
+    /// Marks every person with facts dirty (after a refit, or to rebuild the whole ledger).
     pub fn mark_all_dirty(&mut self) {
-        self.dirty.extend(self.members.keys().copied());
+        self.dirty.extend(self.facts.keys().copied());
     }
 
     /// The root of the person holding an identifier key (e.g. a `person_id` written earlier).
@@ -168,20 +322,42 @@ impl JourneyStore {
         self.graph.node(key).map(|n| self.graph.root_of(n))
     }
 
+    fn opt_name(&mut self, s: Option<&str>) -> Option<Sym> {
+        s.map(|s| self.names.intern(s))
+    }
+
     pub fn ingest_social(&mut self, e: SocialInteraction) -> Ingested {
+        self.ingest_social_activity(e).0
+    }
+
+    /// Ingests a social interaction and returns, when accepted, its interned activity.
+    pub fn ingest_social_activity(&mut self, e: SocialInteraction) -> (Ingested, Option<SocialActivity>) {
         if !self.first_copy(Topic::SocialInteractions, &e.event_id, e.occurred_at) {
-            return Ingested::Duplicate;
+            return (Ingested::Duplicate, None);
         }
         let (root, merges) = self.graph.link(&social_identifiers(&e));
         if let Some(c) = &e.click_id {
-            self.social_click_ids.insert(c.clone());
+            if let Some(node) = self.graph.node(&Identifier::ClickId(c).key()) {
+                self.social_clicks.insert(node);
+            }
         }
-        let idx = self.social.len() as u32;
+        let activity = SocialActivity {
+            time: e.occurred_at,
+            event: self.names.intern(&e.event_id),
+            account: self.names.intern(&e.account_id),
+            post: self.names.intern(&e.post_id),
+            campaign: self.opt_name(e.campaign_id.as_deref()),
+            ad: self.opt_name(e.ad_id.as_deref()),
+            platform: e.platform,
+            interaction: e.interaction,
+            actor: e.actor_type,
+        };
+        let touch = self.config.view_through || !e.interaction.is_exposure();
+        let fact = (touch && root.is_some()).then_some(Fact::Social(activity));
         // A click id may turn a session of this person into this same touch.
-        let shapes = self.config.view_through || !e.interaction.is_exposure() || e.click_id.is_some();
-        self.social.push((e, root));
-        let person = self.attach(root, merges, RecordRef::Social(idx), shapes);
-        Ingested::Accepted { person }
+        let shapes = e.click_id.is_some();
+        let person = self.attach(root, merges, fact, shapes);
+        (Ingested::Accepted { person }, Some(activity))
     }
 
     pub fn ingest_web(&mut self, e: WebEvent) -> Ingested {
@@ -189,17 +365,47 @@ impl JourneyStore {
             return Ingested::Duplicate;
         }
         let (root, merges) = self.graph.link(&web_identifiers(&e));
-        let idx = self.web.len() as u32;
-        if let Some(order) = &e.order {
-            // The earliest order (time, then event id) holds the order id.
-            let beats = |c: &WebEvent| (e.occurred_at, e.event_id.as_str()) < (c.occurred_at, c.event_id.as_str());
-            claim(&mut self.orders, &self.web, &mut self.dirty, &order.order_id, idx, beats);
-        }
         let node = root.unwrap_or_else(|| unreachable!("a web event always carries its anonymous id"));
-        let shapes = e.kind != WebEventType::PageView;
-        self.web.push((e, node));
-        let person = self.attach(root, merges, RecordRef::Web(idx), shapes);
+        let time = e.occurred_at;
+        let fact = match e.kind {
+            WebEventType::PageView => None,
+            WebEventType::SessionStart => {
+                let campaign =
+                    e.utm.as_ref().and_then(|u| u.campaign.as_deref()).map(str::trim).filter(|c| !c.is_empty());
+                let click = e.click_id.as_ref().and_then(|c| self.graph.node(&Identifier::ClickId(c).key()));
+                Some(Fact::Session(SessionFact {
+                    time,
+                    event: self.names.intern(&e.event_id),
+                    campaign: self.opt_name(campaign),
+                    click,
+                    channel: classify_session(e.utm.as_ref(), e.referrer.as_deref()),
+                }))
+            }
+            WebEventType::Signup => Some(Fact::Signup { time, event: self.names.intern(&e.event_id) }),
+            WebEventType::LeadForm => Some(Fact::Lead { time, event: self.names.intern(&e.event_id) }),
+            WebEventType::Order => e.order.as_ref().map(|o| {
+                let event = self.names.intern(&e.event_id);
+                let order = self.names.intern(&o.order_id);
+                self.claim_order(order, OrderClaim { time, event, owner: node });
+                Fact::Order { time, event, order, revenue_minor: o.revenue.minor, currency: o.revenue.currency }
+            }),
+        };
+        let person = self.attach(root, merges, fact, false);
         Ingested::Accepted { person }
+    }
+
+    /// The earliest order (time, then event id) holds the order id; the person that held it
+    /// loses it, so becomes dirty.
+    fn claim_order(&mut self, order: Sym, claim: OrderClaim) {
+        if let Some(cur) = self.orders.get(&order) {
+            let names = &self.names;
+            let rank = |c: &OrderClaim| (c.time, names.resolve(c.event));
+            if rank(&claim) >= rank(cur) {
+                return;
+            }
+            self.dirty.insert(cur.owner);
+        }
+        self.orders.insert(order, claim);
     }
 
     pub fn ingest_crm(&mut self, e: CrmRecord) -> Ingested {
@@ -207,58 +413,89 @@ impl JourneyStore {
             return Ingested::Duplicate;
         }
         let (root, merges) = self.graph.link(&crm_identifiers(&e));
-        let idx = self.crm.len() as u32;
-        if let Some(deal) = &e.deal {
-            // The highest version (then the later occurred_at, then the greater event id) holds the deal.
-            fn rank(r: &CrmRecord) -> (i64, Timestamp, &str) {
-                (r.deal.as_ref().map_or(i64::MIN, |d| d.version), r.occurred_at, &r.event_id)
-            }
-            let beats = |c: &CrmRecord| rank(&e) > rank(c);
-            claim(&mut self.deals, &self.crm, &mut self.dirty, &deal.deal_id, idx, beats);
-        }
         let node = root.unwrap_or_else(|| unreachable!("a CRM record always carries its contact id"));
-        let shapes = e.object != CrmObject::Contact;
-        self.crm.push((e, node));
-        let person = self.attach(root, merges, RecordRef::Crm(idx), shapes);
+        let fact = match (&e.object, DealRecord::of(&e)) {
+            (CrmObject::Lead, _) => Some(Fact::Lead { time: e.occurred_at, event: self.names.intern(&e.event_id) }),
+            (CrmObject::Deal, Some(d)) => Some(Fact::Deal(self.add_deal_version(&d, node))),
+            _ => None,
+        };
+        let person = self.attach(root, merges, fact, false);
         Ingested::Accepted { person }
     }
 
-    /// Every accepted CRM record, in arrival order.
-    pub fn crm_records(&self) -> impl Iterator<Item = &CrmRecord> {
-        self.crm.iter().map(|(r, _)| r)
+    /// Keeps a deal version; the highest version (then the later occurred_at, then the greater
+    /// event id) holds the deal, and the person that held it before becomes dirty.
+    fn add_deal_version(&mut self, d: &DealRecord<'_>, owner: NodeId) -> u32 {
+        let idx = self.deal_versions.len() as u32;
+        let fact = DealFact {
+            event: self.names.intern(d.event_id),
+            occurred_at: d.occurred_at,
+            deal: self.names.intern(d.deal_id),
+            contact: self.names.intern(d.contact_id),
+            version: d.version,
+            stage: d.stage,
+            amount_minor: d.amount_minor,
+            currency: d.currency,
+            created_at: d.created_at,
+            closed_at: d.closed_at,
+            owner,
+        };
+        self.deal_versions.push(fact);
+        let names = &self.names;
+        let rank = |f: &DealFact| (f.version, f.occurred_at, names.resolve(f.event));
+        match self.deals.get(&fact.deal).map(|&cur| self.deal_versions[cur as usize]) {
+            Some(cur) if rank(&fact) <= rank(&cur) => {}
+            Some(cur) => {
+                self.dirty.insert(cur.owner);
+                self.deals.insert(fact.deal, idx);
+            }
+            None => {
+                self.deals.insert(fact.deal, idx);
+            }
+        }
+        idx
     }
 
-    /// Roots of all people, in a deterministic order (by person key).
+    /// Every deal version received, in arrival order.
+    pub fn deal_records(&self) -> impl Iterator<Item = DealRecord<'_>> + '_ {
+        self.deal_versions.iter().map(|d| DealRecord {
+            deal_id: self.names.resolve(d.deal),
+            version: d.version,
+            event_id: self.names.resolve(d.event),
+            occurred_at: d.occurred_at,
+            contact_id: self.names.resolve(d.contact),
+            stage: d.stage,
+            amount_minor: d.amount_minor,
+            currency: d.currency,
+            created_at: d.created_at,
+            closed_at: d.closed_at,
+        })
+    }
+
+    /// Roots of all people with facts, in a deterministic order (by person key).
     pub fn person_roots(&self) -> Vec<NodeId> {
-        let mut roots: Vec<NodeId> = self.members.keys().copied().collect();
+        let mut roots: Vec<NodeId> = self.facts.keys().copied().collect();
         roots.sort_by(|a, b| self.graph.person_key(*a).cmp(self.graph.person_key(*b)));
         roots
     }
 
-    /// All journeys, ordered by person key.
+    /// Roots of the people holding at least one fact that can be a conversion (orders, leads,
+    /// signups, deals), ordered by person key. Attribution needs only these.
+    pub fn converting_roots(&self) -> Vec<NodeId> {
+        let mut roots: Vec<NodeId> =
+            self.facts.iter().filter(|(_, f)| f.iter().any(Fact::may_convert)).map(|(r, _)| *r).collect();
+        roots.sort_by(|a, b| self.graph.person_key(*a).cmp(self.graph.person_key(*b)));
+        roots
+    }
+
+    /// All journeys of people with facts, ordered by person key.
     pub fn journeys(&self) -> Vec<Journey<'_>> {
         self.person_roots().into_iter().map(|r| self.journey(r)).collect()
     }
 
-    /// Journeys of the people with at least one record that can be a conversion
-    /// (orders, leads, signups, deals), ordered by person key. Attribution needs only these.
+    /// Journeys of the people with a conversion or an open deal, ordered by person key.
     pub fn converting_journeys(&self) -> Vec<Journey<'_>> {
-        self.person_roots()
-            .into_iter()
-            .filter(|r| self.members[r].iter().any(|m| self.may_convert(*m)))
-            .map(|r| self.journey(r))
-            .filter(|j| j.has_outcomes())
-            .collect()
-    }
-
-    fn may_convert(&self, r: RecordRef) -> bool {
-        match r {
-            RecordRef::Social(_) => false,
-            RecordRef::Web(i) => {
-                !matches!(self.web[i as usize].0.kind, WebEventType::SessionStart | WebEventType::PageView)
-            }
-            RecordRef::Crm(i) => self.crm[i as usize].0.object != CrmObject::Contact,
-        }
+        self.converting_roots().into_iter().map(|r| self.journey(r)).filter(|j| j.has_outcomes()).collect()
     }
 
     /// The journey of the person whose root is `root`.
@@ -267,86 +504,88 @@ impl JourneyStore {
         let mut conversions = Vec::new();
         let mut open_deals = Vec::new();
         let mut first_lead = None;
-        let mut note_lead = |t: attrib_contract::Timestamp| {
-            first_lead = Some(first_lead.map_or(t, |f: attrib_contract::Timestamp| f.min(t)));
+        let name = |s: Sym| self.names.resolve(s);
+        let simple = |kind: ConversionType, time: Timestamp, event: Sym| Conversion {
+            id: format!("{kind}:{}", name(event)),
+            kind,
+            version: 1,
+            time,
+            revenue_minor: 0,
+            currency: None,
+            source_event_id: name(event),
+            deal_created_at: None,
+            deal_stage: None,
         };
-        for r in self.members.get(&root).map(Vec::as_slice).unwrap_or_default() {
-            match *r {
-                RecordRef::Social(i) => {
-                    let e = &self.social[i as usize].0;
-                    if self.config.view_through || !e.interaction.is_exposure() {
-                        touches.push(social_touch(e));
+        for fact in self.facts.get(&root).map(Vec::as_slice).unwrap_or_default() {
+            match *fact {
+                Fact::Social(s) => touches.push(Touch {
+                    event_id: name(s.event),
+                    source: TouchSource::Social,
+                    time: s.time,
+                    channel: Channel::Social(s.platform),
+                    interaction: Some(s.interaction),
+                    actor_type: Some(s.actor),
+                    account_id: Some(name(s.account)),
+                    campaign_id: s.campaign.map(name),
+                    post_id: Some(name(s.post)),
+                    ad_id: s.ad.map(name),
+                }),
+                Fact::Session(s) => {
+                    let same_as_social = s.click.is_some_and(|c| self.social_clicks.contains(&c));
+                    if !same_as_social {
+                        touches.push(Touch {
+                            event_id: name(s.event),
+                            source: TouchSource::Web,
+                            time: s.time,
+                            channel: s.channel,
+                            interaction: None,
+                            actor_type: None,
+                            account_id: None,
+                            campaign_id: s.campaign.map(name),
+                            post_id: None,
+                            ad_id: None,
+                        });
                     }
                 }
-                RecordRef::Web(i) => {
-                    let e = &self.web[i as usize].0;
-                    match e.kind {
-                        WebEventType::SessionStart => {
-                            let same_as_social = e.click_id.as_ref().is_some_and(|c| self.social_click_ids.contains(c));
-                            if !same_as_social {
-                                touches.push(session_touch(e));
-                            }
-                        }
-                        WebEventType::PageView => {}
-                        WebEventType::Signup => conversions.push(simple(e, ConversionType::Signup, "signup")),
-                        WebEventType::LeadForm => {
-                            note_lead(e.occurred_at);
-                            conversions.push(simple(e, ConversionType::Lead, "lead"));
-                        }
-                        WebEventType::Order => {
-                            if let Some(o) = &e.order {
-                                if self.orders.get(&o.order_id) == Some(&i) {
-                                    conversions.push(Conversion {
-                                        id: format!("order:{}", o.order_id),
-                                        kind: ConversionType::Order,
-                                        version: 1,
-                                        time: e.occurred_at,
-                                        revenue_minor: o.revenue.minor,
-                                        currency: Some(o.revenue.currency),
-                                        source_event_id: &e.event_id,
-                                        deal_created_at: None,
-                                        deal_stage: None,
-                                    });
-                                }
-                            }
-                        }
+                Fact::Signup { time, event } => conversions.push(simple(ConversionType::Signup, time, event)),
+                Fact::Lead { time, event } => {
+                    first_lead = Some(first_lead.map_or(time, |f: Timestamp| f.min(time)));
+                    conversions.push(simple(ConversionType::Lead, time, event));
+                }
+                Fact::Order { time, event, order, revenue_minor, currency } => {
+                    if self.orders.get(&order).is_some_and(|c| c.event == event) {
+                        conversions.push(Conversion {
+                            id: format!("order:{}", name(order)),
+                            kind: ConversionType::Order,
+                            version: 1,
+                            time,
+                            revenue_minor,
+                            currency: Some(currency),
+                            source_event_id: name(event),
+                            deal_created_at: None,
+                            deal_stage: None,
+                        });
                     }
                 }
-                RecordRef::Crm(i) => {
-                    let e = &self.crm[i as usize].0;
-                    match (&e.object, &e.deal) {
-                        (CrmObject::Lead, _) => {
-                            note_lead(e.occurred_at);
-                            conversions.push(Conversion {
-                                id: format!("lead:{}", e.event_id),
-                                kind: ConversionType::Lead,
-                                version: 1,
-                                time: e.occurred_at,
-                                revenue_minor: 0,
-                                currency: None,
-                                source_event_id: &e.event_id,
-                                deal_created_at: None,
-                                deal_stage: None,
-                            });
-                        }
-                        (CrmObject::Deal, Some(d)) if self.deals.get(&d.deal_id) == Some(&i) => {
-                            let deal = |time| Conversion {
-                                id: format!("deal:{}", d.deal_id),
-                                kind: ConversionType::Deal,
-                                version: d.version,
-                                time,
-                                revenue_minor: d.amount.minor,
-                                currency: Some(d.amount.currency),
-                                source_event_id: &e.event_id,
-                                deal_created_at: Some(d.created_at),
-                                deal_stage: Some(d.stage),
-                            };
-                            match (d.stage, d.closed_at) {
-                                (DealStage::ClosedWon, Some(closed_at)) => conversions.push(deal(closed_at)),
-                                (DealStage::Open, _) => open_deals.push(deal(d.created_at)),
-                                _ => {}
-                            }
-                        }
+                Fact::Deal(idx) => {
+                    let d = &self.deal_versions[idx as usize];
+                    if self.deals.get(&d.deal) != Some(&idx) {
+                        continue;
+                    }
+                    let deal = |time| Conversion {
+                        id: format!("deal:{}", name(d.deal)),
+                        kind: ConversionType::Deal,
+                        version: d.version,
+                        time,
+                        revenue_minor: d.amount_minor,
+                        currency: Some(d.currency),
+                        source_event_id: name(d.event),
+                        deal_created_at: Some(d.created_at),
+                        deal_stage: Some(d.stage),
+                    };
+                    match (d.stage, d.closed_at) {
+                        (DealStage::ClosedWon, Some(closed_at)) => conversions.push(deal(closed_at)),
+                        (DealStage::Open, _) => open_deals.push(deal(d.created_at)),
                         _ => {}
                     }
                 }
@@ -356,52 +595,5 @@ impl JourneyStore {
         conversions.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
         open_deals.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
         Journey { person: self.graph.person_key(root), touches, conversions, open_deals, first_lead }
-    }
-}
-
-fn simple<'a>(e: &'a WebEvent, kind: ConversionType, prefix: &str) -> Conversion<'a> {
-    Conversion {
-        id: format!("{prefix}:{}", e.event_id),
-        kind,
-        version: 1,
-        time: e.occurred_at,
-        revenue_minor: 0,
-        currency: None,
-        source_event_id: &e.event_id,
-        deal_created_at: None,
-        deal_stage: None,
-    }
-}
-
-fn social_touch(e: &SocialInteraction) -> Touch<'_> {
-    Touch {
-        event_id: &e.event_id,
-        source: TouchSource::Social,
-        time: e.occurred_at,
-        channel: Channel::Social(e.platform),
-        interaction: Some(e.interaction),
-        actor_type: Some(e.actor_type),
-        account_id: Some(&e.account_id),
-        campaign_id: e.campaign_id.as_deref(),
-        post_id: Some(&e.post_id),
-        ad_id: e.ad_id.as_deref(),
-    }
-}
-
-fn session_touch(e: &WebEvent) -> Touch<'_> {
-    let channel = classify_session(e.utm.as_ref(), e.referrer.as_deref());
-    // The session's campaign is its utm_campaign, as web analytics report it.
-    let campaign_id = e.utm.as_ref().and_then(|u| u.campaign.as_deref()).map(str::trim).filter(|c| !c.is_empty());
-    Touch {
-        event_id: &e.event_id,
-        source: TouchSource::Web,
-        time: e.occurred_at,
-        channel,
-        interaction: None,
-        actor_type: None,
-        account_id: None,
-        campaign_id,
-        post_id: None,
-        ad_id: None,
     }
 }

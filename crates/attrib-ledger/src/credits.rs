@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 pub const UNATTRIBUTED: &str = "(unattributed)";
 
 /// One credit of the ledger, as written to `credits.csv` and ClickHouse.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreditRow {
     pub conversion_id: String,
     pub conversion_version: i64,
@@ -43,6 +43,39 @@ pub struct CreditRow {
     pub reporting_currency: String,
 }
 
+/// Every column, the weight by its bits (a written row's content fingerprint).
+impl std::hash::Hash for CreditRow {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let CreditRow {
+            conversion_id,
+            conversion_version,
+            conversion_type,
+            model,
+            model_version,
+            person_id,
+            touch_event_id,
+            touch_source,
+            touch_time,
+            channel,
+            platform,
+            campaign_id,
+            post_id,
+            ad_id,
+            actor_type,
+            weight,
+            credit_minor,
+            currency,
+            conversion_time,
+            credit_reporting_minor,
+            reporting_currency,
+        } = self;
+        (conversion_id, conversion_version, conversion_type, model, model_version, person_id).hash(h);
+        (touch_event_id, touch_source, touch_time, channel, platform, campaign_id, post_id, ad_id).hash(h);
+        (actor_type, weight.to_bits(), credit_minor, currency, conversion_time).hash(h);
+        (credit_reporting_minor, reporting_currency).hash(h);
+    }
+}
+
 impl CreditRow {
     /// The ledger's canonical order: conversion, model, then touch (time, id).
     pub fn order_key(&self) -> (&str, &str, &str, &str) {
@@ -56,7 +89,7 @@ pub fn sort_ledger(rows: &mut [CreditRow]) {
 }
 
 /// One conversion in its current version, as written to `conversions.csv`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConversionRow {
     pub conversion_id: String,
     pub conversion_version: i64,

@@ -6,13 +6,13 @@ use crate::credits::{attribute_journey, model_versions, AttributionConfig, Conve
 use crate::finance::DealVersionRow;
 use crate::fit::{fit_data_driven, FitReport};
 use crate::fx::FxTable;
-use crate::kpi::{kpi_facts, EngagementRow, KpiFact, KpiInputs};
+use crate::kpi::{engagement_counts, kpi_facts, EngagementRow, KpiFact, KpiInputs};
 use crate::parallel::par_map;
 use crate::spend::{SpendEntry, SpendRow};
 use attrib_contract::{decode, DecodeError, Event, FxRate, Topic};
 use attrib_journeys::Journey;
-use attrib_journeys::{Ingested, JourneyStore};
-use std::collections::{BTreeMap, HashSet};
+use attrib_journeys::{FirstCopies, Ingested, JourneyStore, SocialActivity};
+use std::collections::BTreeMap;
 
 /// Counts of what happened to the records of one topic.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -46,14 +46,14 @@ pub struct Ledger {
 pub struct Engine {
     config: AttributionConfig,
     store: JourneyStore,
-    /// Accepted social interactions not yet taken (see `take_engagement_rows`).
-    engagement: Vec<EngagementRow>,
+    /// Accepted social interactions (interned) not yet taken (see `take_engagement_rows`).
+    engagement: Vec<SocialActivity>,
     fx: Vec<FxRate>,
     fx_table: FxTable,
     /// Paid amounts (ads.spend and interaction costs), and those to (re)write.
     spend_entries: Vec<SpendEntry>,
     dirty_spend: Vec<usize>,
-    seen_other: HashSet<(Topic, String)>,
+    seen_other: FirstCopies,
     counts: BTreeMap<&'static str, TopicCounts>,
 }
 
@@ -69,7 +69,7 @@ impl Engine {
             fx_table: FxTable::new(),
             spend_entries: Vec::new(),
             dirty_spend: Vec::new(),
-            seen_other: HashSet::new(),
+            seen_other: FirstCopies::default(),
             counts,
         }
     }
@@ -87,15 +87,17 @@ impl Engine {
         &mut self.store
     }
 
-    /// Accepted social interactions (every kind, identified or not) not yet taken: all of
-    /// them for batch runs, which never take.
-    pub fn engagement_rows(&self) -> &[EngagementRow] {
-        &self.engagement
+    /// Accepted social interactions (every kind, identified or not) not yet taken, as rows:
+    /// all of them for batch runs, which never take.
+    pub fn engagement_rows(&self) -> Vec<EngagementRow> {
+        self.engagement.iter().map(|a| EngagementRow::of(a, self.store.names())).collect()
     }
 
     /// Hands over the interactions accepted since the last call (the service writes them).
     pub fn take_engagement_rows(&mut self) -> Vec<EngagementRow> {
-        std::mem::take(&mut self.engagement)
+        let rows = self.engagement_rows();
+        self.engagement.clear();
+        rows
     }
 
     pub fn fx_rates(&self) -> &[FxRate] {
@@ -136,14 +138,14 @@ impl Engine {
             credits: &ledger.credits,
             pipeline: &ledger.pipeline,
             spend: &self.spend_rows(),
-            engagement: &self.engagement,
+            engagement: &engagement_counts(&self.engagement, self.store.names()),
             models: &models,
         })
     }
 
     /// Every deal version received, ordered by deal, version and event id.
     pub fn deal_versions(&self) -> Vec<DealVersionRow> {
-        let mut rows: Vec<DealVersionRow> = self.store.crm_records().filter_map(DealVersionRow::of).collect();
+        let mut rows: Vec<DealVersionRow> = self.store.deal_records().map(|d| DealVersionRow::of(&d)).collect();
         rows.sort_by(|a, b| (&a.deal_id, a.version, &a.event_id).cmp(&(&b.deal_id, b.version, &b.event_id)));
         rows
     }
@@ -186,11 +188,11 @@ impl Engine {
         let topic = event.topic();
         let accepted = match event {
             Event::Social(e) => {
-                let row = EngagementRow::of(&e);
                 let cost = SpendEntry::from_interaction(&e);
-                let accepted = matches!(self.store.ingest_social(e), Ingested::Accepted { .. });
+                let (ingested, activity) = self.store.ingest_social_activity(e);
+                self.engagement.extend(activity);
+                let accepted = matches!(ingested, Ingested::Accepted { .. });
                 if accepted {
-                    self.engagement.push(row);
                     if let Some(cost) = cost {
                         self.add_spend(cost);
                     }
@@ -200,7 +202,7 @@ impl Engine {
             Event::Web(e) => matches!(self.store.ingest_web(e), Ingested::Accepted { .. }),
             Event::Crm(e) => matches!(self.store.ingest_crm(e), Ingested::Accepted { .. }),
             other @ (Event::Spend(_) | Event::Fx(_)) => {
-                if self.seen_other.insert((topic, other.dedup_key())) {
+                if self.seen_other.insert(topic, &other.dedup_key()) {
                     match other {
                         Event::Spend(s) => self.add_spend(SpendEntry::from_ads(&s)),
                         Event::Fx(f) => {

@@ -4,7 +4,8 @@
 
 use crate::credits::CreditRow;
 use crate::fx::{FxTable, ReportingConfig};
-use attrib_contract::{CrmRecord, Currency, DealStage, Timestamp};
+use attrib_contract::{Currency, DealStage, Timestamp};
+use attrib_journeys::DealRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -25,20 +26,19 @@ pub struct DealVersionRow {
 }
 
 impl DealVersionRow {
-    pub fn of(r: &CrmRecord) -> Option<DealVersionRow> {
-        let d = r.deal.as_ref()?;
-        Some(DealVersionRow {
-            deal_id: d.deal_id.clone(),
+    pub fn of(d: &DealRecord<'_>) -> DealVersionRow {
+        DealVersionRow {
+            deal_id: d.deal_id.to_string(),
             version: d.version,
-            event_id: r.event_id.clone(),
-            occurred_at: r.occurred_at.to_string(),
-            contact_id: r.contact_id.clone(),
+            event_id: d.event_id.to_string(),
+            occurred_at: d.occurred_at.to_string(),
+            contact_id: d.contact_id.to_string(),
             stage: d.stage.as_str().to_string(),
-            amount_minor: d.amount.minor,
-            currency: d.amount.currency.to_string(),
+            amount_minor: d.amount_minor,
+            currency: d.currency.to_string(),
             created_at: d.created_at.to_string(),
             closed_at: d.closed_at.map(|t| t.to_string()).unwrap_or_default(),
-        })
+        }
     }
 
     /// The order of versions (DESIGN §3): version, then the later `occurred_at`, then event id.

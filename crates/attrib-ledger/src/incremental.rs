@@ -16,12 +16,13 @@ use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
 use crate::fx::FxTable;
 use crate::parallel::par_map;
 use attrib_identity::NodeId;
-use attrib_journeys::{Journey, JourneyStore, Touch};
+use attrib_journeys::{Journey, JourneyStore, Sym, Symbols, Touch};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 /// One touchpoint as written to the `touchpoints` table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TouchRow {
     pub touch_source: String,
     pub touch_event_id: String,
@@ -53,10 +54,6 @@ impl TouchRow {
             post_id: t.post_id.unwrap_or_default().to_string(),
             ad_id: t.ad_id.unwrap_or_default().to_string(),
         }
-    }
-
-    fn key(&self) -> (&str, &str) {
-        (&self.touch_source, &self.touch_event_id)
     }
 }
 
@@ -96,13 +93,13 @@ fn recompute(
     fits: &DataDrivenFits,
     versions: &[String],
     fx: &FxTable,
-) -> Vec<WrittenPerson> {
-    let one = |root: &NodeId| -> WrittenPerson {
+) -> Vec<PersonRows> {
+    let one = |root: &NodeId| -> PersonRows {
         let journey: Journey<'_> = store.journey(*root);
         let touches = journey.touches.iter().map(|t| TouchRow::of(journey.person, t)).collect();
         let JourneyCredits { credits, conversions, pipeline, .. } =
             attribute_journey(&journey, config, fits, versions, fx);
-        WrittenPerson { credits, conversions, touches, pipeline }
+        PersonRows { credits, conversions, touches, pipeline }
     };
     // Small batches are not worth the threads.
     let threads =
@@ -119,13 +116,71 @@ pub struct LiveRows {
     pub pipeline: Vec<CreditRow>,
 }
 
-/// The rows written for one person, as last computed.
+/// The rows computed for one person.
 #[derive(Debug, Clone, Default)]
-struct WrittenPerson {
+struct PersonRows {
     credits: Vec<CreditRow>,
     conversions: Vec<ConversionRow>,
     touches: Vec<TouchRow>,
     pipeline: Vec<CreditRow>,
+}
+
+/// A string of a row key: a name the journey store holds (most touch event ids), else one of
+/// the ledger's own (conversion ids, model names). Once a string has a name it keeps it: the
+/// ledger's own names are looked up first, and the store only ever adds names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct KeyName(u32);
+
+const OWN: u32 = 1 << 31;
+
+#[derive(Debug, Default)]
+struct KeyNames {
+    own: Symbols,
+}
+
+impl KeyNames {
+    fn of(&mut self, store: &Symbols, s: &str) -> KeyName {
+        if let Some(own) = self.own.get(s) {
+            return KeyName(own.index() as u32 | OWN);
+        }
+        match store.get(s) {
+            Some(sym) => KeyName(sym.index() as u32),
+            None => KeyName(self.own.intern(s).index() as u32 | OWN),
+        }
+    }
+
+    fn resolve<'a>(&'a self, store: &'a Symbols, k: KeyName) -> &'a str {
+        let sym = |i: u32| Sym::from_index(i as usize);
+        if k.0 & OWN != 0 {
+            self.own.resolve(sym(k.0 & !OWN))
+        } else {
+            store.resolve(sym(k.0))
+        }
+    }
+}
+
+/// The table key of a touchpoint row: (touch_source, touch_event_id).
+type TouchKey = (KeyName, KeyName);
+/// The table key of a conversion row: (conversion_id, conversion_version).
+type ConversionKey = (KeyName, i64);
+/// The table key of a credit or pipeline row:
+/// (conversion_id, conversion_version, model, touch_source, touch_event_id).
+type CreditKey = (KeyName, i64, KeyName, KeyName, KeyName);
+
+/// A row already written, remembered by its table key and a hash of its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Written<K> {
+    key: K,
+    content: u64,
+}
+
+/// What was written for one person, as fingerprints.
+#[derive(Debug, Clone, Default)]
+struct WrittenPerson {
+    credits: Vec<Written<CreditKey>>,
+    conversions: Vec<Written<ConversionKey>>,
+    touches: Vec<Written<TouchKey>>,
+    pipeline: Vec<Written<CreditKey>>,
 }
 
 impl WrittenPerson {
@@ -137,45 +192,108 @@ impl WrittenPerson {
     }
 }
 
-/// The table key of a credit row (the ORDER BY of `attribution_credits`).
-fn credit_key(c: &CreditRow) -> (&str, i64, &str, &str, &str) {
-    (&c.conversion_id, c.conversion_version, &c.model, &c.touch_source, &c.touch_event_id)
+/// A stable hash of a row's content (xxh3 over the derived `Hash` of its fields).
+fn content_hash<T: Hash>(row: &T) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    row.hash(&mut h);
+    h.finish()
 }
 
-/// The table key of a conversion row (the ORDER BY of `conversions`).
-fn conversion_key(c: &ConversionRow) -> (&str, i64) {
-    (&c.conversion_id, c.conversion_version)
+/// How a ledger table's rows are keyed, and what its tombstones hold.
+trait Keyed: Hash + Clone + Default {
+    type Key: Ord + Copy;
+    fn key(&self, names: &mut KeyNames, store: &Symbols) -> Self::Key;
+    /// A tombstone: the key's columns set, every other column empty.
+    fn tombstone(key: Self::Key, names: &KeyNames, store: &Symbols) -> Self;
+}
+
+impl Keyed for TouchRow {
+    type Key = TouchKey;
+    fn key(&self, names: &mut KeyNames, store: &Symbols) -> TouchKey {
+        (names.of(store, &self.touch_source), names.of(store, &self.touch_event_id))
+    }
+    fn tombstone((source, event): TouchKey, names: &KeyNames, store: &Symbols) -> Self {
+        TouchRow {
+            touch_source: names.resolve(store, source).to_string(),
+            touch_event_id: names.resolve(store, event).to_string(),
+            ..TouchRow::default()
+        }
+    }
+}
+
+impl Keyed for ConversionRow {
+    type Key = ConversionKey;
+    fn key(&self, names: &mut KeyNames, store: &Symbols) -> ConversionKey {
+        (names.of(store, &self.conversion_id), self.conversion_version)
+    }
+    fn tombstone((id, version): ConversionKey, names: &KeyNames, store: &Symbols) -> Self {
+        ConversionRow {
+            conversion_id: names.resolve(store, id).to_string(),
+            conversion_version: version,
+            ..ConversionRow::default()
+        }
+    }
+}
+
+impl Keyed for CreditRow {
+    type Key = CreditKey;
+    fn key(&self, names: &mut KeyNames, store: &Symbols) -> CreditKey {
+        (
+            names.of(store, &self.conversion_id),
+            self.conversion_version,
+            names.of(store, &self.model),
+            names.of(store, &self.touch_source),
+            names.of(store, &self.touch_event_id),
+        )
+    }
+    fn tombstone((id, version, model, source, event): CreditKey, names: &KeyNames, store: &Symbols) -> Self {
+        CreditRow {
+            conversion_id: names.resolve(store, id).to_string(),
+            conversion_version: version,
+            model: names.resolve(store, model).to_string(),
+            touch_source: names.resolve(store, source).to_string(),
+            touch_event_id: names.resolve(store, event).to_string(),
+            ..CreditRow::default()
+        }
+    }
+}
+
+/// Fingerprints of `rows`.
+fn fingerprints<T: Keyed>(rows: &[T], names: &mut KeyNames, store: &Symbols) -> Vec<Written<T::Key>> {
+    rows.iter().map(|r| Written { key: r.key(names, store), content: content_hash(r) }).collect()
 }
 
 /// Appends to `out` what turns the `old` rows into the `new` ones, matched by table key:
-/// new or changed rows live, vanished rows as tombstones. Unchanged rows cost no copy.
-fn diff_rows<'a, T, K, F>(mut old: Vec<&'a T>, mut new: Vec<&'a T>, key: F, out: &mut Vec<Change<T>>)
-where
-    T: Clone + PartialEq,
-    K: Ord,
-    F: Fn(&'a T) -> K,
-{
-    old.sort_unstable_by_key(|a| key(a));
-    new.sort_unstable_by_key(|a| key(a));
+/// new or changed rows live, vanished rows as tombstones (key only).
+fn diff_rows<T: Keyed>(
+    mut old: Vec<Written<T::Key>>,
+    new: &[(Written<T::Key>, &T)],
+    names: &KeyNames,
+    store: &Symbols,
+    out: &mut Vec<Change<T>>,
+) {
+    old.sort_unstable_by_key(|w| w.key);
+    let mut new: Vec<&(Written<T::Key>, &T)> = new.iter().collect();
+    new.sort_unstable_by_key(|(w, _)| w.key);
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
         let order = match (old.get(i), new.get(j)) {
-            (Some(o), Some(n)) => key(o).cmp(&key(n)),
+            (Some(o), Some((n, _))) => o.key.cmp(&n.key),
             (Some(_), None) => std::cmp::Ordering::Less,
             _ => std::cmp::Ordering::Greater,
         };
         match order {
             std::cmp::Ordering::Less => {
-                out.push(Change { row: old[i].clone(), deleted: true });
+                out.push(Change { row: T::tombstone(old[i].key, names, store), deleted: true });
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
-                out.push(Change { row: new[j].clone(), deleted: false });
+                out.push(Change { row: new[j].1.clone(), deleted: false });
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
-                if old[i] != new[j] {
-                    out.push(Change { row: new[j].clone(), deleted: false });
+                if old[i].content != new[j].0.content {
+                    out.push(Change { row: new[j].1.clone(), deleted: false });
                 }
                 i += 1;
                 j += 1;
@@ -185,10 +303,12 @@ where
 }
 
 /// What has been written, per person, keyed by the person's root node at the time of writing
-/// (a root absorbed by a later merge is found through the store's absorbed list).
+/// (a root absorbed by a later merge is found through the store's absorbed list). Rows are
+/// remembered by fingerprint (table key + content hash), not as rows (DESIGN §8).
 #[derive(Debug, Default)]
 pub struct IncrementalLedger {
     people: HashMap<NodeId, WrittenPerson>,
+    names: KeyNames,
     fits: DataDrivenFits,
     versions: Vec<String>,
 }
@@ -205,24 +325,25 @@ impl IncrementalLedger {
         let store = engine.store();
         let mut roots: HashMap<String, Option<NodeId>> = HashMap::new();
         let mut root = |key: &str| *roots.entry(key.to_string()).or_insert_with(|| store.root_of_key(key));
-        self.file(&mut root, rows.conversions, |c| &c.person_id, |p| &mut p.conversions);
-        self.file(&mut root, rows.credits, |c| &c.person_id, |p| &mut p.credits);
-        self.file(&mut root, rows.touches, |t| &t.person_id, |p| &mut p.touches);
-        self.file(&mut root, rows.pipeline, |c| &c.person_id, |p| &mut p.pipeline);
-    }
-
-    /// Files each row under its person's root (rows of unknown people are dropped).
-    fn file<T>(
-        &mut self,
-        root: &mut impl FnMut(&str) -> Option<NodeId>,
-        rows: Vec<T>,
-        person_of: fn(&T) -> &str,
-        list: fn(&mut WrittenPerson) -> &mut Vec<T>,
-    ) {
-        for row in rows {
-            if let Some(r) = root(person_of(&row)) {
-                list(self.people.entry(r).or_default()).push(row);
+        let names = &mut self.names;
+        let people = &mut self.people;
+        let mut file = |person: &str, add: &mut dyn FnMut(&mut WrittenPerson, &mut KeyNames)| {
+            if let Some(r) = root(person) {
+                add(people.entry(r).or_default(), names);
             }
+        };
+        let symbols = store.names();
+        for c in &rows.conversions {
+            file(&c.person_id, &mut |p, n| p.conversions.extend(fingerprints(std::slice::from_ref(c), n, symbols)));
+        }
+        for c in &rows.credits {
+            file(&c.person_id, &mut |p, n| p.credits.extend(fingerprints(std::slice::from_ref(c), n, symbols)));
+        }
+        for t in &rows.touches {
+            file(&t.person_id, &mut |p, n| p.touches.extend(fingerprints(std::slice::from_ref(t), n, symbols)));
+        }
+        for c in &rows.pipeline {
+            file(&c.person_id, &mut |p, n| p.pipeline.extend(fingerprints(std::slice::from_ref(c), n, symbols)));
         }
     }
 
@@ -239,6 +360,11 @@ impl IncrementalLedger {
         self.fits = fit_data_driven(&engine.store().journeys(), &config, latest);
         self.versions = model_versions(&config, &self.fits);
         engine.store_mut().mark_all_dirty();
+    }
+
+    /// Number of rows remembered (their fingerprints), over all tables.
+    pub fn written_rows(&self) -> usize {
+        self.people.values().map(|p| p.credits.len() + p.conversions.len() + p.touches.len() + p.pipeline.len()).sum()
     }
 
     /// Recomputes the people changed since the last update and returns the rows to write.
@@ -263,71 +389,62 @@ impl IncrementalLedger {
         }
         // Recomputing people is pure and independent: spread it over the cores.
         let now = recompute(engine.store(), &dirty, engine.config(), &self.fits, &self.versions, engine.fx_table());
-        diff_rows(
-            old.touches.iter().collect(),
-            now.iter().flat_map(|p| &p.touches).collect(),
-            TouchRow::key,
-            &mut changes.touchpoints,
-        );
-        diff_rows(
-            old.conversions.iter().collect(),
-            now.iter().flat_map(|p| &p.conversions).collect(),
-            conversion_key,
-            &mut changes.conversions,
-        );
-        diff_rows(
-            old.credits.iter().collect(),
-            now.iter().flat_map(|p| &p.credits).collect(),
-            credit_key,
-            &mut changes.credits,
-        );
-        diff_rows(
-            old.pipeline.iter().collect(),
-            now.iter().flat_map(|p| &p.pipeline).collect(),
-            credit_key,
-            &mut changes.pipeline,
-        );
-        for (root, person) in dirty.into_iter().zip(now) {
+        let symbols = engine.store().names();
+        let names = &mut self.names;
+        let written: Vec<WrittenPerson> = now
+            .iter()
+            .map(|p| WrittenPerson {
+                credits: fingerprints(&p.credits, names, symbols),
+                conversions: fingerprints(&p.conversions, names, symbols),
+                touches: fingerprints(&p.touches, names, symbols),
+                pipeline: fingerprints(&p.pipeline, names, symbols),
+            })
+            .collect();
+        let pairs = |rows: fn(&PersonRows) -> &[CreditRow], fps: fn(&WrittenPerson) -> &[Written<CreditKey>]| {
+            now.iter().zip(&written).flat_map(move |(p, w)| fps(w).iter().copied().zip(rows(p))).collect::<Vec<_>>()
+        };
+        let touches: Vec<_> =
+            now.iter().zip(&written).flat_map(|(p, w)| w.touches.iter().copied().zip(&p.touches)).collect();
+        let conversions: Vec<_> =
+            now.iter().zip(&written).flat_map(|(p, w)| w.conversions.iter().copied().zip(&p.conversions)).collect();
+        let names = &self.names;
+        diff_rows(old.touches, &touches, names, symbols, &mut changes.touchpoints);
+        diff_rows(old.conversions, &conversions, names, symbols, &mut changes.conversions);
+        diff_rows(old.credits, &pairs(|p| &p.credits, |w| &w.credits), names, symbols, &mut changes.credits);
+        diff_rows(old.pipeline, &pairs(|p| &p.pipeline, |w| &w.pipeline), names, symbols, &mut changes.pipeline);
+        for (root, person) in dirty.into_iter().zip(written) {
             self.people.insert(root, person);
         }
         changes
     }
 
-    /// Every live row, as a restart would read them back.
-    pub fn live_rows(&self) -> LiveRows {
-        LiveRows {
-            credits: self.live_credits(),
-            conversions: self.live_conversions(),
-            touches: self.live_touches(),
-            pipeline: self.live_pipeline(),
+    /// Every live row, recomputed for the people written (what a restart would read back).
+    pub fn live_rows(&self, engine: &Engine) -> LiveRows {
+        let mut roots: Vec<NodeId> = self.people.keys().copied().collect();
+        roots.sort_unstable();
+        let all = recompute(engine.store(), &roots, engine.config(), &self.fits, &self.versions, engine.fx_table());
+        let mut live = LiveRows::default();
+        for p in all {
+            live.credits.extend(p.credits);
+            live.conversions.extend(p.conversions);
+            live.touches.extend(p.touches);
+            live.pipeline.extend(p.pipeline);
         }
+        sort_ledger(&mut live.credits);
+        sort_ledger(&mut live.pipeline);
+        live.conversions
+            .sort_by(|a, b| (&a.conversion_id, a.conversion_version).cmp(&(&b.conversion_id, b.conversion_version)));
+        live.touches.sort_by(|a, b| (&a.touch_source, &a.touch_event_id).cmp(&(&b.touch_source, &b.touch_event_id)));
+        live
     }
 
     /// The live credit rows, as the ledger currently stands.
-    pub fn live_credits(&self) -> Vec<CreditRow> {
-        let mut rows: Vec<CreditRow> = self.people.values().flat_map(|p| p.credits.iter().cloned()).collect();
-        sort_ledger(&mut rows);
-        rows
+    pub fn live_credits(&self, engine: &Engine) -> Vec<CreditRow> {
+        self.live_rows(engine).credits
     }
 
     /// The live pipeline rows (open deals credited).
-    pub fn live_pipeline(&self) -> Vec<CreditRow> {
-        let mut rows: Vec<CreditRow> = self.people.values().flat_map(|p| p.pipeline.iter().cloned()).collect();
-        sort_ledger(&mut rows);
-        rows
-    }
-
-    /// The live conversion rows.
-    pub fn live_conversions(&self) -> Vec<ConversionRow> {
-        let mut rows: Vec<ConversionRow> = self.people.values().flat_map(|p| p.conversions.iter().cloned()).collect();
-        rows.sort_by(|a, b| conversion_key(a).cmp(&conversion_key(b)));
-        rows
-    }
-
-    /// The live touchpoint rows.
-    pub fn live_touches(&self) -> Vec<TouchRow> {
-        let mut rows: Vec<TouchRow> = self.people.values().flat_map(|p| p.touches.iter().cloned()).collect();
-        rows.sort_by(|a, b| a.key().cmp(&b.key()));
-        rows
+    pub fn live_pipeline(&self, engine: &Engine) -> Vec<CreditRow> {
+        self.live_rows(engine).pipeline
     }
 }

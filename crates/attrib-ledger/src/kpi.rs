@@ -3,7 +3,8 @@
 
 use crate::credits::{ConversionRow, CreditRow};
 use crate::spend::SpendRow;
-use attrib_contract::{InteractionKind, SocialInteraction};
+use attrib_contract::{ActorType, Date, InteractionKind, Platform};
+use attrib_journeys::{SocialActivity, Sym, Symbols};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,20 +26,58 @@ pub struct EngagementRow {
 }
 
 impl EngagementRow {
-    pub fn of(e: &SocialInteraction) -> EngagementRow {
+    /// The row of an interaction the store holds as an interned activity.
+    pub fn of(a: &SocialActivity, names: &Symbols) -> EngagementRow {
+        let name = |s: Option<Sym>| s.map(|s| names.resolve(s).to_string()).unwrap_or_default();
         EngagementRow {
-            event_id: e.event_id.clone(),
-            date: e.occurred_at.date().to_string(),
-            occurred_at: e.occurred_at.to_string(),
-            platform: e.platform.as_str().to_string(),
-            account_id: e.account_id.clone(),
-            actor_type: e.actor_type.as_str().to_string(),
-            campaign_id: e.campaign_id.clone().unwrap_or_default(),
-            post_id: e.post_id.clone(),
-            ad_id: e.ad_id.clone().unwrap_or_default(),
-            interaction: e.interaction.as_str().to_string(),
+            event_id: names.resolve(a.event).to_string(),
+            date: a.time.date().to_string(),
+            occurred_at: a.time.to_string(),
+            platform: a.platform.as_str().to_string(),
+            account_id: names.resolve(a.account).to_string(),
+            actor_type: a.actor.as_str().to_string(),
+            campaign_id: name(a.campaign),
+            post_id: names.resolve(a.post).to_string(),
+            ad_id: name(a.ad),
+            interaction: a.interaction.as_str().to_string(),
         }
     }
+}
+
+/// Interactions of one kind counted per day and content: the engagement side of the fact
+/// table, so the whole history of interactions is never materialised as rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngagementCount {
+    pub day: Date,
+    pub platform: Platform,
+    pub campaign_id: String,
+    pub post_id: String,
+    pub ad_id: String,
+    pub actor_type: ActorType,
+    pub interaction: InteractionKind,
+    pub count: u64,
+}
+
+/// Counts activities by day, platform, campaign, post, ad, actor type and interaction kind.
+pub fn engagement_counts(activities: &[SocialActivity], names: &Symbols) -> Vec<EngagementCount> {
+    type Key = (Date, Platform, Option<Sym>, Sym, Option<Sym>, ActorType, InteractionKind);
+    let mut acc: HashMap<Key, u64> = HashMap::new();
+    for a in activities {
+        *acc.entry((a.time.date(), a.platform, a.campaign, a.post, a.ad, a.actor, a.interaction)).or_default() += 1;
+    }
+    let name = |s: Option<Sym>| s.map(|s| names.resolve(s).to_string()).unwrap_or_default();
+    acc.into_iter()
+        .map(|((day, platform, campaign, post, ad, actor_type, interaction), count)| EngagementCount {
+            day,
+            platform,
+            campaign_id: name(campaign),
+            post_id: names.resolve(post).to_string(),
+            ad_id: name(ad),
+            actor_type,
+            interaction,
+            count,
+        })
+        .collect()
 }
 
 /// Attributed revenue and conversions of one model, channel, conversion type and currency.
@@ -241,7 +280,7 @@ pub struct KpiInputs<'a> {
     pub credits: &'a [CreditRow],
     pub pipeline: &'a [CreditRow],
     pub spend: &'a [SpendRow],
-    pub engagement: &'a [EngagementRow],
+    pub engagement: &'a [EngagementCount],
     /// The configured models: spend and engagement rows are repeated for each.
     pub models: &'a [&'a str],
 }
@@ -306,11 +345,12 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
         }
     }
     for e in input.engagement {
-        let Some(kind) = InteractionKind::parse(&e.interaction) else { continue };
+        let day = e.day.to_string();
         for m in input.models {
-            let key = activity_key(&e.date, m, &e.platform, &e.campaign_id, &e.post_id, &e.ad_id, &e.actor_type);
+            let (platform, actor) = (e.platform.as_str(), e.actor_type.as_str());
+            let key = activity_key(&day, m, platform, &e.campaign_id, &e.post_id, &e.ad_id, actor);
             let f = cell(&mut acc, key);
-            *f.interactions_mut(kind) += 1;
+            *f.interactions_mut(e.interaction) += e.count;
         }
     }
     acc.into_values().collect()

@@ -252,12 +252,12 @@ fn pipeline_credits_open_deals_to_the_touches_before_their_creation_until_they_c
     // The deal closes: its pipeline rows are reversed and it becomes a conversion.
     let mut inc = IncrementalLedger::new();
     inc.update(&mut e);
-    assert_eq!(inc.live_pipeline().len(), 4);
+    assert_eq!(inc.live_pipeline(&e).len(), 4);
     let (t, v) = deal("c2", "2026-03-01T00:00:00Z", "closed_won", 50_000, 2, "2026-03-01T00:00:00Z");
     e.ingest_bytes(t, v.to_string().as_bytes()).expect("valid record");
     let changes = inc.update(&mut e);
     assert_eq!(changes.pipeline.iter().filter(|c| c.deleted).count(), 4);
-    assert!(inc.live_pipeline().is_empty());
-    let won: i64 = inc.live_credits().iter().filter(|c| c.model == "last_touch").map(|c| c.credit_minor).sum();
+    assert!(inc.live_pipeline(&e).is_empty());
+    let won: i64 = inc.live_credits(&e).iter().filter(|c| c.model == "last_touch").map(|c| c.credit_minor).sum();
     assert_eq!(won, 50_000);
 }

@@ -12,6 +12,7 @@ mod kpi;
 mod parallel;
 mod spend;
 
+pub use attrib_journeys::DealRecord;
 pub use credits::{
     attribute_journey, fnv1a, model_versions, sort_ledger, AttributionConfig, ConversionRow, CreditRow, JourneyCredits,
     UNATTRIBUTED,
@@ -23,8 +24,8 @@ pub use fx::{FxStatus, FxTable, ReportedAmount, ReportingConfig};
 pub use incremental::{Change, Changes, IncrementalLedger, LiveRows, TouchRow};
 pub use kpi::{
     campaign_kpis, channel_kpis, kpi_facts, ledger_reconciliation, post_kpis, ratio, reconcile, rollup, sum_by,
-    time_to_conversion, CampaignKpi, ChannelKpi, EngagementRow, KpiFact, KpiInputs, LedgerReconciliationLine,
-    Reconciliation, TimeToConversion, ACQUISITION_TYPES,
+    time_to_conversion, CampaignKpi, ChannelKpi, EngagementCount, EngagementRow, KpiFact, KpiInputs,
+    LedgerReconciliationLine, Reconciliation, TimeToConversion, ACQUISITION_TYPES,
 };
 pub use spend::{SpendEntry, SpendRow};
 

@@ -380,11 +380,11 @@ fn a_restart_seeded_with_the_written_rows_continues_without_rewriting_or_losing_
     let mut all = mixed_records();
     all.extend(data_driven_records());
     let (half, rest) = all.split_at(all.len() / 2);
-    let (mut table, before, _) = incremental_run(half, 3);
+    let (mut table, before, before_engine) = incremental_run(half, 3);
     // A new process: the engine replays the stored events, the ledger is seeded from the tables.
     let mut e = engine_with(half);
     let mut inc = IncrementalLedger::new();
-    inc.seed(&e, before.live_rows());
+    inc.seed(&e, before.live_rows(&before_engine));
     inc.refit(&mut e);
     assert!(inc.update(&mut e).is_empty(), "nothing changed, nothing to write");
     for (t, v) in rest {
@@ -406,7 +406,7 @@ proptest! {
         let mut all = mixed_records();
         all.extend(data_driven_records());
         let batch_ledger = engine_with(&all).attribute(1);
-        let (table, inc, _) = incremental_run(&perm, batch);
+        let (table, inc, engine) = incremental_run(&perm, batch);
         let (live, want) = (table.live(), sorted(batch_ledger.credits.clone()));
         let fmt = |r: &CreditRow| format!("{} v{} {} {}:{} {} {} w={} c={} mv={}", r.conversion_id, r.conversion_version, r.model, r.touch_source, r.touch_event_id, r.touch_time, r.channel, r.weight, r.credit_minor, r.model_version);
         let a: std::collections::BTreeSet<String> = live.iter().map(fmt).collect();
@@ -415,7 +415,7 @@ proptest! {
         let only_batch: Vec<_> = b.difference(&a).take(6).collect();
         prop_assert!(only_live.is_empty() && only_batch.is_empty(), "only live: {:#?}\nonly batch: {:#?}", only_live, only_batch);
         prop_assert_eq!(live, want);
-        prop_assert_eq!(inc.live_credits(), sorted(batch_ledger.credits));
-        prop_assert_eq!(inc.live_pipeline(), sorted(batch_ledger.pipeline));
+        prop_assert_eq!(inc.live_credits(&engine), sorted(batch_ledger.credits));
+        prop_assert_eq!(inc.live_pipeline(&engine), sorted(batch_ledger.pipeline));
     }
 }

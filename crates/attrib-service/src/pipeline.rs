@@ -11,11 +11,12 @@ use crate::config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
 use crate::metrics::Metrics;
 use attrib_clickhouse::{
     connect, live_rows, raw_events, AdSpendRow, Batch, ConversionTableRow, CreditTableRow, CrmDealRow,
-    EngagementTableRow, FxRateRow, ModelFitRow, RawEventRow, RetryPolicy, SpendFactRow, TouchpointRow, Writer,
+    EngagementTableRow, FrontierRow, FxRateRow, ModelFitRow, RawEventRow, RetryPolicy, SpendFactRow, TouchpointRow,
+    Writer,
 };
 use attrib_contract::{decode, Event, Topic};
 use attrib_kafka::{StatsContext, StatsMap};
-use attrib_ledger::{AttributionConfig, Changes, DealVersionRow, Engine, IncrementalLedger, Outcome};
+use attrib_ledger::{AttributionConfig, Changes, DealRecord, DealVersionRow, Engine, IncrementalLedger, Outcome};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
@@ -60,14 +61,50 @@ pub struct RunSummary {
     pub left_uncommitted: bool,
 }
 
-/// Strictly increasing row versions for ReplacingMergeTree, from the wall clock.
-struct Revisions(u64);
+/// Where the state stands in the input: the next offset of every source partition consumed.
+/// Row versions for ReplacingMergeTree derive from it, never from the clock: the sum of the
+/// next offsets only grows as batches are consumed, a replay of the same input writes the
+/// versions it wrote the first time, and rows computed from a staler state (a replay still
+/// behind, a zombie writer) carry a lower version and cannot beat newer ones.
+#[derive(Debug, Default)]
+struct Position {
+    next: HashMap<(String, i32), i64>,
+}
 
-impl Revisions {
-    fn next(&mut self) -> u64 {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        self.0 = now.max(self.0 + 1);
-        self.0
+/// The kind of write at one position: a refit rewrites rows of the same input with a newer fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    Batch = 0,
+    Refit = 1,
+}
+
+impl Position {
+    fn from_rows(rows: Vec<FrontierRow>) -> Position {
+        Position { next: rows.into_iter().map(|r| ((r.topic, r.kafka_partition), r.next_offset)).collect() }
+    }
+
+    /// Moves the frontier past `msgs`.
+    fn advance(&mut self, msgs: &[OwnedMessage]) {
+        for m in msgs {
+            let next = self.next.entry((m.topic().to_string(), m.partition())).or_insert(0);
+            *next = (*next).max(m.offset() + 1);
+        }
+    }
+
+    /// The row version of a write at this position.
+    fn revision(&self, flush: Flush) -> u64 {
+        let consumed: i64 = self.next.values().map(|n| (*n).max(0)).sum();
+        (consumed as u64) * 2 + flush as u64
+    }
+
+    fn rows(&self) -> Vec<FrontierRow> {
+        let mut rows: Vec<FrontierRow> = self
+            .next
+            .iter()
+            .map(|((topic, p), n)| FrontierRow { topic: topic.clone(), kafka_partition: *p, next_offset: *n })
+            .collect();
+        rows.sort_by(|a, b| (&a.topic, a.kafka_partition).cmp(&(&b.topic, b.kafka_partition)));
+        rows
     }
 }
 
@@ -97,7 +134,7 @@ fn fit_rows(inc: &IncrementalLedger) -> Vec<ModelFitRow> {
 struct State {
     engine: Engine,
     inc: IncrementalLedger,
-    revisions: Revisions,
+    position: Position,
     writer: Writer,
     metrics: Arc<Metrics>,
 }
@@ -111,11 +148,13 @@ impl State {
     async fn flush(
         &mut self,
         mut batch: Batch,
+        flush: Flush,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), attrib_clickhouse::Error> {
         let started = Instant::now();
         let changes = self.inc.update(&mut self.engine);
-        let revision = self.revisions.next();
+        let revision = self.position.revision(flush);
+        batch.frontier = self.position.rows();
         add_changes(&mut batch, &changes, revision);
         batch.spend_facts.extend(self.engine.take_spend_changes().iter().map(|r| SpendFactRow::of(r, revision)));
         batch.engagement.extend(self.engine.take_engagement_rows().iter().map(EngagementTableRow::from));
@@ -148,7 +187,7 @@ impl State {
         self.inc.refit(&mut self.engine);
         self.metrics.refits.inc();
         let batch = Batch { fits: fit_rows(&self.inc), ..Batch::default() };
-        self.flush(batch, shutdown).await
+        self.flush(batch, Flush::Refit, shutdown).await
     }
 }
 
@@ -177,7 +216,7 @@ pub async fn run(
     let mut state = State {
         engine: Engine::new(config.attribution.clone()),
         inc: IncrementalLedger::new(),
-        revisions: Revisions(0),
+        position: Position::from_rows(attrib_clickhouse::frontier(&client, &settings.topic_prefix).await?),
         writer: Writer::new(client.clone(), RetryPolicy::default()),
         metrics: metrics.clone(),
     };
@@ -193,7 +232,7 @@ pub async fn run(
     if state.data_driven() {
         state.refit(&shutdown).await?;
     } else {
-        state.flush(Batch::default(), &shutdown).await?;
+        state.flush(Batch::default(), Flush::Batch, &shutdown).await?;
     }
     tracing::info!(
         events = summary.recovered_events,
@@ -319,7 +358,11 @@ async fn process(
                 let key = event.dedup_key();
                 let spend = if let Event::Spend(s) = &event { Some(AdSpendRow::from(s)) } else { None };
                 let fx = if let Event::Fx(f) = &event { Some(FxRateRow::from(f)) } else { None };
-                let deal = if let Event::Crm(r) = &event { DealVersionRow::of(r).map(CrmDealRow::from) } else { None };
+                let deal = if let Event::Crm(r) = &event {
+                    DealRecord::of(r).map(|d| CrmDealRow::from(DealVersionRow::of(&d)))
+                } else {
+                    None
+                };
                 match state.engine.ingest(event) {
                     Outcome::Accepted => {
                         batch.raw.push(RawEventRow {
@@ -345,7 +388,8 @@ async fn process(
             }
         }
     }
-    state.flush(batch, shutdown).await?;
+    state.position.advance(msgs);
+    state.flush(batch, Flush::Batch, shutdown).await?;
     // The rejects were on their way while the batch was computed and written.
     for (topic, delivery) in dlq_deliveries {
         attrib_kafka::await_delivery(delivery).await?;
