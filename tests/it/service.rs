@@ -311,16 +311,34 @@ fn the_service_ledger_equals_batch_replays_change_nothing_and_bad_input_goes_to_
     s.assert_spend_and_reconciliation_equal_batch();
     s.assert_kpis_equal_batch();
     s.assert_dashboards_answer();
-
-    // (c) Replay every topic from offset 0 (a new group) into the same database: totals unchanged.
-    s.run_to_end("replay", "");
-    s.assert_ledger_equals_batch();
-    s.assert_kpis_equal_batch();
-
-    // (e) Every rejected record is in its dead-letter topic, untouched, with the reason and origin.
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(s.dir.path().join("batch/summary.json")).expect("summary"))
             .expect("json");
+
+    // (f) Row versions come from the input, not the clock: the frontier covers every message
+    // produced, and a row's version is twice the messages consumed when it was written (+1 for
+    // a refit's rewrite at the same position).
+    let messages: u64 =
+        summary["topics"].as_object().expect("topics").values().map(|t| t["received"].as_u64().expect("n")).sum();
+    let query = |sql: &str| ch_query(&s.infra.clickhouse, &s.database, sql).trim().to_string();
+    let frontier = query("SELECT sum(n) FROM (SELECT max(next_offset) AS n FROM ingest_frontier GROUP BY topic, kafka_partition) FORMAT TSV");
+    assert_eq!(frontier, messages.to_string(), "the frontier covers every message");
+    let max_revision: u64 =
+        query("SELECT max(revision) FROM attribution_credits FORMAT TSV").parse().expect("revision");
+    assert!(
+        (2 * messages..=2 * messages + 1).contains(&max_revision),
+        "max revision {max_revision} for {messages} messages"
+    );
+    let versions_before = query("SELECT count(), sum(revision) FROM attribution_credits FINAL FORMAT TSV");
+
+    // (c) Replay every topic from offset 0 (a new group) into the same database: totals unchanged,
+    // and every live row keeps the version it had (a replay writes the versions of the first run).
+    s.run_to_end("replay", "");
+    s.assert_ledger_equals_batch();
+    s.assert_kpis_equal_batch();
+    assert_eq!(query("SELECT count(), sum(revision) FROM attribution_credits FINAL FORMAT TSV"), versions_before);
+
+    // (e) Every rejected record is in its dead-letter topic, untouched, with the reason and origin.
     let rejected = summary["topics"]["web.events"]["rejected"].as_u64().expect("count") as usize;
     assert!(rejected > 0);
     let dlq = read_topic(&s.infra.brokers, &format!("{}web.events.dlq", s.prefix), rejected);
@@ -545,7 +563,8 @@ fn migrations_apply_once_record_their_versions_and_survive_concurrent_starts() {
     );
     assert_eq!(
         versions,
-        "1\t001_ledger\n2\t002_current_views\n3\t003_reporting_currency\n4\t004_pipeline_engagement_kpi_views\n"
+        "1\t001_ledger\n2\t002_current_views\n3\t003_reporting_currency\n4\t004_pipeline_engagement_kpi_views\n\
+         5\t005_ingest_frontier\n"
     );
     let tables = ch_query(&infra.clickhouse, &database, "SHOW TABLES FORMAT TSV");
     for t in [
@@ -558,6 +577,7 @@ fn migrations_apply_once_record_their_versions_and_survive_concurrent_starts() {
         "spend_facts",
         "crm_deals",
         "pipeline_credits",
+        "ingest_frontier",
         "social_engagement",
         "kpi_daily",
         "kpi_campaigns",

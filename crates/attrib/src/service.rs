@@ -80,7 +80,9 @@ pub fn probe(url: &str, timeout: Duration) -> Result<()> {
         std::net::TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {url}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n")?;
+    // One write: a request split over segments can meet a server that answers after the first.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut head = [0u8; 64];
     let n = stream.read(&mut head).with_context(|| format!("reading the answer of {url}"))?;
     let status_line = String::from_utf8_lossy(&head[..n]);
@@ -99,8 +101,14 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         std::thread::spawn(move || {
             if let Ok((mut s, _)) = listener.accept() {
-                let mut buf = [0u8; 256];
-                let _ = s.read(&mut buf);
+                // Read the whole request first: closing with unread bytes resets the connection.
+                let (mut request, mut buf) = (Vec::new(), [0u8; 256]);
+                while !request.ends_with(b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
                 let _ = s.write_all(answer.as_bytes());
             }
         });
