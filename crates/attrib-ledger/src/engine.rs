@@ -4,13 +4,12 @@
 
 use crate::credits::{attribute_journey, model_versions, AttributionConfig, ConversionRow, CreditRow};
 use crate::finance::DealVersionRow;
-use crate::fit::{fit_data_driven, FitReport};
+use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
 use crate::fx::FxTable;
 use crate::kpi::{engagement_counts, kpi_facts, EngagementRow, KpiFact, KpiInputs};
 use crate::parallel::par_map;
 use crate::spend::{SpendEntry, SpendRow};
 use attrib_contract::{decode, DecodeError, Event, FxRate, Topic};
-use attrib_journeys::Journey;
 use attrib_journeys::{FirstCopies, Ingested, JourneyStore, SocialActivity};
 use std::collections::BTreeMap;
 
@@ -239,24 +238,39 @@ impl Engine {
     /// (journeys are independent); the result is sorted and does not depend on the split
     /// or on the order records arrived in.
     pub fn attribute(&self, threads: usize) -> Ledger {
-        let data_driven = self.config.models.iter().any(|m| m.is_data_driven());
-        let all = if data_driven { self.store.journeys() } else { self.store.converting_journeys() };
-        let mut fits = fit_data_driven(&all, &self.config, self.store.latest_event_time());
+        let store = &self.store;
+        let mut fits = if self.config.models.iter().any(|m| m.is_data_driven()) {
+            // One journey at a time: the population is never held as journeys all at once.
+            fit_data_driven(
+                store.person_roots().into_iter().map(|r| store.journey(r)),
+                &self.config,
+                store.latest_event_time(),
+            )
+        } else {
+            DataDrivenFits::default()
+        };
         let versions = model_versions(&self.config, &fits);
-        let journeys: Vec<&Journey<'_>> = all.iter().filter(|j| j.has_outcomes()).collect();
-        let parts =
-            par_map(&journeys, threads, |j| attribute_journey(j, &self.config, &fits, &versions, &self.fx_table));
         let mut ledger = Ledger::default();
-        for part in parts {
-            ledger.credits.extend(part.credits);
-            ledger.conversions.extend(part.conversions);
-            ledger.pipeline.extend(part.pipeline);
-            for (m, n) in part.fallbacks {
-                if let Some(r) = fits.reports.iter_mut().find(|r| r.model == m.as_str()) {
-                    r.fallbacks_to_last_touch += n;
+        // In chunks: per-journey results of one chunk at a time sit beside the ledger.
+        for chunk in store.converting_roots().chunks(4096) {
+            let parts = par_map(chunk, threads, |root| {
+                attribute_journey(&store.journey(*root), &self.config, &fits, &versions, &self.fx_table)
+            });
+            for part in parts {
+                ledger.credits.extend(part.credits);
+                ledger.conversions.extend(part.conversions);
+                ledger.pipeline.extend(part.pipeline);
+                for (m, n) in part.fallbacks {
+                    if let Some(r) = fits.reports.iter_mut().find(|r| r.model == m.as_str()) {
+                        r.fallbacks_to_last_touch += n;
+                    }
                 }
             }
         }
+        // Drop the slack of growing by doubling (a large block shrinks in place).
+        ledger.credits.shrink_to_fit();
+        ledger.pipeline.shrink_to_fit();
+        ledger.conversions.shrink_to_fit();
         ledger.fits = fits.reports;
         // Stable sort: rows of one conversion and model keep their touch order.
         let model_rank = |m: &str| self.config.models.iter().position(|x| x.as_str() == m).unwrap_or(usize::MAX);

@@ -11,6 +11,7 @@ use attrib_contract::Timestamp;
 use attrib_journeys::{ConversionType, Journey};
 use attrib_models::{fit_markov, fit_shapley, MarkovParams, Model, WeightedPath};
 use serde::Serialize;
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 
 /// The fitted value of every channel under one data-driven model.
@@ -81,12 +82,19 @@ pub struct TrainingSet {
 }
 
 /// Builds the training paths of the journeys. `data_end` is the latest event time.
-pub fn training_set(journeys: &[Journey<'_>], config: &AttributionConfig, data_end: Option<Timestamp>) -> TrainingSet {
+/// Journeys are taken one at a time (by value or by reference), so the whole population is
+/// never materialised at once.
+pub fn training_set<'a, J: Borrow<Journey<'a>>>(
+    journeys: impl IntoIterator<Item = J>,
+    config: &AttributionConfig,
+    data_end: Option<Timestamp>,
+) -> TrainingSet {
     let lb = &config.journeys.lookback_days;
     let trailing = ConversionType::ALL.iter().map(|k| lb.window(*k)).max().unwrap_or(lb.window(ConversionType::Order));
     let mut by_path: BTreeMap<Vec<&str>, (f64, f64)> = BTreeMap::new();
     let (mut converting, mut non_converting) = (0, 0);
     for j in journeys {
+        let j = j.borrow();
         if j.conversions.is_empty() {
             let Some(end) = data_end else { continue };
             let start = end.saturating_sub(trailing);
@@ -135,8 +143,8 @@ fn fit_version(model: Model, set: &TrainingSet, params: &str) -> String {
 }
 
 /// Fits every data-driven model enabled in `config`.
-pub fn fit_data_driven(
-    journeys: &[Journey<'_>],
+pub fn fit_data_driven<'a, J: Borrow<Journey<'a>>>(
+    journeys: impl IntoIterator<Item = J>,
     config: &AttributionConfig,
     data_end: Option<Timestamp>,
 ) -> DataDrivenFits {

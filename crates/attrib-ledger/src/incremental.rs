@@ -357,7 +357,8 @@ impl IncrementalLedger {
     pub fn refit(&mut self, engine: &mut Engine) {
         let config = engine.config().clone();
         let latest = engine.store().latest_event_time();
-        self.fits = fit_data_driven(&engine.store().journeys(), &config, latest);
+        let store = engine.store();
+        self.fits = fit_data_driven(store.person_roots().into_iter().map(|r| store.journey(r)), &config, latest);
         self.versions = model_versions(&config, &self.fits);
         engine.store_mut().mark_all_dirty();
     }

@@ -285,34 +285,63 @@ pub struct KpiInputs<'a> {
     pub models: &'a [&'a str],
 }
 
-fn credit_key(c: &CreditRow) -> FactKey {
-    (
-        c.conversion_time.get(..10).unwrap_or_default().to_string(),
-        c.model.clone(),
-        c.platform.clone(),
-        c.channel.clone(),
-        c.campaign_id.clone(),
-        c.post_id.clone(),
-        c.ad_id.clone(),
-        c.actor_type.clone(),
-        c.conversion_type.clone(),
-    )
+/// A fact's dimensions borrowed from the rows being summed, in `FactKey` order: the map
+/// holds no string of its own until the table is built.
+type BorrowedKey<'a> = [&'a str; 9];
+
+fn credit_key(c: &CreditRow) -> BorrowedKey<'_> {
+    [
+        c.conversion_time.get(..10).unwrap_or_default(),
+        &c.model,
+        &c.platform,
+        &c.channel,
+        &c.campaign_id,
+        &c.post_id,
+        &c.ad_id,
+        &c.actor_type,
+        &c.conversion_type,
+    ]
 }
 
 /// The key of a spend or engagement row under `model` (channel = platform, no conversion type).
-fn activity_key(day: &str, model: &str, platform: &str, campaign: &str, post: &str, ad: &str, actor: &str) -> FactKey {
-    let s = |v: &str| v.to_string();
-    (s(day), s(model), s(platform), s(platform), s(campaign), s(post), s(ad), s(actor), String::new())
+fn activity_key<'a>(
+    day: &'a str,
+    model: &'a str,
+    platform: &'a str,
+    campaign: &'a str,
+    post: &'a str,
+    ad: &'a str,
+    actor: &'a str,
+) -> BorrowedKey<'a> {
+    [day, model, platform, platform, campaign, post, ad, actor, ""]
+}
+
+/// The measures of one fact-table cell while it is summed (`KpiFact` without its dimensions).
+#[derive(Debug, Default)]
+struct Cell<'a> {
+    reporting_currency: &'a str,
+    attributed_revenue_minor: i64,
+    attributed_conversions: f64,
+    leads: f64,
+    pipeline_minor: i64,
+    pipeline_deals: f64,
+    spend_minor: i64,
+    interactions: [u64; InteractionKind::ALL.len()],
+    missing_fx_rows: u64,
+}
+
+impl<'a> Cell<'a> {
+    /// Notes the reporting currency of a money row (the greatest, should runs ever mix them).
+    fn priced_in(&mut self, currency: &'a str) {
+        self.reporting_currency = self.reporting_currency.max(currency);
+    }
 }
 
 /// The KPI fact table, ordered by its dimensions.
 pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
-    let mut acc: BTreeMap<FactKey, KpiFact> = BTreeMap::new();
-    fn cell(acc: &mut BTreeMap<FactKey, KpiFact>, key: FactKey) -> &mut KpiFact {
-        acc.entry(key).or_insert_with_key(|k| KpiFact::empty(k.clone()))
-    }
+    let mut acc: HashMap<BorrowedKey<'_>, Cell<'_>> = HashMap::new();
     for c in input.credits {
-        let f = cell(&mut acc, credit_key(c));
+        let f = acc.entry(credit_key(c)).or_default();
         f.priced_in(&c.reporting_currency);
         match c.credit_reporting_minor {
             Some(m) => f.attributed_revenue_minor += m,
@@ -325,7 +354,7 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
         }
     }
     for c in input.pipeline {
-        let f = cell(&mut acc, credit_key(c));
+        let f = acc.entry(credit_key(c)).or_default();
         f.priced_in(&c.reporting_currency);
         match c.credit_reporting_minor {
             Some(m) => f.pipeline_minor += m,
@@ -336,7 +365,7 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
     for s in input.spend {
         for m in input.models {
             let key = activity_key(&s.date, m, &s.platform, &s.campaign_id, &s.post_id, &s.ad_id, &s.actor_type);
-            let f = cell(&mut acc, key);
+            let f = acc.entry(key).or_default();
             f.priced_in(&s.reporting_currency);
             match s.spend_reporting_minor {
                 Some(v) => f.spend_minor += v,
@@ -344,16 +373,47 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
             }
         }
     }
-    for e in input.engagement {
-        let day = e.day.to_string();
+    let days: Vec<String> = input.engagement.iter().map(|e| e.day.to_string()).collect();
+    for (e, day) in input.engagement.iter().zip(&days) {
         for m in input.models {
             let (platform, actor) = (e.platform.as_str(), e.actor_type.as_str());
-            let key = activity_key(&day, m, platform, &e.campaign_id, &e.post_id, &e.ad_id, actor);
-            let f = cell(&mut acc, key);
-            *f.interactions_mut(e.interaction) += e.count;
+            let key = activity_key(day, m, platform, &e.campaign_id, &e.post_id, &e.ad_id, actor);
+            let kind = InteractionKind::ALL.iter().position(|k| *k == e.interaction).unwrap_or_default();
+            acc.entry(key).or_default().interactions[kind] += e.count;
         }
     }
-    acc.into_values().collect()
+    let mut cells: Vec<(BorrowedKey<'_>, Cell<'_>)> = acc.into_iter().collect();
+    cells.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    cells
+        .into_iter()
+        .map(|(k, c)| {
+            let own = |i: usize| k[i].to_string();
+            let mut fact = KpiFact {
+                day: own(0),
+                model: own(1),
+                platform: own(2),
+                channel: own(3),
+                campaign_id: own(4),
+                post_id: own(5),
+                ad_id: own(6),
+                actor_type: own(7),
+                conversion_type: own(8),
+                reporting_currency: c.reporting_currency.to_string(),
+                attributed_revenue_minor: c.attributed_revenue_minor,
+                attributed_conversions: c.attributed_conversions,
+                leads: c.leads,
+                pipeline_minor: c.pipeline_minor,
+                pipeline_deals: c.pipeline_deals,
+                spend_minor: c.spend_minor,
+                missing_fx_rows: c.missing_fx_rows,
+                ..KpiFact::default()
+            };
+            for (kind, n) in InteractionKind::ALL.iter().zip(c.interactions) {
+                *fact.interactions_mut(*kind) = n;
+            }
+            fact
+        })
+        .collect()
 }
 
 /// Engagement next to attributed revenue, per model, platform, post and actor type.
