@@ -8,7 +8,9 @@ mod rows;
 mod writer;
 
 pub use migrate::{migrate, Migration, MigrationReport, MIGRATIONS};
-pub use recovery::{deal_versions, frontier, fx_rates, live_credits, live_rows, raw_events, table_csv};
+pub use recovery::{
+    deal_versions, for_each_live_rows, for_each_raw_event, frontier, fx_rates, live_credits, table_csv,
+};
 pub use rows::*;
 pub use writer::{Batch, RetryPolicy, WriteObserver, Writer};
 

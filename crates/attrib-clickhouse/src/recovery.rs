@@ -11,13 +11,18 @@ struct RawRead {
     payload: String,
 }
 
-/// Every stored raw event, in the order it was consumed per partition.
-pub async fn raw_events(client: &Client) -> Result<Vec<(String, String)>, Error> {
-    let rows: Vec<RawRead> = client
+/// Streams every stored raw event, in the order it was consumed per partition, to `each`
+/// (topic, payload); returns how many. The history is never held in memory at once.
+pub async fn for_each_raw_event(client: &Client, mut each: impl FnMut(&str, &str)) -> Result<u64, Error> {
+    let mut cursor = client
         .query("SELECT topic, payload FROM events_raw FINAL ORDER BY topic, kafka_partition, kafka_offset")
-        .fetch_all()
-        .await?;
-    Ok(rows.into_iter().map(|r| (r.topic, r.payload)).collect())
+        .fetch::<RawRead>()?;
+    let mut n = 0;
+    while let Some(r) = cursor.next().await? {
+        each(&r.topic, &r.payload);
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// How far the stored state has consumed each Kafka partition: the greater of the recorded
@@ -104,23 +109,48 @@ pub async fn live_credits(client: &Client) -> Result<Vec<CreditRow>, Error> {
     credits_of(client, "credits_current").await
 }
 
-/// Every live row of the ledger tables: what a restarting service seeds its ledger with.
-pub async fn live_rows(client: &Client) -> Result<LiveRows, Error> {
-    let (conversions, touches) = live_conversions_and_touches(client).await?;
-    Ok(LiveRows {
-        credits: live_credits(client).await?,
-        conversions,
-        touches,
-        pipeline: credits_of(client, "pipeline_current").await?,
-    })
+/// Streams every live row of the ledger tables (what a restarting service seeds its ledger
+/// with) to `each`, in chunks of at most `chunk` rows: bounded memory, whatever the ledger.
+pub async fn for_each_live_rows(client: &Client, chunk: usize, mut each: impl FnMut(LiveRows)) -> Result<(), Error> {
+    let chunk = chunk.max(1);
+    let mut part = LiveRows::default();
+    let mut cursor = client.query("SELECT ?fields FROM conversions_current").fetch::<ConversionRead>()?;
+    while let Some(r) = cursor.next().await? {
+        part.conversions.push(r.into());
+        if part.conversions.len() >= chunk {
+            each(std::mem::take(&mut part));
+        }
+    }
+    let mut cursor = client.query("SELECT ?fields FROM touchpoints_current").fetch::<TouchRead>()?;
+    while let Some(r) = cursor.next().await? {
+        part.touches.push(r.into());
+        if part.touches.len() >= chunk {
+            each(std::mem::take(&mut part));
+        }
+    }
+    for (view, pipeline) in [("credits_current", false), ("pipeline_current", true)] {
+        let mut cursor = client.query(&format!("SELECT ?fields FROM {view}")).fetch::<CreditRead>()?;
+        while let Some(r) = cursor.next().await? {
+            let rows = if pipeline { &mut part.pipeline } else { &mut part.credits };
+            rows.push(r.into());
+            if rows.len() >= chunk {
+                each(std::mem::take(&mut part));
+            }
+        }
+    }
+    each(part);
+    Ok(())
 }
 
 /// Credit rows from a view with the columns of `credits_current`.
 async fn credits_of(client: &Client, view: &str) -> Result<Vec<CreditRow>, Error> {
     let rows: Vec<CreditRead> = client.query(&format!("SELECT ?fields FROM {view}")).fetch_all().await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| CreditRow {
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+impl From<CreditRead> for CreditRow {
+    fn from(r: CreditRead) -> CreditRow {
+        CreditRow {
             conversion_id: r.conversion_id,
             conversion_version: r.conversion_version,
             conversion_type: r.conversion_type,
@@ -142,52 +172,49 @@ async fn credits_of(client: &Client, view: &str) -> Result<Vec<CreditRow>, Error
             conversion_time: r.conversion_time,
             credit_reporting_minor: r.credit_reporting_minor,
             reporting_currency: r.reporting_currency,
-        })
-        .collect())
+        }
+    }
 }
 
-/// The live conversions and touchpoints.
-async fn live_conversions_and_touches(client: &Client) -> Result<(Vec<ConversionRow>, Vec<TouchRow>), Error> {
-    let conv: Vec<ConversionRead> = client.query("SELECT ?fields FROM conversions_current").fetch_all().await?;
-    let touch: Vec<TouchRead> = client.query("SELECT ?fields FROM touchpoints_current").fetch_all().await?;
-    Ok((
-        conv.into_iter()
-            .map(|r| ConversionRow {
-                conversion_id: r.conversion_id,
-                conversion_version: r.conversion_version,
-                conversion_type: r.conversion_type,
-                person_id: r.person_id,
-                conversion_time: r.conversion_time,
-                revenue_minor: r.revenue_minor,
-                currency: r.currency,
-                touches: r.touches as usize,
-                first_touch_time: r.first_touch_time,
-                seconds_to_convert: r.seconds_to_convert,
-                source_event_id: r.source_event_id,
-                reporting_currency: r.reporting_currency,
-                revenue_reporting_minor: r.revenue_reporting_minor,
-                fx_status: r.fx_status,
-                fx_date: r.fx_date,
-            })
-            .collect(),
-        touch
-            .into_iter()
-            .map(|r| TouchRow {
-                touch_source: r.touch_source,
-                touch_event_id: r.touch_event_id,
-                person_id: r.person_id,
-                touch_time: r.touch_time,
-                channel: r.channel,
-                platform: r.platform,
-                actor_type: r.actor_type,
-                interaction: r.interaction,
-                account_id: r.account_id,
-                campaign_id: r.campaign_id,
-                post_id: r.post_id,
-                ad_id: r.ad_id,
-            })
-            .collect(),
-    ))
+impl From<ConversionRead> for ConversionRow {
+    fn from(r: ConversionRead) -> ConversionRow {
+        ConversionRow {
+            conversion_id: r.conversion_id,
+            conversion_version: r.conversion_version,
+            conversion_type: r.conversion_type,
+            person_id: r.person_id,
+            conversion_time: r.conversion_time,
+            revenue_minor: r.revenue_minor,
+            currency: r.currency,
+            touches: r.touches as usize,
+            first_touch_time: r.first_touch_time,
+            seconds_to_convert: r.seconds_to_convert,
+            source_event_id: r.source_event_id,
+            reporting_currency: r.reporting_currency,
+            revenue_reporting_minor: r.revenue_reporting_minor,
+            fx_status: r.fx_status,
+            fx_date: r.fx_date,
+        }
+    }
+}
+
+impl From<TouchRead> for TouchRow {
+    fn from(r: TouchRead) -> TouchRow {
+        TouchRow {
+            touch_source: r.touch_source,
+            touch_event_id: r.touch_event_id,
+            person_id: r.person_id,
+            touch_time: r.touch_time,
+            channel: r.channel,
+            platform: r.platform,
+            actor_type: r.actor_type,
+            interaction: r.interaction,
+            account_id: r.account_id,
+            campaign_id: r.campaign_id,
+            post_id: r.post_id,
+            ad_id: r.ad_id,
+        }
+    }
 }
 
 /// Every deal version the service received (the CRM side of the reconciliation).

@@ -308,6 +308,9 @@ fn diff_rows<T: Keyed>(
 #[derive(Debug, Default)]
 pub struct IncrementalLedger {
     people: HashMap<NodeId, WrittenPerson>,
+    /// Changed people not yet recomputed, and absorbed roots whose rows they will take.
+    pending: Vec<NodeId>,
+    pending_absorbed: Vec<NodeId>,
     names: KeyNames,
     fits: DataDrivenFits,
     versions: Vec<String>,
@@ -363,6 +366,11 @@ impl IncrementalLedger {
         engine.store_mut().mark_all_dirty();
     }
 
+    /// Whether changed people are still waiting for `update_at_most`.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Number of rows remembered (their fingerprints), over all tables.
     pub fn written_rows(&self) -> usize {
         self.people.values().map(|p| p.credits.len() + p.conversions.len() + p.touches.len() + p.pipeline.len()).sum()
@@ -370,12 +378,33 @@ impl IncrementalLedger {
 
     /// Recomputes the people changed since the last update and returns the rows to write.
     pub fn update(&mut self, engine: &mut Engine) -> Changes {
+        self.update_at_most(engine, usize::MAX)
+    }
+
+    /// Like `update`, for at most `max_people` of the people changed: the rest stay pending
+    /// (see `has_pending`) for the next call. A refit makes everyone dirty; writing it in
+    /// chunks keeps the rows of one chunk in memory, not the whole ledger's.
+    pub fn update_at_most(&mut self, engine: &mut Engine, max_people: usize) -> Changes {
         if self.versions.len() != engine.config().models.len() {
             self.versions = model_versions(engine.config(), &self.fits);
         }
         let store = engine.store_mut();
-        let dirty = store.take_dirty();
-        let absorbed = store.take_absorbed();
+        self.pending.extend(store.take_dirty());
+        self.pending_absorbed.extend(store.take_absorbed());
+        // Pending roots stay roots: chunks are drained before more records are ingested, and
+        // a root that did get absorbed meanwhile is mapped to its survivor here.
+        let graph = store.graph();
+        let mut pending: Vec<NodeId> = self.pending.iter().map(|n| graph.root_of(*n)).collect();
+        pending.sort_unstable();
+        pending.dedup();
+        let rest = pending.split_off(pending.len().min(max_people));
+        let dirty = pending;
+        self.pending = rest;
+        // Rows written under a root a merge absorbed belong to the person it joined.
+        let chunk: std::collections::HashSet<NodeId> = dirty.iter().copied().collect();
+        let (absorbed, later): (Vec<NodeId>, Vec<NodeId>) =
+            self.pending_absorbed.iter().partition(|a| chunk.contains(&graph.root_of(**a)));
+        self.pending_absorbed = later;
         let mut changes = Changes { people: dirty.len(), ..Changes::default() };
         // Everything written for people who are now (part of) a dirty person: every absorbed
         // root belongs to a dirty person, since a merge makes its survivor dirty.

@@ -7,6 +7,7 @@ use attrib_contract::{ActorType, Date, InteractionKind, Platform};
 use attrib_journeys::{SocialActivity, Sym, Symbols};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 
 /// One valid social interaction (identified or not), as counted for engagement and written
 /// to the `social_engagement` table.
@@ -222,18 +223,19 @@ pub struct KpiFact {
 }
 
 impl KpiFact {
-    fn empty(key: FactKey) -> KpiFact {
-        let (day, model, platform, channel, campaign_id, post_id, ad_id, actor_type, conversion_type) = key;
+    /// A fact with the given dimensions and no measures yet.
+    fn with_dimensions(k: BorrowedKey<'_>) -> KpiFact {
+        let own = |i: usize| k[i].to_string();
         KpiFact {
-            day,
-            model,
-            platform,
-            channel,
-            campaign_id,
-            post_id,
-            ad_id,
-            actor_type,
-            conversion_type,
+            day: own(0),
+            model: own(1),
+            platform: own(2),
+            channel: own(3),
+            campaign_id: own(4),
+            post_id: own(5),
+            ad_id: own(6),
+            actor_type: own(7),
+            conversion_type: own(8),
             ..KpiFact::default()
         }
     }
@@ -271,9 +273,6 @@ impl KpiFact {
     }
 }
 
-/// (day, model, platform, channel, campaign, post, ad, actor type, conversion type).
-type FactKey = (String, String, String, String, String, String, String, String, String);
-
 /// What the KPI fact table is built from.
 #[derive(Debug, Clone, Copy)]
 pub struct KpiInputs<'a> {
@@ -285,8 +284,9 @@ pub struct KpiInputs<'a> {
     pub models: &'a [&'a str],
 }
 
-/// A fact's dimensions borrowed from the rows being summed, in `FactKey` order: the map
-/// holds no string of its own until the table is built.
+/// A fact's dimensions (day, model, platform, channel, campaign, post, ad, actor type,
+/// conversion type), borrowed from the rows being summed: the maps hold no string of their
+/// own until the table is built.
 type BorrowedKey<'a> = [&'a str; 9];
 
 fn credit_key(c: &CreditRow) -> BorrowedKey<'_> {
@@ -387,17 +387,7 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
     cells
         .into_iter()
         .map(|(k, c)| {
-            let own = |i: usize| k[i].to_string();
             let mut fact = KpiFact {
-                day: own(0),
-                model: own(1),
-                platform: own(2),
-                channel: own(3),
-                campaign_id: own(4),
-                post_id: own(5),
-                ad_id: own(6),
-                actor_type: own(7),
-                conversion_type: own(8),
                 reporting_currency: c.reporting_currency.to_string(),
                 attributed_revenue_minor: c.attributed_revenue_minor,
                 attributed_conversions: c.attributed_conversions,
@@ -406,7 +396,7 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
                 pipeline_deals: c.pipeline_deals,
                 spend_minor: c.spend_minor,
                 missing_fx_rows: c.missing_fx_rows,
-                ..KpiFact::default()
+                ..KpiFact::with_dimensions(k)
             };
             for (kind, n) in InteractionKind::ALL.iter().zip(c.interactions) {
                 *fact.interactions_mut(*kind) = n;
@@ -419,26 +409,19 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
 /// Engagement next to attributed revenue, per model, platform, post and actor type.
 pub fn post_kpis(facts: &[KpiFact]) -> Vec<KpiFact> {
     rollup(facts.iter().filter(|f| !f.post_id.is_empty()), |f| {
-        (
-            String::new(),
-            f.model.clone(),
-            f.platform.clone(),
-            String::new(),
-            String::new(),
-            f.post_id.clone(),
-            String::new(),
-            f.actor_type.clone(),
-            String::new(),
-        )
+        ["", &f.model, &f.platform, "", "", &f.post_id, "", &f.actor_type, ""]
     })
 }
 
 /// Sums facts under a coarser key (dimensions left empty in the key are summed over).
-pub fn rollup<'a>(facts: impl Iterator<Item = &'a KpiFact>, key: impl Fn(&KpiFact) -> FactKey) -> Vec<KpiFact> {
+pub fn rollup<'a>(
+    facts: impl Iterator<Item = &'a KpiFact>,
+    key: impl Fn(&'a KpiFact) -> BorrowedKey<'a>,
+) -> Vec<KpiFact> {
     sum_by(facts, key)
         .into_iter()
         .map(|(k, sums)| {
-            let mut f = KpiFact::empty(k);
+            let mut f = KpiFact::with_dimensions(k);
             f.add(&sums);
             f
         })
@@ -446,12 +429,18 @@ pub fn rollup<'a>(facts: impl Iterator<Item = &'a KpiFact>, key: impl Fn(&KpiFac
 }
 
 /// The measures of `facts` summed per key of any kind, in key order (dimensions left empty).
-pub fn sum_by<'a, K: Ord>(facts: impl Iterator<Item = &'a KpiFact>, key: impl Fn(&KpiFact) -> K) -> Vec<(K, KpiFact)> {
-    let mut acc: BTreeMap<K, KpiFact> = BTreeMap::new();
+/// Each key's facts are added in input order, so float sums do not depend on the map.
+pub fn sum_by<'a, K: Ord + Hash>(
+    facts: impl Iterator<Item = &'a KpiFact>,
+    key: impl Fn(&'a KpiFact) -> K,
+) -> Vec<(K, KpiFact)> {
+    let mut acc: HashMap<K, KpiFact> = HashMap::new();
     for f in facts {
         acc.entry(key(f)).or_default().add(f);
     }
-    acc.into_iter().collect()
+    let mut sums: Vec<(K, KpiFact)> = acc.into_iter().collect();
+    sums.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    sums
 }
 
 /// Revenue against spend for one model, platform and campaign. Ratios are ratios of sums.
@@ -482,19 +471,7 @@ pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
 
 /// Rolls the fact table up to campaigns (spend with no revenue still shows).
 pub fn campaign_kpis(facts: &[KpiFact]) -> Vec<CampaignKpi> {
-    let sums = rollup(facts.iter(), |f| {
-        (
-            String::new(),
-            f.model.clone(),
-            f.platform.clone(),
-            String::new(),
-            f.campaign_id.clone(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        )
-    });
+    let sums = rollup(facts.iter(), |f| ["", &f.model, &f.platform, "", &f.campaign_id, "", "", "", ""]);
     sums.into_iter()
         .map(|k| {
             let spend = k.spend_minor as f64;

@@ -320,17 +320,33 @@ fn sorted(mut rows: Vec<CreditRow>) -> Vec<CreditRow> {
 }
 
 fn incremental_run(records: &[(Topic, Value)], batch: usize) -> (Table, IncrementalLedger, Engine) {
+    incremental_run_in_chunks(records, batch, usize::MAX)
+}
+
+/// Feeds `records` in batches; each batch's changes are taken for at most `people` people at
+/// a time, as the service writes them.
+fn incremental_run_in_chunks(
+    records: &[(Topic, Value)],
+    batch: usize,
+    people: usize,
+) -> (Table, IncrementalLedger, Engine) {
     let mut e = Engine::new(AttributionConfig::default());
     let mut inc = IncrementalLedger::new();
     let mut table = Table::default();
+    let drain = |inc: &mut IncrementalLedger, e: &mut Engine, table: &mut Table| loop {
+        table.apply(&inc.update_at_most(e, people));
+        if !inc.has_pending() {
+            break;
+        }
+    };
     for chunk in records.chunks(batch.max(1)) {
         for (t, v) in chunk {
             let _ = e.ingest_bytes(*t, v.to_string().as_bytes());
         }
-        table.apply(&inc.update(&mut e));
+        drain(&mut inc, &mut e, &mut table);
     }
     inc.refit(&mut e);
-    table.apply(&inc.update(&mut e));
+    drain(&mut inc, &mut e, &mut table);
     (table, inc, e)
 }
 
@@ -402,11 +418,12 @@ proptest! {
     fn incremental_updates_converge_to_the_batch_ledger_whatever_the_order_and_batching(
         perm in Just({ let mut r = mixed_records(); r.extend(data_driven_records()); r }).prop_shuffle(),
         batch in 1usize..8,
+        people in prop_oneof![Just(usize::MAX), 1usize..4],
     ) {
         let mut all = mixed_records();
         all.extend(data_driven_records());
         let batch_ledger = engine_with(&all).attribute(1);
-        let (table, inc, engine) = incremental_run(&perm, batch);
+        let (table, inc, engine) = incremental_run_in_chunks(&perm, batch, people);
         let (live, want) = (table.live(), sorted(batch_ledger.credits.clone()));
         let fmt = |r: &CreditRow| format!("{} v{} {} {}:{} {} {} w={} c={} mv={}", r.conversion_id, r.conversion_version, r.model, r.touch_source, r.touch_event_id, r.touch_time, r.channel, r.weight, r.credit_minor, r.model_version);
         let a: std::collections::BTreeSet<String> = live.iter().map(fmt).collect();

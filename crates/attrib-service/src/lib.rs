@@ -4,9 +4,11 @@
 
 pub mod config;
 mod http;
+pub mod memory;
 pub mod metrics;
 mod pipeline;
 
 pub use config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
+pub use memory::{process_memory, ProcessMemory};
 pub use metrics::Metrics;
 pub use pipeline::{run, RunSummary, ServiceConfig, ServiceError};

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub conversions_attributed: IntCounter,
     pub last_conversion_attributed: IntGauge,
     pub journeys: IntGauge,
+    pub resident_bytes: IntGauge,
     pub refits: IntCounter,
     pub ready: IntGauge,
 }
@@ -120,6 +121,11 @@ impl Metrics {
                 "Unix time of the last written conversion",
             ),
             journeys: gauge(&r, "attrib_journeys", "People (journeys) held in memory"),
+            resident_bytes: gauge(
+                &r,
+                "attrib_resident_memory_bytes",
+                "Resident memory of the service process (what its state holds, with the runtime)",
+            ),
             refits: counter(&r, "attrib_model_refits_total", "Data-driven model refits"),
             ready: gauge(&r, "attrib_ready", "1 when the service is ready (broker and ClickHouse reachable)"),
             registry: r,

@@ -10,9 +10,8 @@
 use crate::config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
 use crate::metrics::Metrics;
 use attrib_clickhouse::{
-    connect, live_rows, raw_events, AdSpendRow, Batch, ConversionTableRow, CreditTableRow, CrmDealRow,
-    EngagementTableRow, FrontierRow, FxRateRow, ModelFitRow, RawEventRow, RetryPolicy, SpendFactRow, TouchpointRow,
-    Writer,
+    connect, AdSpendRow, Batch, ConversionTableRow, CreditTableRow, CrmDealRow, EngagementTableRow, FrontierRow,
+    FxRateRow, ModelFitRow, RawEventRow, RetryPolicy, SpendFactRow, TouchpointRow, Writer,
 };
 use attrib_contract::{decode, Event, Topic};
 use attrib_kafka::{StatsContext, StatsMap};
@@ -108,6 +107,9 @@ impl Position {
     }
 }
 
+/// People recomputed per write: bounds the rows one write holds (a refit changes everyone).
+const PEOPLE_PER_WRITE: usize = 20_000;
+
 fn unix_now() -> u32 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32)
 }
@@ -151,31 +153,43 @@ impl State {
         flush: Flush,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), attrib_clickhouse::Error> {
-        let started = Instant::now();
-        let changes = self.inc.update(&mut self.engine);
         let revision = self.position.revision(flush);
+        // The frontier first, so it is never behind the rows written for it.
         batch.frontier = self.position.rows();
-        add_changes(&mut batch, &changes, revision);
         batch.spend_facts.extend(self.engine.take_spend_changes().iter().map(|r| SpendFactRow::of(r, revision)));
         batch.engagement.extend(self.engine.take_engagement_rows().iter().map(EngagementTableRow::from));
-        let update_ms = started.elapsed().as_millis();
-        let written = Instant::now();
-        if !batch.is_empty() {
-            self.writer.write(&batch, self.metrics.as_ref(), shutdown).await?;
-        }
-        tracing::debug!(
-            people = changes.people,
-            rows = changes.rows(),
-            update_ms,
-            write_ms = written.elapsed().as_millis(),
-            "flushed"
-        );
-        let live = changes.conversions.iter().filter(|c| !c.deleted).count() as u64;
-        if live > 0 {
-            self.metrics.conversions_attributed.inc_by(live);
-            self.metrics.last_conversion_attributed.set(unix_now() as i64);
+        // Changed people in chunks (a refit changes everyone): one chunk's rows in memory at a
+        // time, all written before the caller commits.
+        loop {
+            let started = Instant::now();
+            let changes = self.inc.update_at_most(&mut self.engine, PEOPLE_PER_WRITE);
+            add_changes(&mut batch, &changes, revision);
+            let update_ms = started.elapsed().as_millis();
+            let written = Instant::now();
+            if !batch.is_empty() {
+                self.writer.write(&batch, self.metrics.as_ref(), shutdown).await?;
+            }
+            tracing::debug!(
+                people = changes.people,
+                rows = changes.rows(),
+                update_ms,
+                write_ms = written.elapsed().as_millis(),
+                "flushed"
+            );
+            let live = changes.conversions.iter().filter(|c| !c.deleted).count() as u64;
+            if live > 0 {
+                self.metrics.conversions_attributed.inc_by(live);
+                self.metrics.last_conversion_attributed.set(unix_now() as i64);
+            }
+            if !self.inc.has_pending() {
+                break;
+            }
+            batch = Batch::default();
         }
         self.metrics.journeys.set(self.engine.store().people() as i64);
+        if let Some(m) = crate::process_memory() {
+            self.metrics.resident_bytes.set(m.resident_bytes as i64);
+        }
         self.metrics.ready.set(1);
         Ok(())
     }
@@ -222,13 +236,18 @@ pub async fn run(
     };
     let started = Instant::now();
     tracing::debug!("recovering state from ClickHouse");
-    for (topic, payload) in raw_events(&client).await? {
-        if let Some(t) = Topic::parse(&topic) {
-            let _ = state.engine.ingest_bytes(t, payload.as_bytes());
-            summary.recovered_events += 1;
+    // Both reads stream: memory holds the state being rebuilt, not the history.
+    let engine = &mut state.engine;
+    let recovered = &mut summary.recovered_events;
+    attrib_clickhouse::for_each_raw_event(&client, |topic, payload| {
+        if let Some(t) = Topic::parse(topic) {
+            let _ = engine.ingest_bytes(t, payload.as_bytes());
+            *recovered += 1;
         }
-    }
-    state.inc.seed(&state.engine, live_rows(&client).await?);
+    })
+    .await?;
+    let (engine, inc) = (&state.engine, &mut state.inc);
+    attrib_clickhouse::for_each_live_rows(&client, 50_000, |rows| inc.seed(engine, rows)).await?;
     if state.data_driven() {
         state.refit(&shutdown).await?;
     } else {
@@ -327,7 +346,16 @@ pub async fn run(
         if config.stop_when_caught_up && msgs.is_empty() && progress.caught_up(&consumer, &stats) {
             // Everything up to the start's high watermarks is written: refit on all of it.
             state.refit(&shutdown).await?;
-            tracing::info!(messages = summary.messages, "caught up; stopping");
+            let memory = crate::process_memory();
+            tracing::info!(
+                messages = summary.messages,
+                people = state.engine.store().people(),
+                facts = state.engine.store().fact_count(),
+                written_rows = state.inc.written_rows(),
+                resident_bytes = memory.map(|m| m.resident_bytes),
+                peak_resident_bytes = memory.map(|m| m.peak_resident_bytes),
+                "caught up; stopping"
+            );
             break;
         }
     }

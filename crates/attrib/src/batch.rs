@@ -43,6 +43,8 @@ struct Summary<'a> {
     models: Vec<&'static str>,
     reconciled: bool,
     timings: &'a Timings,
+    /// Peak resident memory of the process (Linux), for sizing: bytes per input record.
+    peak_resident_bytes: Option<u64>,
 }
 
 /// Reads every topic under `input` into a fresh engine and attributes.
@@ -59,30 +61,30 @@ pub fn run(input: &Path, config: &Config, threads: usize) -> Result<BatchRun> {
     anyhow::ensure!(!files.is_empty(), "no input files under {} (expected e.g. web.events.jsonl)", input.display());
     let mut bar = Progress::new("reading events", files.len() as u64);
     for (topic, path) in files {
-        let decoded = decode_file(&path, topic, threads)?;
-        let mut raw = decoded.raw.into_iter();
-        for item in decoded.events {
-            match item {
-                Ok(event) => {
-                    engine.ingest(event);
-                }
-                Err((line, e)) => {
-                    engine.record_rejected(topic);
-                    let bytes = raw.next().unwrap_or_default();
-                    let utf8 = std::str::from_utf8(&bytes).is_ok();
-                    rejected.push(Rejected {
-                        topic: topic.as_str(),
-                        file: path.display().to_string(),
-                        line,
-                        code: e.code(),
-                        field: e.field.clone(),
-                        error: e.to_string(),
-                        record: String::from_utf8_lossy(&bytes).into_owned(),
-                        utf8,
-                    });
+        let file = path.display().to_string();
+        decode_file(&path, topic, threads, |lines| {
+            for item in lines {
+                match item {
+                    Ok(event) => {
+                        engine.ingest(event);
+                    }
+                    Err((line, e, bytes)) => {
+                        engine.record_rejected(topic);
+                        let utf8 = std::str::from_utf8(&bytes).is_ok();
+                        rejected.push(Rejected {
+                            topic: topic.as_str(),
+                            file: file.clone(),
+                            line,
+                            code: e.code(),
+                            field: e.field.clone(),
+                            error: e.to_string(),
+                            record: String::from_utf8_lossy(&bytes).into_owned(),
+                            utf8,
+                        });
+                    }
                 }
             }
-        }
+        })?;
         bar.advance(1);
     }
     bar.finish();
@@ -131,6 +133,7 @@ pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
         models,
         reconciled: run.reconciliation.iter().all(|r| r.difference_minor == 0),
         timings: &run.timings,
+        peak_resident_bytes: attrib_service::process_memory().map(|m| m.peak_resident_bytes),
     };
     std::fs::write(path("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     Ok([

@@ -41,37 +41,52 @@ pub struct Rejected {
     pub utf8: bool,
 }
 
-/// Decoded lines of one file, in file order: the valid events and the rejects.
-pub struct DecodedFile {
-    pub events: Vec<Result<Event, (usize, DecodeError)>>,
-    pub raw: Vec<Vec<u8>>,
-}
+/// Lines decoded per chunk: enough to keep every core busy, small enough that a file is never
+/// held whole (a year of web events is gigabytes).
+const LINES_PER_CHUNK: usize = 65_536;
 
-/// Reads and decodes a JSON Lines file, splitting the decoding over `threads`.
-/// Blank lines are skipped; order is preserved.
-pub fn decode_file(path: &Path, topic: Topic, threads: usize) -> Result<DecodedFile> {
-    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let lines: Vec<(usize, &[u8])> = bytes
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
-        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
-        .collect();
-    let chunk = lines.len().div_ceil(threads.max(1)).max(1);
-    let events: Vec<Result<Event, (usize, DecodeError)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = lines
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || part.iter().map(|(n, l)| decode(topic, l).map_err(|e| (*n, e))).collect::<Vec<_>>())
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("decoder thread panicked")).collect()
-    });
-    // Raw bytes are kept only for rejected lines (to write them untouched).
-    let rejected_lines: std::collections::HashSet<usize> =
-        events.iter().filter_map(|e| e.as_ref().err().map(|(n, _)| *n)).collect();
-    let raw = lines.iter().filter(|(n, _)| rejected_lines.contains(n)).map(|(_, l)| l.to_vec()).collect();
-    Ok(DecodedFile { events, raw })
+/// One decoded line, in file order: the event, or the line number, error and original bytes.
+pub type DecodedLine = Result<Event, (usize, DecodeError, Vec<u8>)>;
+
+/// Reads and decodes a JSON Lines file chunk by chunk, splitting each chunk's decoding over
+/// `threads`, and hands each chunk's lines to `each` in file order. Blank lines are skipped.
+pub fn decode_file(path: &Path, topic: Topic, threads: usize, mut each: impl FnMut(Vec<DecodedLine>)) -> Result<()> {
+    use std::io::BufRead;
+    let file = fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut number = 0usize;
+    loop {
+        let mut lines: Vec<(usize, Vec<u8>)> = Vec::with_capacity(LINES_PER_CHUNK);
+        while lines.len() < LINES_PER_CHUNK {
+            let mut line = Vec::new();
+            if reader.read_until(b'\n', &mut line).with_context(|| format!("reading {}", path.display()))? == 0 {
+                break;
+            }
+            number += 1;
+            let end = line.len() - usize::from(line.ends_with(b"\n"));
+            let end = end - usize::from(line[..end].ends_with(b"\r"));
+            line.truncate(end);
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                lines.push((number, line));
+            }
+        }
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let chunk = lines.len().div_ceil(threads.max(1)).max(1);
+        let decoded: Vec<DecodedLine> = std::thread::scope(|s| {
+            let handles: Vec<_> = lines
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter().map(|(n, l)| decode(topic, l).map_err(|e| (*n, e, l.clone()))).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("decoder thread panicked")).collect()
+        });
+        each(decoded);
+    }
 }
 
 /// Writes rows as CSV with a header.
