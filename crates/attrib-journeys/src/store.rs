@@ -19,7 +19,9 @@ use attrib_contract::{
 };
 use attrib_identity::{crm_identifiers, social_identifiers, web_identifiers, Identifier, IdentityGraph, NodeId};
 pub use attrib_identity::{Sym, Symbols};
-use std::collections::{HashMap, HashSet};
+// foldhash, not SipHash: these maps are hashed per record and never face untrusted key choice
+// beyond what the dedup fingerprints already bound.
+use hashbrown::{HashMap, HashSet};
 
 /// What happened to a record offered to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,8 +17,8 @@ use crate::fx::FxTable;
 use crate::parallel::par_map;
 use attrib_identity::NodeId;
 use attrib_journeys::{Journey, JourneyStore, Sym, Symbols, Touch};
+use hashbrown::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 /// One touchpoint as written to the `touchpoints` table.
@@ -401,7 +401,7 @@ impl IncrementalLedger {
         let dirty = pending;
         self.pending = rest;
         // Rows written under a root a merge absorbed belong to the person it joined.
-        let chunk: std::collections::HashSet<NodeId> = dirty.iter().copied().collect();
+        let chunk: HashSet<NodeId> = dirty.iter().copied().collect();
         let (absorbed, later): (Vec<NodeId>, Vec<NodeId>) =
             self.pending_absorbed.iter().partition(|a| chunk.contains(&graph.root_of(**a)));
         self.pending_absorbed = later;

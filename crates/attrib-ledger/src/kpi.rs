@@ -5,8 +5,9 @@ use crate::credits::{ConversionRow, CreditRow};
 use crate::spend::SpendRow;
 use attrib_contract::{ActorType, Date, InteractionKind, Platform};
 use attrib_journeys::{SocialActivity, Sym, Symbols};
+use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 
 /// One valid social interaction (identified or not), as counted for engagement and written
@@ -339,6 +340,8 @@ impl<'a> Cell<'a> {
 
 /// The KPI fact table, ordered by its dimensions.
 pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
+    // Declared before the map that borrows them.
+    let days: Vec<String> = input.engagement.iter().map(|e| e.day.to_string()).collect();
     let mut acc: HashMap<BorrowedKey<'_>, Cell<'_>> = HashMap::new();
     for c in input.credits {
         let f = acc.entry(credit_key(c)).or_default();
@@ -373,7 +376,6 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
             }
         }
     }
-    let days: Vec<String> = input.engagement.iter().map(|e| e.day.to_string()).collect();
     for (e, day) in input.engagement.iter().zip(&days) {
         for m in input.models {
             let (platform, actor) = (e.platform.as_str(), e.actor_type.as_str());
