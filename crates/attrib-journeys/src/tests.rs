@@ -208,3 +208,28 @@ proptest! {
         prop_assert_eq!(summary(&perm), summary(&fixture_records()));
     }
 }
+
+#[test]
+fn page_views_impressions_and_contacts_keep_only_their_identity_links() {
+    let mut s = JourneyStore::new(JourneyConfig::default());
+    ingest(&mut s, Topic::WebEvents, web("w1", "2026-03-01T10:00:00Z", "page_view", "a1", json!({"user_id": "k1"})));
+    ingest(&mut s, Topic::SocialInteractions, social("s1", "2026-03-01T09:00:00Z", "impression", "u1", None));
+    ingest(
+        &mut s,
+        Topic::CrmRecords,
+        json!({"event_id": "c1", "occurred_at": "2026-03-02T00:00:00Z", "object": "contact", "contact_id": "k1"}),
+    );
+    assert_eq!(s.fact_count(), 0, "no facts for records that cannot shape a journey");
+    assert_eq!(s.people(), 2, "a1 and k1 are one person, the impression's user another");
+    assert_eq!(s.root_of_key("anon:a1"), s.root_of_key("contact:k1"));
+    // The same records with view-through on: the impression is a touch.
+    let mut vt = JourneyStore::new(JourneyConfig { view_through: true, ..JourneyConfig::default() });
+    ingest(&mut vt, Topic::SocialInteractions, social("s1", "2026-03-01T09:00:00Z", "impression", "u1", None));
+    assert_eq!(vt.fact_count(), 1);
+    // A second copy of an event id is a duplicate, however many records came between.
+    assert_eq!(
+        ingest(&mut s, Topic::WebEvents, web("w1", "2026-03-05T10:00:00Z", "session_start", "a9", json!({}))),
+        Ingested::Duplicate
+    );
+    assert_eq!(s.root_of_key("anon:a9"), None, "a duplicate links nothing");
+}

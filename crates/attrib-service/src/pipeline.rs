@@ -510,3 +510,36 @@ fn export_lag(stats: &StatsMap, metrics: &Metrics) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::message::Timestamp as KafkaTime;
+
+    fn msg(topic: &str, partition: i32, offset: i64) -> OwnedMessage {
+        OwnedMessage::new(None, None, topic.to_string(), KafkaTime::NotAvailable, partition, offset, None)
+    }
+
+    #[test]
+    fn row_versions_grow_with_the_consumed_frontier_and_survive_a_restart() {
+        let mut p = Position::default();
+        assert_eq!(p.revision(Flush::Batch), 0);
+        p.advance(&[msg("web", 0, 4), msg("web", 0, 2), msg("crm", 1, 9)]);
+        // next offsets: web/0 = 5, crm/1 = 10.
+        assert_eq!(p.revision(Flush::Batch), 30);
+        assert_eq!(p.revision(Flush::Refit), 31, "a refit at the same position wins over its batch");
+        // A replayed older message never moves the frontier back.
+        p.advance(&[msg("web", 0, 0)]);
+        assert_eq!(p.revision(Flush::Batch), 30);
+        // A restart starts from the recorded frontier and goes on from there.
+        let restarted = Position::from_rows(p.rows());
+        assert_eq!(restarted.revision(Flush::Batch), 30);
+        assert_eq!(
+            restarted.rows(),
+            vec![
+                FrontierRow { topic: "crm".into(), kafka_partition: 1, next_offset: 10 },
+                FrontierRow { topic: "web".into(), kafka_partition: 0, next_offset: 5 },
+            ]
+        );
+    }
+}

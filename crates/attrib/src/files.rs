@@ -50,14 +50,24 @@ pub type DecodedLine = Result<Event, (usize, DecodeError, Vec<u8>)>;
 
 /// Reads and decodes a JSON Lines file chunk by chunk, splitting each chunk's decoding over
 /// `threads`, and hands each chunk's lines to `each` in file order. Blank lines are skipped.
-pub fn decode_file(path: &Path, topic: Topic, threads: usize, mut each: impl FnMut(Vec<DecodedLine>)) -> Result<()> {
+pub fn decode_file(path: &Path, topic: Topic, threads: usize, each: impl FnMut(Vec<DecodedLine>)) -> Result<()> {
+    decode_in_chunks(path, topic, threads, LINES_PER_CHUNK, each)
+}
+
+fn decode_in_chunks(
+    path: &Path,
+    topic: Topic,
+    threads: usize,
+    lines_per_chunk: usize,
+    mut each: impl FnMut(Vec<DecodedLine>),
+) -> Result<()> {
     use std::io::BufRead;
     let file = fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut number = 0usize;
     loop {
-        let mut lines: Vec<(usize, Vec<u8>)> = Vec::with_capacity(LINES_PER_CHUNK);
-        while lines.len() < LINES_PER_CHUNK {
+        let mut lines: Vec<(usize, Vec<u8>)> = Vec::with_capacity(lines_per_chunk);
+        while lines.len() < lines_per_chunk.max(1) {
             let mut line = Vec::new();
             if reader.read_until(b'\n', &mut line).with_context(|| format!("reading {}", path.display()))? == 0 {
                 break;
@@ -119,4 +129,36 @@ pub fn write_lines(path: &Path, lines: &[String]) -> Result<()> {
     }
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_reading_keeps_file_order_line_numbers_and_rejected_bytes() {
+        let dir = std::env::temp_dir().join(format!("attrib-files-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("fx.rates.jsonl");
+        let good = |d: u32| format!(r#"{{"date": "2026-01-{d:02}", "currency": "EUR", "rate_to_reporting": "1.1"}}"#);
+        // Blank lines, CRLF, a bad line and no newline at the end, across chunks of 2 lines.
+        let text = format!("{}\r\n\n{}\nnot json\r\n   \n{}\n{}", good(1), good(2), good(3), good(4));
+        fs::write(&path, text).expect("write");
+        for (lines_per_chunk, threads) in [(1, 1), (2, 2), (3, 1), (1000, 2)] {
+            let mut seen = Vec::new();
+            decode_in_chunks(&path, Topic::FxRates, threads, lines_per_chunk, |chunk| {
+                assert!(chunk.len() <= lines_per_chunk);
+                for item in chunk {
+                    seen.push(match item {
+                        Ok(Event::Fx(f)) => f.date.to_string(),
+                        Ok(other) => panic!("not a rate: {other:?}"),
+                        Err((line, _, bytes)) => format!("line {line}: {}", String::from_utf8_lossy(&bytes)),
+                    });
+                }
+            })
+            .expect("read");
+            assert_eq!(seen, ["2026-01-01", "2026-01-02", "line 4: not json", "2026-01-03", "2026-01-04"]);
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
