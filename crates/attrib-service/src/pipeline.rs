@@ -137,6 +137,8 @@ struct State {
     engine: Engine,
     inc: IncrementalLedger,
     position: Position,
+    /// Records accepted since the last refit (a refit of an unchanged state changes nothing).
+    accepted_since_refit: bool,
     writer: Writer,
     metrics: Arc<Metrics>,
 }
@@ -199,6 +201,7 @@ impl State {
             return Ok(());
         }
         self.inc.refit(&mut self.engine);
+        self.accepted_since_refit = false;
         self.metrics.refits.inc();
         let batch = Batch { fits: fit_rows(&self.inc), ..Batch::default() };
         self.flush(batch, Flush::Refit, shutdown).await
@@ -230,6 +233,7 @@ pub async fn run(
     let mut state = State {
         engine: Engine::new(config.attribution.clone()),
         inc: IncrementalLedger::new(),
+        accepted_since_refit: false,
         position: Position::from_rows(attrib_clickhouse::frontier(&client, &settings.topic_prefix).await?),
         writer: Writer::new(client.clone(), RetryPolicy::default()),
         metrics: metrics.clone(),
@@ -338,14 +342,18 @@ pub async fn run(
             metrics.ready.set(i64::from(matches!(alive, Ok(Ok(())))));
         }
         let refit_due = config.service.refit_interval_secs > 0
+            && state.accepted_since_refit
             && last_refit.elapsed() >= Duration::from_secs(config.service.refit_interval_secs);
         if refit_due {
             state.refit(&shutdown).await?;
             last_refit = Instant::now();
         }
         if config.stop_when_caught_up && msgs.is_empty() && progress.caught_up(&consumer, &stats) {
-            // Everything up to the start's high watermarks is written: refit on all of it.
-            state.refit(&shutdown).await?;
+            // Everything up to the start's high watermarks is written: refit on all of it
+            // (unless nothing arrived since the last refit, which already saw it all).
+            if state.accepted_since_refit {
+                state.refit(&shutdown).await?;
+            }
             let memory = crate::process_memory();
             tracing::info!(
                 messages = summary.messages,
@@ -393,6 +401,7 @@ async fn process(
                 };
                 match state.engine.ingest(event) {
                     Outcome::Accepted => {
+                        state.accepted_since_refit = true;
                         batch.raw.push(RawEventRow {
                             topic: topic.as_str().to_string(),
                             event_key: key,
