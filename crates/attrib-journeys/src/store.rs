@@ -12,6 +12,7 @@
 //! 128-bit fingerprint for the first-copy rule.
 
 use crate::channel::{classify_session, Channel};
+use crate::first_copy::FirstCopies;
 use crate::journey::*;
 use attrib_contract::{
     ActorType, CrmObject, CrmRecord, Currency, DealStage, InteractionKind, Platform, SocialInteraction, Timestamp,
@@ -30,42 +31,6 @@ pub enum Ingested {
     Accepted { person: Option<NodeId> },
     /// An earlier valid record of the topic had the same event id; this one is dropped.
     Duplicate,
-}
-
-/// The event ids seen per topic, as 128-bit fingerprints (the first valid copy wins).
-#[derive(Debug, Default)]
-pub struct FirstCopies {
-    seen: hashbrown::HashTable<u128>,
-}
-
-impl FirstCopies {
-    /// Whether `(topic, key)` is new; remembers it.
-    pub fn insert(&mut self, topic: Topic, key: &str) -> bool {
-        let fp = fingerprint(topic, key);
-        let low = fp as u64;
-        if self.seen.find(low, |&s| s == fp).is_some() {
-            return false;
-        }
-        self.seen.insert_unique(low, fp, |&s| s as u64);
-        true
-    }
-
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
-    }
-}
-
-/// A stable 128-bit fingerprint of a topic's event id (xxh3: the same in every build).
-fn fingerprint(topic: Topic, key: &str) -> u128 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(topic.as_str().as_bytes());
-    h.update(&[0]);
-    h.update(key.as_bytes());
-    h.digest128()
 }
 
 /// A social interaction with its ids interned in the store's names: a touch's fact, and

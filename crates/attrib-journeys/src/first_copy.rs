@@ -1,0 +1,39 @@
+//! The contract's "first valid copy of an event id wins", in 16 bytes per event id.
+
+use attrib_contract::Topic;
+
+/// The event ids seen per topic, as 128-bit fingerprints (the first valid copy wins).
+#[derive(Debug, Default)]
+pub struct FirstCopies {
+    seen: hashbrown::HashTable<u128>,
+}
+
+impl FirstCopies {
+    /// Whether `(topic, key)` is new; remembers it.
+    pub fn insert(&mut self, topic: Topic, key: &str) -> bool {
+        let fp = fingerprint(topic, key);
+        let low = fp as u64;
+        if self.seen.find(low, |&s| s == fp).is_some() {
+            return false;
+        }
+        self.seen.insert_unique(low, fp, |&s| s as u64);
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// A stable 128-bit fingerprint of a topic's event id (xxh3: the same in every build).
+fn fingerprint(topic: Topic, key: &str) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(topic.as_str().as_bytes());
+    h.update(&[0]);
+    h.update(key.as_bytes());
+    h.digest128()
+}
