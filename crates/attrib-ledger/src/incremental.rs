@@ -258,9 +258,24 @@ impl Keyed for CreditRow {
     }
 }
 
+/// The fingerprint of one row.
+fn fingerprint<T: Keyed>(row: &T, names: &mut KeyNames, store: &Symbols) -> Written<T::Key> {
+    Written { key: row.key(names, store), content: content_hash(row) }
+}
+
 /// Fingerprints of `rows`.
 fn fingerprints<T: Keyed>(rows: &[T], names: &mut KeyNames, store: &Symbols) -> Vec<Written<T::Key>> {
-    rows.iter().map(|r| Written { key: r.key(names, store), content: content_hash(r) }).collect()
+    rows.iter().map(|r| fingerprint(r, names, store)).collect()
+}
+
+/// Every person's rows of one table beside their fingerprints, for `diff_rows`.
+fn paired<'a, T: Keyed>(
+    now: &'a [PersonRows],
+    written: &[WrittenPerson],
+    rows: fn(&PersonRows) -> &[T],
+    fingerprints: fn(&WrittenPerson) -> &[Written<T::Key>],
+) -> Vec<(Written<T::Key>, &'a T)> {
+    now.iter().zip(written).flat_map(|(p, w)| fingerprints(w).iter().copied().zip(rows(p))).collect()
 }
 
 /// Appends to `out` what turns the `old` rows into the `new` ones, matched by table key:
@@ -328,25 +343,27 @@ impl IncrementalLedger {
         let store = engine.store();
         let mut roots: HashMap<String, Option<NodeId>> = HashMap::new();
         let mut root = |key: &str| *roots.entry(key.to_string()).or_insert_with(|| store.root_of_key(key));
-        let names = &mut self.names;
-        let people = &mut self.people;
-        let mut file = |person: &str, add: &mut dyn FnMut(&mut WrittenPerson, &mut KeyNames)| {
-            if let Some(r) = root(person) {
-                add(people.entry(r).or_default(), names);
-            }
-        };
         let symbols = store.names();
-        for c in &rows.conversions {
-            file(&c.person_id, &mut |p, n| p.conversions.extend(fingerprints(std::slice::from_ref(c), n, symbols)));
-        }
-        for c in &rows.credits {
-            file(&c.person_id, &mut |p, n| p.credits.extend(fingerprints(std::slice::from_ref(c), n, symbols)));
-        }
-        for t in &rows.touches {
-            file(&t.person_id, &mut |p, n| p.touches.extend(fingerprints(std::slice::from_ref(t), n, symbols)));
-        }
-        for c in &rows.pipeline {
-            file(&c.person_id, &mut |p, n| p.pipeline.extend(fingerprints(std::slice::from_ref(c), n, symbols)));
+        self.file(&mut root, symbols, &rows.conversions, |c| &c.person_id, |p| &mut p.conversions);
+        self.file(&mut root, symbols, &rows.credits, |c| &c.person_id, |p| &mut p.credits);
+        self.file(&mut root, symbols, &rows.touches, |t| &t.person_id, |p| &mut p.touches);
+        self.file(&mut root, symbols, &rows.pipeline, |c| &c.person_id, |p| &mut p.pipeline);
+    }
+
+    /// Files each row's fingerprint under its person's root (rows of unknown people are dropped).
+    fn file<T: Keyed>(
+        &mut self,
+        root: &mut impl FnMut(&str) -> Option<NodeId>,
+        symbols: &Symbols,
+        rows: &[T],
+        person_of: fn(&T) -> &str,
+        list: fn(&mut WrittenPerson) -> &mut Vec<Written<T::Key>>,
+    ) {
+        for row in rows {
+            if let Some(r) = root(person_of(row)) {
+                let written = fingerprint(row, &mut self.names, symbols);
+                list(self.people.entry(r).or_default()).push(written);
+            }
         }
     }
 
@@ -430,18 +447,35 @@ impl IncrementalLedger {
                 pipeline: fingerprints(&p.pipeline, names, symbols),
             })
             .collect();
-        let pairs = |rows: fn(&PersonRows) -> &[CreditRow], fps: fn(&WrittenPerson) -> &[Written<CreditKey>]| {
-            now.iter().zip(&written).flat_map(move |(p, w)| fps(w).iter().copied().zip(rows(p))).collect::<Vec<_>>()
-        };
-        let touches: Vec<_> =
-            now.iter().zip(&written).flat_map(|(p, w)| w.touches.iter().copied().zip(&p.touches)).collect();
-        let conversions: Vec<_> =
-            now.iter().zip(&written).flat_map(|(p, w)| w.conversions.iter().copied().zip(&p.conversions)).collect();
         let names = &self.names;
-        diff_rows(old.touches, &touches, names, symbols, &mut changes.touchpoints);
-        diff_rows(old.conversions, &conversions, names, symbols, &mut changes.conversions);
-        diff_rows(old.credits, &pairs(|p| &p.credits, |w| &w.credits), names, symbols, &mut changes.credits);
-        diff_rows(old.pipeline, &pairs(|p| &p.pipeline, |w| &w.pipeline), names, symbols, &mut changes.pipeline);
+        diff_rows(
+            old.touches,
+            &paired(&now, &written, |p| &p.touches, |w| &w.touches),
+            names,
+            symbols,
+            &mut changes.touchpoints,
+        );
+        diff_rows(
+            old.conversions,
+            &paired(&now, &written, |p| &p.conversions, |w| &w.conversions),
+            names,
+            symbols,
+            &mut changes.conversions,
+        );
+        diff_rows(
+            old.credits,
+            &paired(&now, &written, |p| &p.credits, |w| &w.credits),
+            names,
+            symbols,
+            &mut changes.credits,
+        );
+        diff_rows(
+            old.pipeline,
+            &paired(&now, &written, |p| &p.pipeline, |w| &w.pipeline),
+            names,
+            symbols,
+            &mut changes.pipeline,
+        );
         for (root, person) in dirty.into_iter().zip(written) {
             self.people.insert(root, person);
         }
