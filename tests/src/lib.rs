@@ -1,5 +1,8 @@
 //! Shared fixtures for the end-to-end tests in `tests/it/`.
 
+mod fault_proxy;
+pub use fault_proxy::{FaultPlan, FaultProxy};
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -2,7 +2,7 @@
 //! `schema_migrations`. Statements use `IF NOT EXISTS`, so applying twice (or from two
 //! instances starting together) is safe; an applied migration whose text changed is refused.
 
-use crate::{connect, Error};
+use crate::{connect, Attempts, Error};
 use serde::Deserialize;
 
 /// A migration compiled into the binary.
@@ -80,23 +80,31 @@ pub struct MigrationReport {
     pub already_applied: Vec<&'static str>,
 }
 
-/// Creates the database if needed and applies every migration not yet recorded.
-pub async fn migrate(url: &str, database: &str) -> Result<MigrationReport, Error> {
+/// Creates the database if needed and applies every migration not yet recorded. Each
+/// statement is one call, run as `attempts` says; every statement is idempotent (IF NOT
+/// EXISTS, a column already added counts as done), so a retried call whose first answer was
+/// lost changes nothing.
+pub async fn migrate(url: &str, database: &str, attempts: &Attempts<'_>) -> Result<MigrationReport, Error> {
     if !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || database.is_empty() {
         return Err(Error::Config(format!("database name {database:?} must be letters, digits and underscores")));
     }
     let server = connect(url, None);
-    server.query(&format!("CREATE DATABASE IF NOT EXISTS {database}")).execute().await?;
+    let create_database = format!("CREATE DATABASE IF NOT EXISTS {database}");
+    attempts.call(|| server.query(&create_database).execute()).await?;
     let client = connect(url, Some(database));
-    client
-        .query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, applied_at DateTime) \
-             ENGINE = ReplacingMergeTree(applied_at) ORDER BY version",
-        )
-        .execute()
+    attempts
+        .call(|| {
+            client
+                .query(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, applied_at DateTime) \
+                     ENGINE = ReplacingMergeTree(applied_at) ORDER BY version",
+                )
+                .execute()
+        })
         .await?;
-    let applied: Vec<Applied> =
-        client.query("SELECT version, checksum FROM schema_migrations FINAL ORDER BY version").fetch_all().await?;
+    let applied: Vec<Applied> = attempts
+        .call(|| client.query("SELECT version, checksum FROM schema_migrations FINAL ORDER BY version").fetch_all())
+        .await?;
     let mut report = MigrationReport::default();
     for m in MIGRATIONS {
         if let Some(a) = applied.iter().find(|a| a.version == m.version) {
@@ -112,19 +120,26 @@ pub async fn migrate(url: &str, database: &str) -> Result<MigrationReport, Error
             continue;
         }
         for stmt in m.statements() {
-            match client.query(&stmt).execute().await {
-                Ok(()) => {}
-                Err(e) if already_done(&stmt, &e) => tracing::debug!(migration = m.name, "column already added"),
-                Err(e) => return Err(Error::Migration { name: m.name, source: e }),
-            }
+            let run = || async {
+                match client.query(&stmt).execute().await {
+                    Err(e) if already_done(&stmt, &e) => {
+                        tracing::debug!(migration = m.name, "column already added");
+                        Ok(())
+                    }
+                    other => other,
+                }
+            };
+            attempts.call(run).await.map_err(|e| Error::Migration { name: m.name, source: Box::new(e) })?;
         }
-        client
-            .query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, now())")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(m.checksum())
-            .execute()
-            .await?;
+        let record = || {
+            client
+                .query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, now())")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(m.checksum())
+                .execute()
+        };
+        attempts.call(record).await?;
         tracing::info!(migration = m.name, "applied");
         report.applied.push(m.name);
     }

@@ -4,25 +4,11 @@
 
 use crate::rows::*;
 use crate::{is_retriable, Error};
+use attrib_retry::{Failure, Retry, RetryPolicy};
 use clickhouse::{Client, Row};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-
-/// How long to keep trying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub initial: Duration,
-    pub max: Duration,
-    /// None: retry retriable errors until shut down (the consumer waits meanwhile).
-    pub max_attempts: Option<u32>,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy { initial: Duration::from_millis(200), max: Duration::from_secs(10), max_attempts: None }
-    }
-}
 
 /// Rows for every table, written together before the offsets that produced them are committed.
 #[derive(Debug, Default, Clone)]
@@ -128,35 +114,24 @@ impl Writer {
     where
         T: Row + Serialize + Send + Sync + for<'a> Row<Value<'a> = T>,
     {
+        let retry = Retry { policy: self.policy, deadline: None, shutdown };
         for chunk in rows.chunks(INSERT_CHUNK) {
-            let mut attempt = 0u32;
-            let mut delay = self.policy.initial;
-            loop {
-                let started = Instant::now();
-                match self.insert(table, chunk).await {
-                    Ok(()) => {
-                        observer.written(table, chunk.len(), started.elapsed());
-                        break;
-                    }
-                    Err(e) if !is_retriable(&e) => {
-                        return Err(Error::Fatal { table, message: e.to_string() });
-                    }
-                    Err(e) => {
-                        attempt += 1;
-                        if self.policy.max_attempts.is_some_and(|m| attempt >= m) {
-                            return Err(Error::ClickHouse(e));
-                        }
+            let started = Instant::now();
+            let written = retry
+                .run(
+                    || self.insert(table, chunk),
+                    is_retriable,
+                    |attempt, e| {
                         observer.retrying(table, attempt, &e.to_string());
                         tracing::warn!(table, attempt, error = %e, "ClickHouse write failed; retrying");
-                        let wait = jittered(delay);
-                        let mut sd = shutdown.clone();
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait) => {}
-                            _ = sd.wait_for(|stop| *stop) => return Err(Error::ShutDown),
-                        }
-                        delay = (delay * 2).min(self.policy.max);
-                    }
-                }
+                    },
+                )
+                .await;
+            match written {
+                Ok(()) => observer.written(table, chunk.len(), started.elapsed()),
+                Err(Failure::Permanent(e)) => return Err(Error::Fatal { table, message: e.to_string() }),
+                Err(Failure::Exhausted { error, .. }) => return Err(Error::ClickHouse(error)),
+                Err(Failure::TimedOut { .. } | Failure::ShutDown) => return Err(Error::ShutDown),
             }
         }
         Ok(())
@@ -172,12 +147,4 @@ impl Writer {
         }
         insert.end().await
     }
-}
-
-/// "Full jitter" between half and all of `d`, so restarting writers do not retry in step.
-fn jittered(d: Duration) -> Duration {
-    let nanos = Instant::now().elapsed().subsec_nanos() as u64
-        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.subsec_nanos() as u64);
-    let frac = 0.5 + (nanos % 1000) as f64 / 2000.0;
-    d.mul_f64(frac)
 }

@@ -24,10 +24,41 @@ use std::time::Duration;
 pub enum Error {
     #[error("Kafka: {0}")]
     Kafka(#[from] KafkaError),
-    #[error("creating topic {topic}: {reason}")]
-    CreateTopic { topic: String, reason: String },
+    #[error("creating topic {topic}: {code}")]
+    CreateTopic { topic: String, code: RDKafkaErrorCode },
     #[error("reading {path}: {source}")]
     Io { path: String, source: std::io::Error },
+}
+
+impl Error {
+    /// Whether waiting can fix it: a broker away, a timeout, a controller moving. Not bad
+    /// configuration, refused credentials or a request the cluster's policy rejects.
+    pub fn is_retriable(&self) -> bool {
+        use RDKafkaErrorCode as C;
+        let permanent = |code: &RDKafkaErrorCode| {
+            matches!(
+                code,
+                C::Authentication
+                    | C::SaslAuthenticationFailed
+                    | C::TopicAuthorizationFailed
+                    | C::ClusterAuthorizationFailed
+                    | C::InvalidTopic
+                    | C::InvalidPartitions
+                    | C::InvalidReplicationFactor
+                    | C::InvalidReplicaAssignment
+                    | C::InvalidConfig
+                    | C::PolicyViolation
+            )
+        };
+        match self {
+            Error::Kafka(
+                KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) | KafkaError::AdminOpCreation(_),
+            ) => false,
+            Error::Kafka(e) => !e.rdkafka_error_code().is_some_and(|c| permanent(&c)),
+            Error::CreateTopic { code, .. } => !permanent(code),
+            Error::Io { .. } => false,
+        }
+    }
 }
 
 /// Connection settings shared by consumers and producers.
@@ -187,13 +218,16 @@ pub async fn ensure_topics(settings: &KafkaSettings, names: &[String]) -> Result
         .iter()
         .map(|n| NewTopic::new(n, settings.partitions.max(1), TopicReplication::Fixed(settings.replication.max(1))))
         .collect();
-    let results =
-        admin.create_topics(&topics, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await?;
+    // Bounded, so an unreachable broker fails an attempt (retried by the caller) instead of hanging.
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(10)));
+    let results = admin.create_topics(&topics, &options).await?;
     for r in results {
         match r {
             Ok(_) => {}
             Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(Error::CreateTopic { topic, reason: code.to_string() }),
+            Err((topic, code)) => return Err(Error::CreateTopic { topic, code }),
         }
     }
     Ok(())

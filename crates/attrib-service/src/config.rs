@@ -60,6 +60,9 @@ pub struct ServiceSettings {
     pub http_listen: String,
     /// Longest wait, after SIGTERM, for the batch in flight to be written and committed.
     pub shutdown_timeout_secs: u64,
+    /// How long startup (migrations check, topics, recovery) keeps retrying a ClickHouse or
+    /// broker that does not answer before the service gives up and exits.
+    pub startup_timeout_secs: u64,
 }
 
 impl Default for ServiceSettings {
@@ -70,6 +73,7 @@ impl Default for ServiceSettings {
             refit_interval_secs: 300,
             http_listen: "0.0.0.0:9464".into(),
             shutdown_timeout_secs: 30,
+            startup_timeout_secs: 300,
         }
     }
 }

@@ -28,8 +28,10 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
             let (status, content_type, body) = match path {
                 "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
                 "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
-                "/readyz" if metrics.ready.get() == 1 => ("200 OK", "text/plain", "ready\n".to_string()),
-                "/readyz" => ("503 Service Unavailable", "text/plain", "not ready\n".to_string()),
+                "/readyz" => match metrics.readiness() {
+                    None => ("200 OK", "text/plain", "ready\n".to_string()),
+                    Some(why) => ("503 Service Unavailable", "text/plain", format!("not ready: {why}\n")),
+                },
                 _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
             };
             let response = format!(

@@ -25,6 +25,12 @@ pub struct Metrics {
     pub resident_bytes: IntGauge,
     pub refits: IntCounter,
     pub ready: IntGauge,
+    /// Retried calls per phase of the service's life (`migrate`, `topics`, `recovery`, `write`).
+    pub retries: IntCounterVec,
+    /// Raw events replayed by the last recovery.
+    pub recovered_events: IntGauge,
+    /// Why `/readyz` says no (empty when ready).
+    not_ready_because: std::sync::Mutex<String>,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -128,7 +134,34 @@ impl Metrics {
             ),
             refits: counter(&r, "attrib_model_refits_total", "Data-driven model refits"),
             ready: gauge(&r, "attrib_ready", "1 when the service is ready (broker and ClickHouse reachable)"),
+            retries: counter_vec(
+                &r,
+                "attrib_retries_total",
+                "Calls to ClickHouse or the broker retried after a transient error, per phase",
+                &["phase"],
+            ),
+            recovered_events: gauge(&r, "attrib_recovered_events", "Raw events the last recovery replayed"),
+            not_ready_because: std::sync::Mutex::new("starting".into()),
             registry: r,
+        }
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.set(1);
+        self.not_ready_because.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Not ready, and why (shown by `/readyz`).
+    pub fn set_not_ready(&self, reason: impl Into<String>) {
+        self.ready.set(0);
+        *self.not_ready_because.lock().unwrap_or_else(|p| p.into_inner()) = reason.into();
+    }
+
+    /// None when ready; otherwise the reason.
+    pub fn readiness(&self) -> Option<String> {
+        match self.ready.get() {
+            1 => None,
+            _ => Some(self.not_ready_because.lock().unwrap_or_else(|p| p.into_inner()).clone()),
         }
     }
 
@@ -152,8 +185,9 @@ impl attrib_clickhouse::WriteObserver for Metrics {
         self.write_seconds.observe(elapsed.as_secs_f64());
     }
 
-    fn retrying(&self, table: &'static str, _attempt: u32, _error: &str) {
+    fn retrying(&self, table: &'static str, attempt: u32, error: &str) {
         self.write_retries.with_label_values(&[table]).inc();
-        self.ready.set(0);
+        self.retries.with_label_values(&["write"]).inc();
+        self.set_not_ready(format!("writing {table} to ClickHouse failed {attempt} times, retrying: {error}"));
     }
 }

@@ -10,12 +10,13 @@
 use crate::config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
 use crate::metrics::Metrics;
 use attrib_clickhouse::{
-    connect, AdSpendRow, Batch, ConversionTableRow, CreditTableRow, CrmDealRow, EngagementTableRow, FrontierRow,
-    FxRateRow, ModelFitRow, RawEventRow, RetryPolicy, SpendFactRow, TouchpointRow, Writer,
+    connect, AdSpendRow, Attempts, Batch, ConversionTableRow, CreditTableRow, CrmDealRow, EngagementTableRow,
+    FrontierRow, FxRateRow, ModelFitRow, RawEventRow, SpendFactRow, TouchpointRow, Writer,
 };
 use attrib_contract::{decode, Event, Topic};
 use attrib_kafka::{StatsContext, StatsMap};
 use attrib_ledger::{AttributionConfig, Changes, DealRecord, DealVersionRow, Engine, IncrementalLedger, Outcome};
+use attrib_retry::{Failure, Retry, RetryPolicy};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
@@ -36,6 +37,9 @@ pub enum ServiceError {
     ClickHouse(#[from] attrib_clickhouse::Error),
     #[error("HTTP listener on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    /// A startup step that failed for good, or kept failing until `service.startup_timeout_secs`.
+    #[error("{phase}: {target}: {reason}")]
+    Startup { phase: &'static str, target: String, reason: String },
 }
 
 /// Everything `run` needs.
@@ -192,7 +196,7 @@ impl State {
         if let Some(m) = crate::process_memory() {
             self.metrics.resident_bytes.set(m.resident_bytes as i64);
         }
-        self.metrics.ready.set(1);
+        self.metrics.set_ready();
         Ok(())
     }
 
@@ -208,67 +212,238 @@ impl State {
     }
 }
 
+/// The steps before consuming, each retried on transient errors until the startup deadline:
+/// a blip at startup waits instead of stopping the service (a restart loop under Kubernetes).
+struct Startup<'a> {
+    deadline: Instant,
+    timeout_secs: u64,
+    shutdown: &'a watch::Receiver<bool>,
+    metrics: &'a Arc<Metrics>,
+}
+
+/// Startup stopped: for good (the error), or because shutdown was asked for (nothing to report).
+enum Stopped {
+    Failed(ServiceError),
+    ShutDown,
+}
+
+impl From<ServiceError> for Stopped {
+    fn from(e: ServiceError) -> Self {
+        Stopped::Failed(e)
+    }
+}
+
+impl<'a> Startup<'a> {
+    /// Retried ClickHouse calls of one phase, counted and shown by `/readyz` as they fail.
+    fn attempts(&self, phase: &'static str, target: &'a str) -> Attempts<'a> {
+        let retry = Retry { policy: RetryPolicy::default(), deadline: Some(self.deadline), shutdown: self.shutdown };
+        let metrics = self.metrics;
+        let on_retry = move |attempt: u32, e: &clickhouse::error::Error| {
+            metrics.retries.with_label_values(&[phase]).inc();
+            metrics.set_not_ready(format!("{phase}: {target}: {e} (retrying, attempt {attempt})"));
+            tracing::warn!(phase, target, attempt, error = %e, "ClickHouse call failed; retrying");
+        };
+        Attempts::Retried { retry, on_retry: Box::new(on_retry) }
+    }
+
+    /// Runs `op` until it succeeds, retrying what `retriable` accepts; `target` names the
+    /// server for logs, `/readyz` and the final error.
+    async fn step<T, E: std::fmt::Display, Fut>(
+        &self,
+        phase: &'static str,
+        target: &str,
+        op: impl FnMut() -> Fut,
+        retriable: impl Fn(&E) -> bool,
+    ) -> Result<T, Stopped>
+    where
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        self.metrics.set_not_ready(format!("{phase}: {target}"));
+        let retry = Retry { policy: RetryPolicy::default(), deadline: Some(self.deadline), shutdown: self.shutdown };
+        let on_retry = |attempt: u32, e: &E| {
+            self.metrics.retries.with_label_values(&[phase]).inc();
+            self.metrics.set_not_ready(format!("{phase}: {target}: {e} (retrying, attempt {attempt})"));
+            tracing::warn!(phase, target, attempt, error = %e, "startup step failed; retrying");
+        };
+        match retry.run(op, retriable, on_retry).await {
+            Ok(v) => Ok(v),
+            Err(Failure::ShutDown) => Err(Stopped::ShutDown),
+            Err(f @ (Failure::Exhausted { .. } | Failure::TimedOut { .. })) => {
+                Err(Stopped::Failed(ServiceError::Startup {
+                    phase,
+                    target: target.to_string(),
+                    reason: format!("{f}; gave up at service.startup_timeout_secs = {}", self.timeout_secs),
+                }))
+            }
+            Err(Failure::Permanent(e)) => {
+                Err(Stopped::Failed(ServiceError::Startup { phase, target: target.to_string(), reason: e.to_string() }))
+            }
+        }
+    }
+}
+
+/// The state rebuilt from ClickHouse: every raw event replayed, the written rows' fingerprints.
+struct Recovered {
+    engine: Engine,
+    inc: IncrementalLedger,
+    position: Position,
+    events: u64,
+}
+
+/// Reads the state back from scratch. Both reads stream: memory holds the state being rebuilt,
+/// not the history. A read cut half-way fails the whole recovery, which then starts over on a
+/// fresh state rather than going on from a partial one.
+async fn recover(
+    client: &attrib_clickhouse::Client,
+    attribution: &AttributionConfig,
+    topic_prefix: &str,
+) -> Result<Recovered, attrib_clickhouse::Error> {
+    let position = Position::from_rows(attrib_clickhouse::frontier(client, topic_prefix).await?);
+    let mut engine = Engine::new(attribution.clone());
+    let mut events = 0u64;
+    attrib_clickhouse::for_each_raw_event(client, |topic, payload| {
+        if let Some(t) = Topic::parse(topic) {
+            let _ = engine.ingest_bytes(t, payload.as_bytes());
+            events += 1;
+        }
+    })
+    .await?;
+    let mut inc = IncrementalLedger::new();
+    attrib_clickhouse::for_each_live_rows(client, 50_000, |rows| inc.seed(&engine, rows)).await?;
+    Ok(Recovered { engine, inc, position, events })
+}
+
 /// Runs the service until shutdown (or until caught up, if asked).
 pub async fn run(
     config: &ServiceConfig,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<RunSummary, ServiceError> {
-    let settings = config.kafka.settings();
-    let ch = &config.clickhouse;
-    attrib_clickhouse::migrate(&ch.url, &ch.database).await?;
-    let client = connect(&ch.url, Some(&ch.database));
-    let source_topics: Vec<String> = Topic::ALL.iter().map(|t| settings.topic_name(*t)).collect();
-    attrib_kafka::ensure_topics(&settings, &settings.all_topics()).await?;
-
+    metrics.set_not_ready("starting");
+    // The HTTP server first: `/healthz` answers and `/readyz` says why while startup waits.
     if !config.service.http_listen.is_empty() {
         let addr = config.service.http_listen.clone();
         let listener =
             tokio::net::TcpListener::bind(&addr).await.map_err(|e| ServiceError::Listen { addr, source: e })?;
         tokio::spawn(crate::http::serve(listener, metrics.clone()));
     }
+    let startup = Startup {
+        deadline: Instant::now() + Duration::from_secs(config.service.startup_timeout_secs.max(1)),
+        timeout_secs: config.service.startup_timeout_secs.max(1),
+        shutdown: &shutdown,
+        metrics: &metrics,
+    };
+    match start(config, &startup).await {
+        Ok(started) => {
+            let result = consume(config, started, &metrics, &shutdown).await;
+            metrics.set_not_ready(match &result {
+                Ok(_) => "stopped".to_string(),
+                Err(e) => e.to_string(),
+            });
+            result
+        }
+        Err(Stopped::ShutDown) => {
+            tracing::info!("shut down during startup; nothing was consumed");
+            metrics.set_not_ready("shut down");
+            Ok(RunSummary::default())
+        }
+        Err(Stopped::Failed(e)) => {
+            metrics.set_not_ready(e.to_string());
+            Err(e)
+        }
+    }
+}
+
+async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started, Stopped> {
+    let shutdown = startup.shutdown;
+    let settings = config.kafka.settings();
+    let ch = &config.clickhouse;
+    let at_clickhouse = format!("ClickHouse at {}", ch.url);
+    let retriable = attrib_clickhouse::Error::is_retriable;
+    startup.metrics.set_not_ready(format!("migrate: {at_clickhouse}"));
+    let attempts = startup.attempts("migrate", &at_clickhouse);
+    match attrib_clickhouse::migrate(&ch.url, &ch.database, &attempts).await {
+        Ok(_) => {}
+        Err(attrib_clickhouse::Error::ShutDown) => return Err(Stopped::ShutDown),
+        Err(e) => {
+            let reason = match e.gave_up() {
+                true => format!("{e}; gave up at service.startup_timeout_secs = {}", startup.timeout_secs),
+                false => e.to_string(),
+            };
+            return Err(Stopped::Failed(ServiceError::Startup {
+                phase: "migrate",
+                target: at_clickhouse.clone(),
+                reason,
+            }));
+        }
+    }
+    let client = connect(&ch.url, Some(&ch.database));
+    let source_topics: Vec<String> = Topic::ALL.iter().map(|t| settings.topic_name(*t)).collect();
+    let all_topics = settings.all_topics();
+    let at_brokers = format!("brokers {}", settings.brokers);
+    let retriable_kafka = attrib_kafka::Error::is_retriable;
+    startup
+        .step("topics", &at_brokers, || attrib_kafka::ensure_topics(&settings, &all_topics), retriable_kafka)
+        .await?;
 
     // Recover: replay what was consumed before, then reconcile the tables with it.
-    let mut summary = RunSummary::default();
-    let mut state = State {
-        engine: Engine::new(config.attribution.clone()),
-        inc: IncrementalLedger::new(),
-        accepted_since_refit: false,
-        position: Position::from_rows(attrib_clickhouse::frontier(&client, &settings.topic_prefix).await?),
-        writer: Writer::new(client.clone(), RetryPolicy::default()),
-        metrics: metrics.clone(),
-    };
     let started = Instant::now();
     tracing::debug!("recovering state from ClickHouse");
-    // Both reads stream: memory holds the state being rebuilt, not the history.
-    let engine = &mut state.engine;
-    let recovered = &mut summary.recovered_events;
-    attrib_clickhouse::for_each_raw_event(&client, |topic, payload| {
-        if let Some(t) = Topic::parse(topic) {
-            let _ = engine.ingest_bytes(t, payload.as_bytes());
-            *recovered += 1;
-        }
-    })
-    .await?;
-    let (engine, inc) = (&state.engine, &mut state.inc);
-    attrib_clickhouse::for_each_live_rows(&client, 50_000, |rows| inc.seed(engine, rows)).await?;
-    if state.data_driven() {
-        state.refit(&shutdown).await?;
+    let recovered = startup
+        .step("recovery", &at_clickhouse, || recover(&client, &config.attribution, &settings.topic_prefix), retriable)
+        .await?;
+    let mut state = State {
+        engine: recovered.engine,
+        inc: recovered.inc,
+        accepted_since_refit: false,
+        position: recovered.position,
+        writer: Writer::new(client.clone(), RetryPolicy::default()),
+        metrics: Arc::clone(startup.metrics),
+    };
+    // Bring the tables in line with the recovered state (the write path: retried until done).
+    let reconciled = if state.data_driven() {
+        state.refit(shutdown).await
     } else {
-        state.flush(Batch::default(), Flush::Batch, &shutdown).await?;
+        state.flush(Batch::default(), Flush::Batch, shutdown).await
+    };
+    match reconciled {
+        Ok(()) => {}
+        Err(attrib_clickhouse::Error::ShutDown) => return Err(Stopped::ShutDown),
+        Err(e) => return Err(Stopped::Failed(e.into())),
     }
+    startup.metrics.recovered_events.set(recovered.events as i64);
     tracing::info!(
-        events = summary.recovered_events,
+        events = recovered.events,
         people = state.engine.store().people(),
         secs = started.elapsed().as_secs_f64(),
         "state recovered"
     );
+    Ok(Started { state, client, settings, source_topics, recovered_events: recovered.events })
+}
 
+/// A service past startup, about to consume.
+struct Started {
+    state: State,
+    client: attrib_clickhouse::Client,
+    settings: attrib_kafka::KafkaSettings,
+    source_topics: Vec<String>,
+    recovered_events: u64,
+}
+
+/// Consumes, processes and commits batches until shutdown (or caught up, if asked).
+async fn consume(
+    config: &ServiceConfig,
+    started: Started,
+    metrics: &Metrics,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<RunSummary, ServiceError> {
+    let Started { mut state, client, settings, source_topics, recovered_events } = started;
+    let mut summary = RunSummary { recovered_events, ..RunSummary::default() };
     let (consumer, stats) = attrib_kafka::consumer(&settings)?;
     let topic_refs: Vec<&str> = source_topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_refs)?;
     let producer = attrib_kafka::producer(&settings)?;
-    metrics.ready.set(1);
+    metrics.set_ready();
 
     let mut progress = Progress::default();
     let mut last_refit = Instant::now();
@@ -304,7 +479,7 @@ pub async fn run(
             let collect_ms = collect_started.elapsed().as_millis();
             let process_started = Instant::now();
             summary.messages += msgs.len() as u64;
-            match process(&mut state, &producer, &settings, &msgs, &mut summary, &shutdown).await {
+            match process(&mut state, &producer, &settings, &msgs, &mut summary, shutdown).await {
                 Ok(()) => {}
                 Err(ServiceError::ClickHouse(attrib_clickhouse::Error::ShutDown)) => {
                     tracing::warn!(
@@ -315,7 +490,6 @@ pub async fn run(
                 }
                 Err(e) => {
                     metrics.write_errors.inc();
-                    metrics.ready.set(0);
                     return Err(e);
                 }
             }
@@ -334,25 +508,29 @@ pub async fn run(
             metrics.batch_messages.observe(msgs.len() as f64);
             summary.batches += 1;
         }
-        export_lag(&stats, &metrics);
+        export_lag(&stats, metrics);
         // An idle service still tells whether ClickHouse is reachable (readiness).
         if msgs.is_empty() && last_ping.elapsed() >= Duration::from_secs(5) {
             last_ping = Instant::now();
             let alive = tokio::time::timeout(Duration::from_secs(3), client.query("SELECT 1").execute()).await;
-            metrics.ready.set(i64::from(matches!(alive, Ok(Ok(())))));
+            match alive {
+                Ok(Ok(())) => metrics.set_ready(),
+                Ok(Err(e)) => metrics.set_not_ready(format!("ClickHouse at {}: {e}", config.clickhouse.url)),
+                Err(_) => metrics.set_not_ready(format!("ClickHouse at {}: no answer in 3 s", config.clickhouse.url)),
+            }
         }
         let refit_due = config.service.refit_interval_secs > 0
             && state.accepted_since_refit
             && last_refit.elapsed() >= Duration::from_secs(config.service.refit_interval_secs);
         if refit_due {
-            state.refit(&shutdown).await?;
+            state.refit(shutdown).await?;
             last_refit = Instant::now();
         }
         if config.stop_when_caught_up && msgs.is_empty() && progress.caught_up(&consumer, &stats) {
             // Everything up to the start's high watermarks is written: refit on all of it
             // (unless nothing arrived since the last refit, which already saw it all).
             if state.accepted_since_refit {
-                state.refit(&shutdown).await?;
+                state.refit(shutdown).await?;
             }
             let memory = crate::process_memory();
             tracing::info!(
@@ -367,7 +545,6 @@ pub async fn run(
             break;
         }
     }
-    metrics.ready.set(0);
     Ok(summary)
 }
 

@@ -338,8 +338,11 @@ pub fn run(cli: Cli) -> Result<()> {
             if let Some(d) = database {
                 cfg.clickhouse.database = d;
             }
-            let report = crate::service::runtime()?
-                .block_on(attrib_clickhouse::migrate(&cfg.clickhouse.url, &cfg.clickhouse.database))?;
+            let report = crate::service::runtime()?.block_on(attrib_clickhouse::migrate(
+                &cfg.clickhouse.url,
+                &cfg.clickhouse.database,
+                &attrib_clickhouse::Attempts::Once,
+            ))?;
             println!(
                 "database {}: applied {:?}, already applied {:?}",
                 cfg.clickhouse.database, report.applied, report.already_applied
