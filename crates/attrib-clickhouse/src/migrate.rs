@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "005_ingest_frontier",
         sql: include_str!("../../../schemas/clickhouse/005_ingest_frontier.sql"),
     },
+    Migration {
+        version: 6,
+        name: "006_fits_per_conversion_type",
+        sql: include_str!("../../../schemas/clickhouse/006_fits_per_conversion_type.sql"),
+    },
 ];
 
 /// Whether a failed statement only repeats a change another instance already made

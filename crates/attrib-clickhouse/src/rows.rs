@@ -237,6 +237,8 @@ pub struct ModelFitRow {
     pub model_version: String,
     pub fitted_at: u32,
     pub report: String,
+    /// Added by migration 006 (appended: RowBinary follows the column order).
+    pub conversion_type: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]

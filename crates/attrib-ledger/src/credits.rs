@@ -170,17 +170,25 @@ pub struct JourneyCredits {
     /// was created (deal window), one row per (deal, version, model, touch) like `credits`;
     /// `conversion_time` holds the deal's `created_at`.
     pub pipeline: Vec<CreditRow>,
-    /// Per data-driven model: conversions credited by last touch because every weight was 0.
-    pub fallbacks: BTreeMap<Model, u64>,
+    pub counts: FitCounts,
+}
+
+/// What the fit reports count about the conversions credited, per (model, conversion type).
+#[derive(Debug, Default)]
+pub struct FitCounts {
+    /// Conversions credited by last touch because every weight was 0.
+    pub fallbacks: BTreeMap<(Model, ConversionType), u64>,
+    /// Shapley: conversions with more distinct channels than one game takes.
+    pub truncated: BTreeMap<(Model, ConversionType), u64>,
 }
 
 /// Ledger rows, conversion rows and pipeline rows of one journey, for every configured model.
-/// `versions` holds each model's version tag, in `config.models` order.
+/// `versions` holds each model's version tag per conversion type.
 pub fn attribute_journey(
     journey: &Journey<'_>,
     config: &AttributionConfig,
     fits: &DataDrivenFits,
-    versions: &[String],
+    versions: &ModelVersions,
     fx: &FxTable,
 ) -> JourneyCredits {
     let mut out = JourneyCredits::default();
@@ -192,7 +200,7 @@ pub fn attribute_journey(
         let amounts =
             Amounts { revenue: conversion.revenue_minor, reported: reported.minor, reporting: &config.reporting };
         let rows = Credited { journey, conversion, touches, amounts: &amounts };
-        rows.push_models(config, fits, versions, &mut out.credits, &mut out.fallbacks);
+        rows.push_models(config, fits, versions, &mut out.credits, Some(&mut out.counts));
     }
     for deal in &journey.open_deals {
         let touches = journey.touches_for(deal, config.journeys.lookback_days.window(deal.kind));
@@ -200,7 +208,7 @@ pub fn attribute_journey(
         let amounts = Amounts { revenue: deal.revenue_minor, reported: reported.minor, reporting: &config.reporting };
         let rows = Credited { journey, conversion: deal, touches, amounts: &amounts };
         // Fallback counts describe conversions only.
-        rows.push_models(config, fits, versions, &mut out.pipeline, &mut BTreeMap::new());
+        rows.push_models(config, fits, versions, &mut out.pipeline, None);
     }
     out
 }
@@ -214,23 +222,31 @@ struct Credited<'j, 'a> {
 }
 
 impl Credited<'_, '_> {
+    /// `counts`: where fallbacks and truncations are counted (None: not counted).
     fn push_models(
         &self,
         config: &AttributionConfig,
         fits: &DataDrivenFits,
-        versions: &[String],
+        versions: &ModelVersions,
         out: &mut Vec<CreditRow>,
-        fallbacks: &mut BTreeMap<Model, u64>,
+        mut counts: Option<&mut FitCounts>,
     ) {
-        for (model, version) in config.models.iter().zip(versions) {
+        let kind = self.conversion.kind;
+        for (i, model) in config.models.iter().enumerate() {
+            let version = versions.get(i, kind);
             let weights = if self.touches.is_empty() {
                 None
             } else {
-                let (w, fell_back) = model_weights(*model, self.journey, self.conversion, self.touches, config, fits);
-                if fell_back {
-                    *fallbacks.entry(*model).or_default() += 1;
+                let w = model_weights(*model, self.journey, self.conversion, self.touches, config, fits);
+                if let Some(c) = counts.as_deref_mut() {
+                    if w.fell_back {
+                        *c.fallbacks.entry((*model, kind)).or_default() += 1;
+                    }
+                    if w.truncated {
+                        *c.truncated.entry((*model, kind)).or_default() += 1;
+                    }
                 }
-                Some(w)
+                Some(w.weights)
             };
             push_rows(
                 self.journey,
@@ -245,19 +261,51 @@ impl Credited<'_, '_> {
     }
 }
 
-/// The version tag of each configured model: parameters for rules, the fit for data-driven ones.
-pub fn model_versions(config: &AttributionConfig, fits: &DataDrivenFits) -> Vec<String> {
-    config
-        .models
-        .iter()
-        .map(|m| match m {
-            Model::Rule(r) => config.model_version(*r),
-            other => fits.get(*other).map(|f| f.version.clone()).unwrap_or_default(),
-        })
-        .collect()
+/// The version tag of each configured model for each conversion type: its parameters for a
+/// rule (the same for every type), the fit of that type for a data-driven model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelVersions {
+    /// In `config.models` order; per model, in `ConversionType::ALL` order.
+    tags: Vec<[String; 4]>,
 }
 
-/// Weights of a model for the touches of one conversion, and whether it fell back to last touch.
+impl ModelVersions {
+    /// Number of models tagged.
+    pub fn models(&self) -> usize {
+        self.tags.len()
+    }
+
+    /// The tag of the `index`-th configured model for conversions of `kind`.
+    pub fn get(&self, index: usize, kind: ConversionType) -> &str {
+        let k = ConversionType::ALL.iter().position(|x| *x == kind).unwrap_or(0);
+        self.tags.get(index).map_or("", |t| t[k].as_str())
+    }
+}
+
+pub fn model_versions(config: &AttributionConfig, fits: &DataDrivenFits) -> ModelVersions {
+    let tags = config
+        .models
+        .iter()
+        .map(|m| {
+            ConversionType::ALL.map(|kind| match m {
+                Model::Rule(r) => config.model_version(*r),
+                other => fits.get(*other, kind).map(|f| f.version.clone()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    ModelVersions { tags }
+}
+
+/// A model's weights for one conversion, and what the fit report counts about them.
+struct ModelWeights {
+    weights: Weights,
+    /// Every weight was 0: the conversion went to its last touch.
+    fell_back: bool,
+    /// Shapley left players out (more distinct channels than one game takes).
+    truncated: bool,
+}
+
+/// Weights of a model for the touches of one conversion.
 fn model_weights(
     model: Model,
     journey: &Journey<'_>,
@@ -265,7 +313,7 @@ fn model_weights(
     touches: &[Touch<'_>],
     config: &AttributionConfig,
     fits: &DataDrivenFits,
-) -> (Weights, bool) {
+) -> ModelWeights {
     match model {
         Model::Rule(rule) => {
             let facts: Vec<TouchFacts> = touches
@@ -281,18 +329,20 @@ fn model_weights(
                     None
                 },
             };
-            (rule.weights(&facts, &conv, &config.params), false)
+            ModelWeights { weights: rule.weights(&facts, &conv, &config.params), fell_back: false, truncated: false }
         }
         data_driven => {
-            let values: Vec<f64> = match fits.get(data_driven) {
-                Some(f) => touches.iter().map(|t| f.weight(t.channel.as_str())).collect(),
-                None => vec![0.0; touches.len()],
+            // Each conversion type has its own fit (a free signup never weighs like a deal).
+            let channels: Vec<&str> = touches.iter().map(|t| t.channel.as_str()).collect();
+            let (values, truncated) = match fits.get(data_driven, conversion.kind) {
+                Some(f) => f.touch_weights(&channels),
+                None => (vec![0.0; touches.len()], false),
             };
             let w = Weights::from_f64(&values);
             if w.is_zero() {
-                (Weights::one_hot(touches.len(), touches.len() - 1), true)
+                ModelWeights { weights: Weights::one_hot(touches.len(), touches.len() - 1), fell_back: true, truncated }
             } else {
-                (w, false)
+                ModelWeights { weights: w, fell_back: false, truncated }
             }
         }
     }

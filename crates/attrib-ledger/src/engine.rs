@@ -260,11 +260,7 @@ impl Engine {
                 ledger.credits.extend(part.credits);
                 ledger.conversions.extend(part.conversions);
                 ledger.pipeline.extend(part.pipeline);
-                for (m, n) in part.fallbacks {
-                    if let Some(r) = fits.reports.iter_mut().find(|r| r.model == m.as_str()) {
-                        r.fallbacks_to_last_touch += n;
-                    }
-                }
+                fits.count(&part.counts);
             }
         }
         // Drop the slack of growing by doubling (a large block shrinks in place).

@@ -1,39 +1,77 @@
-//! Fitting the data-driven models on journeys (DESIGN.md §4, issue: training paths).
+//! Fitting the data-driven models on journeys (DESIGN.md §4), one fit per conversion type.
 //!
-//! Training paths: one converting path per conversion (the channels of its touches in its
-//! window) and one non-converting path per person without any conversion (the channels of
-//! their touches in the trailing lookback before the data's end; the lookback is the longest
-//! conversion window). Paths are aggregated and ordered canonically before fitting, so a fit
-//! and its `model_version` depend only on the set of journeys.
+//! Training paths of a type: one converting path per conversion of that type (the channels
+//! of its touches in its window), and one non-converting path per person with no conversion
+//! of that type (the channels of their touches in the trailing lookback before the data's
+//! end; the lookback is the longest conversion window). So a free signup never weighs like a
+//! deal. Paths are aggregated and ordered canonically before fitting, so a fit and its
+//! `model_version` depend only on the set of journeys.
 
-use crate::credits::{fnv1a, AttributionConfig};
+use crate::credits::{fnv1a, AttributionConfig, FitCounts};
 use attrib_contract::Timestamp;
 use attrib_journeys::{ConversionType, Journey};
-use attrib_models::{fit_markov, fit_shapley, MarkovParams, Model, WeightedPath};
+use attrib_models::{fit_markov, fit_shapley, shapley_touch_weights, MarkovParams, Model, ShapleyFit, WeightedPath};
 use serde::Serialize;
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 
-/// The fitted value of every channel under one data-driven model.
+/// What a data-driven model learnt for one conversion type.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChannelValues {
-    pub model: Model,
-    pub version: String,
-    /// Removal effect (markov) or Shapley value (shapley) per channel name.
-    pub values: HashMap<String, f64>,
+pub enum Fitted {
+    /// Removal effect per channel name.
+    Markov(HashMap<String, f64>),
+    /// The game (conversion rate per channel set) over the training set's channel ids.
+    Shapley { game: ShapleyFit, ids: HashMap<String, u32> },
+    /// The fit failed (see its report): every weight is 0, conversions go to last touch.
+    Failed,
 }
 
-impl ChannelValues {
-    /// The credit weight of a touch on `channel`: its value floored at 0.
-    pub fn weight(&self, channel: &str) -> f64 {
-        self.values.get(channel).copied().unwrap_or(0.0).max(0.0)
+/// One data-driven model fitted for one conversion type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeFit {
+    pub model: Model,
+    pub kind: ConversionType,
+    pub version: String,
+    pub fitted: Fitted,
+}
+
+impl TypeFit {
+    /// The weights (≥ 0, not normalised) of a conversion's touches on `channels`, in touch
+    /// order, and whether Shapley left players out (more than 16 distinct channels).
+    pub fn touch_weights(&self, channels: &[&str]) -> (Vec<f64>, bool) {
+        match &self.fitted {
+            Fitted::Markov(re) => {
+                (channels.iter().map(|c| re.get(*c).copied().unwrap_or(0.0).max(0.0)).collect(), false)
+            }
+            Fitted::Shapley { game, ids } => {
+                // A channel the training paths never had is still a player: every set with it is unseen.
+                let mut unseen: Vec<&str> = Vec::new();
+                let touch_ids: Vec<u32> = channels
+                    .iter()
+                    .map(|c| match ids.get(*c) {
+                        Some(id) => *id,
+                        None => {
+                            let k = unseen.iter().position(|u| u == c).unwrap_or_else(|| {
+                                unseen.push(c);
+                                unseen.len() - 1
+                            });
+                            (ids.len() + k) as u32
+                        }
+                    })
+                    .collect();
+                let (weights, _, truncated) = shapley_touch_weights(game, &touch_ids);
+                (weights.unwrap_or_else(|| vec![0.0; channels.len()]), truncated)
+            }
+            Fitted::Failed => (vec![0.0; channels.len()], false),
+        }
     }
 }
 
-/// What a fit saw and produced, written to `model_fits.json`.
+/// What a fit saw and produced, written to `model_fits.json` (one per model and type).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FitReport {
     pub model: String,
+    pub conversion_type: String,
     pub model_version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub markov: Option<MarkovParams>,
@@ -46,14 +84,18 @@ pub struct FitReport {
     /// Markov: the number of transient states solved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub states: Option<usize>,
-    /// Shapley: v(N), the conversion rate of journeys touching every channel.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub v_all: Option<f64>,
-    /// Removal effect (markov) or Shapley value (shapley) per channel.
+    /// Markov: the removal effect per channel. Shapley: per channel, the conversion-weighted
+    /// mean of its φ over the converting training paths that contain it.
     pub channel_values: BTreeMap<String, f64>,
-    /// Conversions whose touches all had weight 0 under this model and were credited by last touch.
+    /// Shapley: the game, CR per distinct channel set seen (`a+b` names, sorted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coalition_rates: Option<BTreeMap<String, f64>>,
+    /// Conversions whose touches all had weight 0 under this fit and were credited by last touch.
     pub fallbacks_to_last_touch: u64,
-    /// Set when the fit failed; every conversion then falls back to last touch.
+    /// Shapley: conversions with more than 16 distinct channels (only the 16 most recent played).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated_conversions: Option<u64>,
+    /// Set when the fit failed; every conversion of the type then falls back to last touch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -61,17 +103,35 @@ pub struct FitReport {
 /// The fits of one attribution run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DataDrivenFits {
-    pub values: Vec<ChannelValues>,
+    pub fits: Vec<TypeFit>,
     pub reports: Vec<FitReport>,
 }
 
 impl DataDrivenFits {
-    pub fn get(&self, model: Model) -> Option<&ChannelValues> {
-        self.values.iter().find(|v| v.model == model)
+    pub fn get(&self, model: Model, kind: ConversionType) -> Option<&TypeFit> {
+        self.fits.iter().find(|f| f.model == model && f.kind == kind)
+    }
+
+    fn report_mut(&mut self, model: Model, kind: ConversionType) -> Option<&mut FitReport> {
+        self.reports.iter_mut().find(|r| r.model == model.as_str() && r.conversion_type == kind.as_str())
+    }
+
+    /// Adds what attributing some conversions counted to the fit reports.
+    pub fn count(&mut self, counts: &FitCounts) {
+        for ((model, kind), n) in &counts.fallbacks {
+            if let Some(r) = self.report_mut(*model, *kind) {
+                r.fallbacks_to_last_touch += n;
+            }
+        }
+        for ((model, kind), n) in &counts.truncated {
+            if let Some(r) = self.report_mut(*model, *kind) {
+                *r.truncated_conversions.get_or_insert(0) += n;
+            }
+        }
     }
 }
 
-/// Aggregated training paths over channel names.
+/// Aggregated training paths of one conversion type, over channel names.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrainingSet {
     /// Channel names; a path's ids index this list (sorted, so ids are stable).
@@ -81,57 +141,78 @@ pub struct TrainingSet {
     pub non_converting: u64,
 }
 
-/// Builds the training paths of the journeys. `data_end` is the latest event time.
-/// Journeys are taken one at a time (by value or by reference), so the whole population is
-/// never materialised at once.
-pub fn training_set<'a, J: Borrow<Journey<'a>>>(
+/// Paths of one type as they accumulate: channel path → (conversions, nulls).
+#[derive(Default)]
+struct PathCounts<'a> {
+    by_path: BTreeMap<Vec<&'a str>, (f64, f64)>,
+    converting: u64,
+    non_converting: u64,
+}
+
+impl PathCounts<'_> {
+    fn into_set(self) -> TrainingSet {
+        let mut channels: Vec<String> = self.by_path.keys().flatten().map(|c| c.to_string()).collect();
+        channels.sort();
+        channels.dedup();
+        let id: HashMap<&str, u32> = channels.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
+        let paths = self
+            .by_path
+            .into_iter()
+            .map(|(p, (conversions, nulls))| WeightedPath {
+                channels: p.iter().map(|c| id[c]).collect(),
+                conversions,
+                nulls,
+            })
+            .collect();
+        TrainingSet { channels, paths, converting: self.converting, non_converting: self.non_converting }
+    }
+}
+
+/// Builds the training paths of every conversion type from the journeys, in
+/// `ConversionType::ALL` order. `data_end` is the latest event time. Journeys are taken one
+/// at a time (by value or by reference), so the population is never materialised at once.
+pub fn training_sets<'a, J: Borrow<Journey<'a>>>(
     journeys: impl IntoIterator<Item = J>,
     config: &AttributionConfig,
     data_end: Option<Timestamp>,
-) -> TrainingSet {
+) -> Vec<(ConversionType, TrainingSet)> {
     let lb = &config.journeys.lookback_days;
     let trailing = ConversionType::ALL.iter().map(|k| lb.window(*k)).max().unwrap_or(lb.window(ConversionType::Order));
-    let mut by_path: BTreeMap<Vec<&str>, (f64, f64)> = BTreeMap::new();
-    let (mut converting, mut non_converting) = (0, 0);
+    let mut counts: Vec<PathCounts<'static>> = ConversionType::ALL.iter().map(|_| PathCounts::default()).collect();
     for j in journeys {
         let j = j.borrow();
-        if j.conversions.is_empty() {
-            let Some(end) = data_end else { continue };
-            let start = end.saturating_sub(trailing);
-            let chans: Vec<&str> =
-                j.touches.iter().filter(|t| t.time > start && t.time <= end).map(|t| t.channel.as_str()).collect();
-            if !chans.is_empty() {
-                by_path.entry(chans).or_default().1 += 1.0;
-                non_converting += 1;
-            }
-        } else {
-            for c in &j.conversions {
+        // Channel names are 'static: the paths outlive the journey they came from.
+        let mut trailing_path: Option<Vec<&'static str>> = None;
+        for (kind, acc) in ConversionType::ALL.iter().zip(counts.iter_mut()) {
+            let mut converted = false;
+            for c in j.conversions.iter().filter(|c| c.kind == *kind) {
+                converted = true;
                 let touches = j.touches_for(c, lb.window(c.kind));
                 if !touches.is_empty() {
-                    by_path.entry(touches.iter().map(|t| t.channel.as_str()).collect()).or_default().0 += 1.0;
-                    converting += 1;
+                    acc.by_path.entry(touches.iter().map(|t| t.channel.as_str()).collect()).or_default().0 += 1.0;
+                    acc.converting += 1;
                 }
+            }
+            if converted {
+                continue;
+            }
+            let Some(end) = data_end else { continue };
+            let path = trailing_path.get_or_insert_with(|| {
+                let start = end.saturating_sub(trailing);
+                j.touches.iter().filter(|t| t.time > start && t.time <= end).map(|t| t.channel.as_str()).collect()
+            });
+            if !path.is_empty() {
+                acc.by_path.entry(path.clone()).or_default().1 += 1.0;
+                acc.non_converting += 1;
             }
         }
     }
-    let mut channels: Vec<String> = by_path.keys().flatten().map(|c| c.to_string()).collect();
-    channels.sort();
-    channels.dedup();
-    let id: HashMap<&str, u32> = channels.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
-    let paths = by_path
-        .into_iter()
-        .map(|(p, (conversions, nulls))| WeightedPath {
-            channels: p.iter().map(|c| id[c]).collect(),
-            conversions,
-            nulls,
-        })
-        .collect();
-    TrainingSet { channels, paths, converting, non_converting }
+    ConversionType::ALL.iter().copied().zip(counts.into_iter().map(PathCounts::into_set)).collect()
 }
 
 /// A stable fingerprint of the training set and the parameters of a fit.
-fn fit_version(model: Model, set: &TrainingSet, params: &str) -> String {
-    let mut text = format!("{model};{params};");
+fn fit_version(model: Model, kind: ConversionType, set: &TrainingSet, params: &str) -> String {
+    let mut text = format!("{model};{kind};{params};");
     for p in &set.paths {
         for c in &p.channels {
             text.push_str(&set.channels[*c as usize]);
@@ -139,10 +220,10 @@ fn fit_version(model: Model, set: &TrainingSet, params: &str) -> String {
         }
         text.push_str(&format!(":{}:{};", p.conversions, p.nulls));
     }
-    format!("{model}-{:016x}", fnv1a(text.as_bytes()))
+    format!("{model}-{kind}-{:016x}", fnv1a(text.as_bytes()))
 }
 
-/// Fits every data-driven model enabled in `config`.
+/// Fits every data-driven model enabled in `config`, once per conversion type.
 pub fn fit_data_driven<'a, J: Borrow<Journey<'a>>>(
     journeys: impl IntoIterator<Item = J>,
     config: &AttributionConfig,
@@ -152,64 +233,72 @@ pub fn fit_data_driven<'a, J: Borrow<Journey<'a>>>(
     if !config.models.iter().any(|m| m.is_data_driven()) {
         return fits;
     }
-    let set = training_set(journeys, config, data_end);
-    let named = |values: &BTreeMap<u32, f64>| -> BTreeMap<String, f64> {
-        values.iter().map(|(c, v)| (set.channels[*c as usize].clone(), *v)).collect()
-    };
-    for &model in config.models.iter().filter(|m| m.is_data_driven()) {
-        let mut report = FitReport {
-            model: model.to_string(),
-            model_version: String::new(),
-            markov: None,
-            converting_paths: set.converting,
-            non_converting_paths: set.non_converting,
-            unique_paths: set.paths.len(),
-            p_conversion: None,
-            states: None,
-            v_all: None,
-            channel_values: BTreeMap::new(),
-            fallbacks_to_last_touch: 0,
-            error: None,
-        };
-        let result: Result<BTreeMap<String, f64>, String> = match model {
-            Model::Markov => {
-                let p = config.markov;
-                report.markov = Some(p);
-                report.model_version =
-                    fit_version(model, &set, &format!("order={};collapse={}", p.order, p.collapse_repeats));
-                fit_markov(&set.paths, p).map_err(|e| e.to_string()).map(|f| {
-                    report.p_conversion = Some(f.p_conversion);
-                    report.states = Some(f.states);
-                    named(&f.removal_effects)
-                })
-            }
-            _ => {
-                report.model_version = fit_version(model, &set, "exact");
-                fit_shapley(&set.paths).map_err(|e| e.to_string()).map(|f| {
-                    report.v_all = Some(f.v_all);
-                    named(&f.values)
-                })
-            }
-        };
-        match result {
-            Ok(values) => {
-                report.channel_values = values.clone();
-                fits.values.push(ChannelValues {
-                    model,
-                    version: report.model_version.clone(),
-                    values: values.into_iter().collect(),
-                });
-            }
-            Err(e) => {
-                report.error = Some(e);
-                fits.values.push(ChannelValues {
-                    model,
-                    version: report.model_version.clone(),
-                    values: HashMap::new(),
-                });
-            }
+    for (kind, set) in training_sets(journeys, config, data_end) {
+        for &model in config.models.iter().filter(|m| m.is_data_driven()) {
+            let (fit, report) = fit_one(model, kind, &set, config.markov);
+            fits.fits.push(fit);
+            fits.reports.push(report);
         }
-        fits.reports.push(report);
     }
     fits
+}
+
+fn fit_one(model: Model, kind: ConversionType, set: &TrainingSet, markov: MarkovParams) -> (TypeFit, FitReport) {
+    let name = |c: &u32| set.channels[*c as usize].clone();
+    let mut report = FitReport {
+        model: model.to_string(),
+        conversion_type: kind.to_string(),
+        model_version: String::new(),
+        markov: None,
+        converting_paths: set.converting,
+        non_converting_paths: set.non_converting,
+        unique_paths: set.paths.len(),
+        p_conversion: None,
+        states: None,
+        channel_values: BTreeMap::new(),
+        coalition_rates: None,
+        fallbacks_to_last_touch: 0,
+        truncated_conversions: None,
+        error: None,
+    };
+    let fitted = match model {
+        Model::Markov => {
+            report.markov = Some(markov);
+            let params = format!("order={};collapse={}", markov.order, markov.collapse_repeats);
+            report.model_version = fit_version(model, kind, set, &params);
+            match fit_markov(&set.paths, markov) {
+                Ok(f) => {
+                    report.p_conversion = Some(f.p_conversion);
+                    report.states = Some(f.states);
+                    report.channel_values = f.removal_effects.iter().map(|(c, v)| (name(c), *v)).collect();
+                    Fitted::Markov(report.channel_values.clone().into_iter().collect())
+                }
+                Err(e) => {
+                    report.error = Some(e.to_string());
+                    Fitted::Failed
+                }
+            }
+        }
+        _ => {
+            report.model_version = fit_version(model, kind, set, "per-journey");
+            let game = fit_shapley(&set.paths);
+            report.truncated_conversions = Some(0);
+            report.coalition_rates = Some(
+                game.rates().into_iter().map(|(s, r)| (s.iter().map(name).collect::<Vec<_>>().join("+"), r)).collect(),
+            );
+            // φ of each channel over the converting training paths that contain it.
+            let mut phi: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+            for p in set.paths.iter().filter(|p| p.conversions > 0.0) {
+                for (c, v) in shapley_touch_weights(&game, &p.channels).1 {
+                    let e = phi.entry(c).or_default();
+                    e.0 += p.conversions * v;
+                    e.1 += p.conversions;
+                }
+            }
+            report.channel_values = phi.iter().map(|(c, (s, n))| (name(c), s / n)).collect();
+            let ids = set.channels.iter().enumerate().map(|(i, c)| (c.clone(), i as u32)).collect();
+            Fitted::Shapley { game, ids }
+        }
+    };
+    (TypeFit { model, kind, version: report.model_version.clone(), fitted }, report)
 }

@@ -10,6 +10,7 @@
 
 use crate::credits::{
     attribute_journey, model_versions, sort_ledger, AttributionConfig, ConversionRow, CreditRow, JourneyCredits,
+    ModelVersions,
 };
 use crate::engine::Engine;
 use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
@@ -91,7 +92,7 @@ fn recompute(
     roots: &[NodeId],
     config: &AttributionConfig,
     fits: &DataDrivenFits,
-    versions: &[String],
+    versions: &ModelVersions,
     fx: &FxTable,
 ) -> Vec<PersonRows> {
     let one = |root: &NodeId| -> PersonRows {
@@ -328,7 +329,7 @@ pub struct IncrementalLedger {
     pending_absorbed: Vec<NodeId>,
     names: KeyNames,
     fits: DataDrivenFits,
-    versions: Vec<String>,
+    versions: ModelVersions,
 }
 
 impl IncrementalLedger {
@@ -402,7 +403,7 @@ impl IncrementalLedger {
     /// (see `has_pending`) for the next call. A refit makes everyone dirty; writing it in
     /// chunks keeps the rows of one chunk in memory, not the whole ledger's.
     pub fn update_at_most(&mut self, engine: &mut Engine, max_people: usize) -> Changes {
-        if self.versions.len() != engine.config().models.len() {
+        if self.versions.models() != engine.config().models.len() {
             self.versions = model_versions(engine.config(), &self.fits);
         }
         let store = engine.store_mut();

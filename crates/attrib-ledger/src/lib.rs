@@ -14,12 +14,12 @@ mod spend;
 
 pub use attrib_journeys::DealRecord;
 pub use credits::{
-    attribute_journey, fnv1a, model_versions, sort_ledger, AttributionConfig, ConversionRow, CreditRow, JourneyCredits,
-    UNATTRIBUTED,
+    attribute_journey, fnv1a, model_versions, sort_ledger, AttributionConfig, ConversionRow, CreditRow, FitCounts,
+    JourneyCredits, ModelVersions, UNATTRIBUTED,
 };
 pub use engine::{Engine, Ledger, Outcome, TopicCounts};
 pub use finance::{reconcile_month, Adjustment, DealVersionRow, MonthReconciliation, ReconciliationLine};
-pub use fit::{fit_data_driven, training_set, ChannelValues, DataDrivenFits, FitReport, TrainingSet};
+pub use fit::{fit_data_driven, training_sets, DataDrivenFits, FitReport, Fitted, TrainingSet, TypeFit};
 pub use fx::{FxStatus, FxTable, ReportedAmount, ReportingConfig};
 pub use incremental::{Change, Changes, IncrementalLedger, LiveRows, TouchRow};
 pub use kpi::{

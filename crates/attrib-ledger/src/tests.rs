@@ -209,12 +209,16 @@ fn data_driven_records() -> Vec<(Topic, Value)> {
     ]
 }
 
+fn fit_of<'a>(l: &'a Ledger, model: &str, kind: &str) -> &'a FitReport {
+    l.fits.iter().find(|f| f.model == model && f.conversion_type == kind).expect("fit")
+}
+
 #[test]
 fn markov_and_shapley_credit_by_fitted_channel_values_and_record_their_fit() {
     let e = engine_with(&data_driven_records());
     let l = e.attribute(2);
     let markov = rows_of(&l, "markov");
-    // Paths: linkedin > x converts twice; x alone and facebook alone do not convert.
+    // Order paths: linkedin > x converts twice; x alone and facebook alone do not convert.
     // Chain: start → linkedin 2/4, x 1/4, facebook 1/4; linkedin → x; x → conv 2/3.
     // P = 2/4·2/3 + 1/4·2/3 = 1/2. Without linkedin: 1/4·2/3 = 1/6 → RE = 2/3. Without x: 0 → RE = 1.
     // Weights 2/3 : 1 = 0.4 : 0.6; 2001 cents → 800.4 / 1200.6 → the last cent to x.
@@ -222,25 +226,37 @@ fn markov_and_shapley_credit_by_fitted_channel_values_and_record_their_fit() {
         markov.iter().map(|c| (c.channel.as_str(), c.credit_minor)).collect::<Vec<_>>(),
         vec![("linkedin", 400), ("x", 600), ("linkedin", 800), ("x", 1201)]
     );
-    let fit = l.fits.iter().find(|f| f.model == "markov").expect("markov fit");
+    // One fit per model and conversion type.
+    assert_eq!(l.fits.len(), 8);
+    let fit = fit_of(&l, "markov", "order");
     assert_eq!((fit.converting_paths, fit.non_converting_paths, fit.unique_paths), (2, 2, 3));
-    assert!(markov.iter().all(|c| c.model_version == fit.model_version && c.model_version.starts_with("markov-")));
+    assert!(markov
+        .iter()
+        .all(|c| c.model_version == fit.model_version && c.model_version.starts_with("markov-order-")));
     assert_eq!(fit.channel_values["facebook"], 0.0);
-    // Shapley over {facebook, linkedin, x}: only v({linkedin, x}) = 1. φ_linkedin = φ_x = 1!1!/3! = 1/6;
-    // φ_facebook = 2!0!/3! · (v(N) − v({linkedin, x})) = −1/3 (v(N) = 0: nobody touched all three).
-    let shapley = l.fits.iter().find(|f| f.model == "shapley").expect("shapley fit");
-    assert!((shapley.channel_values["linkedin"] - 1.0 / 6.0).abs() < 1e-12, "{shapley:?}");
-    assert!((shapley.channel_values["x"] - 1.0 / 6.0).abs() < 1e-12);
-    assert!((shapley.channel_values["facebook"] + 1.0 / 3.0).abs() < 1e-12);
+    // Nobody has a deal: all four people are the deal fit's non-converting paths.
+    let deals = fit_of(&l, "markov", "deal");
+    assert_eq!((deals.converting_paths, deals.non_converting_paths), (0, 4));
+    assert_ne!(deals.model_version, fit.model_version);
+    // Shapley: CR{linkedin, x} = 1, CR{x} = 0, CR{facebook} = 0. Each conversion plays over its
+    // own channels {linkedin, x}: φ_linkedin = ½·CR{linkedin} + ½·(CR{linkedin,x} − CR{x}) = ½,
+    // φ_x = ½·CR{x} + ½·(CR{linkedin,x} − CR{linkedin}) = ½ (CR{linkedin} = 0: never seen alone).
+    let shapley = fit_of(&l, "shapley", "order");
+    let rates = shapley.coalition_rates.as_ref().expect("the game is reported");
+    assert_eq!(rates.get("linkedin+x"), Some(&1.0));
+    assert_eq!(rates.get("x"), Some(&0.0));
+    assert_eq!(shapley.channel_values.get("linkedin"), Some(&0.5), "{shapley:?}");
+    assert_eq!(shapley.channel_values.get("x"), Some(&0.5));
+    assert_eq!(shapley.channel_values.get("facebook"), None, "only channels of converting paths have a mean φ");
     let credits: Vec<i64> = rows_of(&l, "shapley").iter().map(|c| c.credit_minor).collect();
     assert_eq!(credits, vec![500, 500, 1001, 1000]);
     assert_eq!(shapley.fallbacks_to_last_touch, 0);
+    assert_eq!(shapley.truncated_conversions, Some(0));
 }
 
 #[test]
-fn when_every_data_driven_weight_is_zero_the_conversion_falls_back_to_last_touch_and_says_so() {
-    // v({linkedin}) = 1, v({linkedin, x}) = 1/10, v({x}) = 1/20:
-    // φ_x = ½·(1/20 − 0) + ½·(1/10 − 1) < 0 → floored to 0, so the x-only conversion has no weight.
+fn each_conversion_plays_its_own_shapley_game() {
+    // CR{linkedin} = 1, CR{linkedin, x} = 1/10, CR{x} = 1/20.
     let mut records = Vec::new();
     let mut person = |n: usize, channels: &[&str], converts: bool| {
         for (k, ch) in channels.iter().enumerate() {
@@ -267,14 +283,50 @@ fn when_every_data_driven_weight_is_zero_the_conversion_falls_back_to_last_touch
         person(n, &["x"], false);
     }
     let l = engine_with(&records).attribute(2);
-    let shapley = l.fits.iter().find(|f| f.model == "shapley").expect("fit");
-    assert!(shapley.channel_values["x"] < 0.0, "{shapley:?}");
-    assert_eq!(shapley.fallbacks_to_last_touch, 1);
+    let shapley = fit_of(&l, "shapley", "order");
+    // The x-only conversion plays alone: φ_x = CR{x} = 1/20 > 0, so it keeps its value on x.
     let x_only: Vec<_> = rows_of(&l, "shapley").into_iter().filter(|c| c.conversion_id == "order:o-o11").collect();
     assert_eq!(x_only.iter().map(|c| (c.channel.as_str(), c.credit_minor)).collect::<Vec<_>>(), vec![("x", 777)]);
-    // The linkedin + x conversion gives everything to linkedin under Shapley (x is worth 0).
+    // On {linkedin, x}: φ_x = ½·(1/20) + ½·(1/10 − 1) < 0 → floored to 0; linkedin takes all.
     let both: Vec<_> = rows_of(&l, "shapley").into_iter().filter(|c| c.conversion_id == "order:o-o1").collect();
     assert_eq!(both.iter().map(|c| c.credit_minor).collect::<Vec<_>>(), vec![777, 0]);
+    // A converting set always has CR > 0 in its own fit, so nothing fell back.
+    assert_eq!(shapley.fallbacks_to_last_touch, 0);
+    // x's mean φ over converting paths: (−0.425 on linkedin+x, 0.05 alone) / 2.
+    assert!((shapley.channel_values["x"] - (-0.425 + 0.05) / 2.0).abs() < 1e-12, "{shapley:?}");
+}
+
+#[test]
+fn a_conversion_on_a_channel_set_its_fit_never_saw_falls_back_to_last_touch() {
+    // Fitted on linkedin-only journeys; then a facebook-only conversion arrives before the next
+    // refit: every set with facebook is unseen (CR 0), so every weight is 0 and the last touch
+    // takes the conversion.
+    let mut e = Engine::new(AttributionConfig::default());
+    let mut inc = IncrementalLedger::new();
+    for (t, v) in data_driven_records() {
+        e.ingest_bytes(t, v.to_string().as_bytes()).expect("valid");
+    }
+    inc.refit(&mut e);
+    let _ = inc.update(&mut e);
+    for (t, v) in [
+        social_click("n1", "2026-03-02T00:00:00Z", "facebook", "kn1"),
+        landed("n2", "2026-03-02T00:00:05Z", "a9", "kn1"),
+        social_click("n3", "2026-03-02T06:00:00Z", "facebook", "kn2"),
+        landed("n4", "2026-03-02T06:00:05Z", "a9", "kn2"),
+        order("n5", "2026-03-03T00:00:00Z", "a9", 900),
+    ] {
+        e.ingest_bytes(t, v.to_string().as_bytes()).expect("valid");
+    }
+    let changes = inc.update(&mut e);
+    let credits_of = |model: &str| -> Vec<i64> {
+        let live = changes.credits.iter().filter(|c| !c.deleted);
+        live.filter(|c| c.row.model == model && c.row.conversion_id == "order:o-n5")
+            .map(|c| c.row.credit_minor)
+            .collect()
+    };
+    assert_eq!(credits_of("shapley"), vec![0, 900], "the last touch takes it all");
+    // Markov has the same rule: facebook's removal effect in that fit is 0.
+    assert_eq!(credits_of("markov"), vec![0, 900]);
 }
 
 proptest! {

@@ -1,6 +1,7 @@
 //! Hand-checked cases for the Markov and Shapley models and the path-level report.
 
 use super::*;
+use crate::MAX_SHAPLEY_PLAYERS;
 use proptest::prelude::*;
 
 const A: u32 = 0;
@@ -102,33 +103,57 @@ fn markov_handles_a_hundred_channels() {
 }
 
 #[test]
-fn shapley_symmetric_channels_get_equal_value_and_values_sum_to_v_all() {
-    let fit = fit_shapley(&[path(&[A], 1.0, 1.0), path(&[B], 1.0, 1.0), path(&[A, B], 3.0, 1.0)]).expect("fit");
-    assert!(close(fit.values[&A], 0.375, 1e-12) && close(fit.values[&B], 0.375, 1e-12), "{fit:?}");
-    assert!(close(fit.values.values().sum(), fit.v_all, 1e-12));
+fn shapley_design_worked_example_to_exact_fractions() {
+    // DESIGN §4: CR{A} = 1/5, CR{B} = 1/10, CR{A,B} = 1/2 → φ_A = 3/10, φ_B = 1/5, split 3/5 : 2/5.
+    let fit = fit_shapley(&[path(&[A], 1.0, 4.0), path(&[B], 1.0, 9.0), path(&[B, A, B], 1.0, 1.0)]);
+    assert_eq!(fit.rate(&[A]), 0.2);
+    assert_eq!(fit.rate(&[A, B]), 0.5);
+    let phi = fit.values(&[A, B]);
+    assert!(close(phi[0], 0.3, 1e-15) && close(phi[1], 0.2, 1e-15), "{phi:?}");
+    // The players may come in any order; φ follows them.
+    assert_eq!(fit.values(&[B, A]), vec![phi[1], phi[0]]);
+    let (weights, played, truncated) = shapley_touch_weights(&fit, &[A, B]);
+    let w = weights.expect("positive weights");
+    assert!(close(w[0], 0.6, 1e-15) && close(w[1], 0.4, 1e-15), "{w:?}");
+    assert_eq!(played.len(), 2);
+    assert!(!truncated);
+    // A channel touched twice gets two shares: A > B > A → 0.3, 0.2, 0.3 of 0.8.
+    let w = shapley_touch_weights(&fit, &[A, B, A]).0.expect("weights");
+    assert!(close(w[0], 0.375, 1e-15) && close(w[1], 0.25, 1e-15) && close(w[2], 0.375, 1e-15), "{w:?}");
 }
 
 #[test]
-fn shapley_null_player_gets_zero() {
-    // C never changes the conversion rate of any coalition.
-    let fit = fit_shapley(&[path(&[A], 1.0, 1.0), path(&[A, C], 2.0, 2.0), path(&[C], 0.0, 5.0)]).expect("fit");
-    assert!(close(fit.values[&C], 0.0, 1e-12), "{fit:?}");
-    assert!(close(fit.values[&A], 0.5, 1e-12));
+fn shapley_games_are_per_journey_and_unseen_sets_are_worth_nothing() {
+    let fit = fit_shapley(&[path(&[A], 1.0, 1.0), path(&[A, C], 2.0, 2.0), path(&[C], 0.0, 5.0)]);
+    assert_eq!(fit.coalitions_seen(), 3);
+    // A journey on A alone plays a one-player game: φ_A = CR{A}.
+    assert_eq!(fit.values(&[A]), vec![0.5]);
+    // C never changes the rate of any coalition it joins: it gets 0.
+    let phi = fit.values(&[A, C]);
+    assert!(close(phi[0], 0.5, 1e-15) && close(phi[1], 0.0, 1e-15), "{phi:?}");
+    // A journey whose only channel never converted: every weight is 0 (the ledger then credits
+    // its last touch), and so is one on a set no training path had.
+    assert_eq!(shapley_touch_weights(&fit, &[C, C]).0, None);
+    assert_eq!(fit.values(&[B]), vec![0.0]);
+    assert_eq!(fit.rate(&[]), 0.0);
 }
 
 #[test]
-fn shapley_asymmetric_hand_case() {
-    // v(A) = 0.2, v(B) = 0.4, v(AB) = 0.9: φ_A = ½·0.2 + ½·0.5 = 0.35, φ_B = ½·0.4 + ½·0.7 = 0.55.
-    let fit = fit_shapley(&[path(&[A], 1.0, 4.0), path(&[B], 2.0, 3.0), path(&[B, A, B], 9.0, 1.0)]).expect("fit");
-    assert!(close(fit.values[&A], 0.35, 1e-12) && close(fit.values[&B], 0.55, 1e-12), "{fit:?}");
-    assert_eq!(fit.coalitions_seen, 3);
-}
-
-#[test]
-fn shapley_refuses_too_many_channels_clearly() {
-    let paths: Vec<WeightedPath> = (0..21u32).map(|c| path(&[c], 1.0, 1.0)).collect();
-    let e = fit_shapley(&paths).expect_err("too many");
-    assert!(e.to_string().contains("at most 20"), "{e}");
+fn shapley_plays_the_sixteen_most_recent_channels_beyond_sixteen() {
+    let touches: Vec<u32> = (0..20u32).collect();
+    let (players, truncated) = shapley_players(&touches);
+    assert!(truncated);
+    assert_eq!(players.len(), MAX_SHAPLEY_PLAYERS);
+    assert!(players.iter().all(|p| *p >= 4), "the last 16 touched play: {players:?}");
+    // Repeats count once, at their latest touch.
+    let (players, truncated) = shapley_players(&[A, B, A, C]);
+    assert_eq!(players, vec![C, A, B]);
+    assert!(!truncated);
+    // Every set of 16 is still exact: Σ φ = CR(T).
+    let all: Vec<u32> = (0..16).collect();
+    let fit = fit_shapley(&[path(&all, 3.0, 1.0), path(&all[..8], 1.0, 1.0)]);
+    let sum: f64 = fit.values(&all).iter().sum();
+    assert!(close(sum, 0.75, 1e-12), "{sum}");
 }
 
 #[test]
@@ -166,5 +191,50 @@ proptest! {
             prop_assert_eq!(fit_markov(&paths, p), fit_markov(&shuffled, p));
         }
         prop_assert_eq!(fit_shapley(&paths), fit_shapley(&shuffled));
+    }
+
+    /// Efficiency, symmetry and the null player, on random games.
+    #[test]
+    fn shapley_values_sum_to_the_rate_of_the_set_are_symmetric_and_ignore_null_players(
+        rows in prop::collection::vec((prop::collection::vec(0u32..5, 1..6), 0u32..5, 0u32..5), 1..25),
+        players in prop::collection::btree_set(0u32..6, 1..6),
+    ) {
+        let paths: Vec<WeightedPath> = rows.iter().map(|(c, v, n)| path(c, *v as f64, *n as f64)).collect();
+        let fit = fit_shapley(&paths);
+        let players: Vec<u32> = players.into_iter().collect();
+        let phi = fit.values(&players);
+        prop_assert!(close(phi.iter().sum::<f64>(), fit.rate(&players), 1e-9));
+        let mut doubled: Vec<WeightedPath> = paths.clone();
+        // Symmetry: a copy of channel 0 as channel 9 (in every path, alongside it) shares its value.
+        for p in &mut doubled {
+            if p.channels.contains(&0) {
+                p.channels.push(9);
+            }
+        }
+        let twin = fit_shapley(&doubled);
+        let both: Vec<u32> = [0, 9].into_iter().chain(players.iter().copied().filter(|p| *p != 0)).collect();
+        let phi = twin.values(&both);
+        prop_assert!(close(phi[0], phi[1], 1e-12), "{:?}", phi);
+    }
+
+    #[test]
+    fn a_channel_that_never_changes_the_rate_gets_zero(
+        rows in prop::collection::vec((prop::collection::vec(0u32..4, 1..5), 0u32..5, 0u32..5), 1..20),
+    ) {
+        // Every path also comes with channel 7 added, at the same counts: CR(S ∪ {7}) = CR(S)
+        // for every S, and {7} alone is never seen (CR 0 = CR(∅)). 7 is a null player.
+        let mut paths: Vec<WeightedPath> = rows.iter().map(|(c, v, n)| path(c, *v as f64, *n as f64)).collect();
+        let with_seven: Vec<WeightedPath> = paths
+            .iter()
+            .map(|p| path(&[p.channels.clone(), vec![7]].concat(), p.conversions, p.nulls))
+            .collect();
+        paths.extend(with_seven);
+        let fit = fit_shapley(&paths);
+        let phi = fit.values(&[0, 1, 2, 3, 7]);
+        prop_assert!(phi[4].abs() < 1e-12, "{:?}", phi);
+        let without = fit.values(&[0, 1, 2, 3]);
+        for (a, b) in phi.iter().zip(&without) {
+            prop_assert!(close(*a, *b, 1e-12), "{:?} vs {:?}", phi, without);
+        }
     }
 }

@@ -12,9 +12,11 @@ mod shapley;
 
 pub use allocate::{allocate, Weights};
 pub use markov::{fit_markov, FitError, MarkovFit, MarkovParams, WeightedPath, MAX_ORDER, MAX_STATES};
-pub use paths::{attribute_paths, ChannelResult, PathError, PathModel, PathResults, PathRow};
+pub use paths::{
+    attribute_paths, shapley_players, shapley_touch_weights, ChannelResult, PathError, PathModel, PathResults, PathRow,
+};
 pub use rules::*;
-pub use shapley::{fit_shapley, ShapleyFit, TooManyChannels, MAX_SHAPLEY_CHANNELS};
+pub use shapley::{channel_set, fit_shapley, ShapleyFit, MAX_SHAPLEY_PLAYERS};
 
 use std::fmt;
 

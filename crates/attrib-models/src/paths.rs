@@ -2,7 +2,7 @@
 //! the conversions and value each model attributes, totals equal to the input totals.
 
 use crate::markov::{fit_markov, FitError, MarkovFit, MarkovParams, WeightedPath};
-use crate::shapley::{fit_shapley, ShapleyFit};
+use crate::shapley::{fit_shapley, ShapleyFit, MAX_SHAPLEY_PLAYERS};
 use std::collections::BTreeMap;
 
 /// One row of a path summary: a channel path with its conversions, value and nulls.
@@ -52,6 +52,9 @@ pub struct ChannelResult {
     pub value: f64,
     /// Markov only.
     pub removal_effect: Option<f64>,
+    /// Shapley only: the conversion-weighted mean of the channel's φ over the converting
+    /// paths that contain it.
+    pub shapley_value: Option<f64>,
 }
 
 /// Results of a path-level run, with the fits behind the data-driven models.
@@ -62,20 +65,23 @@ pub struct PathResults {
     pub shapley: Option<ShapleyFit>,
     /// Models whose weights were all zero and fell back to last touch.
     pub fell_back: Vec<PathModel>,
+    /// Shapley: converting paths whose every φ was ≤ 0, credited to their last touch.
+    pub shapley_fallback_paths: usize,
+    /// Shapley: converting paths with more than `MAX_SHAPLEY_PLAYERS` distinct channels (only
+    /// the most recently touched played).
+    pub shapley_truncated_paths: usize,
 }
 
 /// Errors of the data-driven fits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathError {
     Markov(FitError),
-    Shapley(crate::shapley::TooManyChannels),
 }
 
 impl std::fmt::Display for PathError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PathError::Markov(e) => e.fmt(f),
-            PathError::Shapley(e) => e.fmt(f),
         }
     }
 }
@@ -85,7 +91,14 @@ impl std::error::Error for PathError {}
 /// Attributes the paths' conversions and value to channels under each of `models`.
 pub fn attribute_paths(rows: &[PathRow], models: &[PathModel], markov: MarkovParams) -> Result<PathResults, PathError> {
     let rows: Vec<&PathRow> = rows.iter().filter(|r| !r.channels.is_empty()).collect();
-    let mut out = PathResults { rows: Vec::new(), markov: None, shapley: None, fell_back: Vec::new() };
+    let mut out = PathResults {
+        rows: Vec::new(),
+        markov: None,
+        shapley: None,
+        fell_back: Vec::new(),
+        shapley_fallback_paths: 0,
+        shapley_truncated_paths: 0,
+    };
     let total_conv: f64 = rows.iter().map(|r| r.conversions).sum();
     let total_value: f64 = rows.iter().map(|r| r.value).sum();
     let weighted: Vec<WeightedPath> = rows
@@ -102,10 +115,10 @@ pub fn attribute_paths(rows: &[PathRow], models: &[PathModel], markov: MarkovPar
                 Some(re)
             }
             PathModel::Shapley => {
-                let fit = fit_shapley(&weighted).map_err(PathError::Shapley)?;
-                let phi = fit.values.iter().map(|(c, v)| (*c, v.max(0.0))).collect();
+                let fit = fit_shapley(&weighted);
+                shapley_by_path(&rows, &fit, &mut out);
                 out.shapley = Some(fit);
-                Some(phi)
+                continue;
             }
             _ => None,
         };
@@ -141,8 +154,75 @@ pub fn attribute_paths(rows: &[PathRow], models: &[PathModel], markov: MarkovPar
         let removal = out.markov.as_ref().filter(|_| model == PathModel::Markov);
         for (channel, (conversions, value)) in acc {
             let removal_effect = removal.and_then(|f| f.removal_effects.get(&channel).copied());
-            out.rows.push(ChannelResult { channel, model, conversions, value, removal_effect });
+            out.rows.push(ChannelResult { channel, model, conversions, value, removal_effect, shapley_value: None });
         }
     }
     Ok(out)
+}
+
+/// The players of a path's game: its distinct channels, the most recently touched first
+/// dropped beyond `MAX_SHAPLEY_PLAYERS` (so the last ones play). Returns them and whether
+/// some were left out.
+pub fn shapley_players(touches: &[u32]) -> (Vec<u32>, bool) {
+    let mut players: Vec<u32> = Vec::new();
+    for &c in touches.iter().rev() {
+        if !players.contains(&c) {
+            players.push(c);
+        }
+    }
+    let truncated = players.len() > MAX_SHAPLEY_PLAYERS;
+    players.truncate(MAX_SHAPLEY_PLAYERS);
+    (players, truncated)
+}
+
+/// Per-touch Shapley weights of one path: max(φ of its channel, 0), normalised over the
+/// touches; None when every weight is 0. Also returns the players with their φ.
+pub fn shapley_touch_weights(fit: &ShapleyFit, touches: &[u32]) -> (Option<Vec<f64>>, Vec<(u32, f64)>, bool) {
+    let (players, truncated) = shapley_players(touches);
+    let phi = fit.values(&players);
+    let played: Vec<(u32, f64)> = players.into_iter().zip(phi).collect();
+    let raw: Vec<f64> =
+        touches.iter().map(|c| played.iter().find(|(p, _)| p == c).map_or(0.0, |(_, v)| v.max(0.0))).collect();
+    let sum: f64 = raw.iter().sum();
+    let weights = (sum > 0.0).then(|| raw.iter().map(|w| w / sum).collect());
+    (weights, played, truncated)
+}
+
+/// Shapley at path level (DESIGN §4): each converting path plays its own game; its
+/// conversions and value go to its touches by their shares.
+fn shapley_by_path(rows: &[&PathRow], fit: &ShapleyFit, out: &mut PathResults) {
+    let mut acc: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+    // Per channel: Σ conversions × φ and Σ conversions over the converting paths containing it.
+    let mut phi_sum: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.conversions > 0.0 || r.value != 0.0) {
+        let (weights, played, truncated) = shapley_touch_weights(fit, &r.channels);
+        out.shapley_truncated_paths += usize::from(truncated);
+        for (c, phi) in &played {
+            let e = phi_sum.entry(*c).or_default();
+            e.0 += r.conversions * phi;
+            e.1 += r.conversions;
+        }
+        let weights = weights.unwrap_or_else(|| {
+            out.shapley_fallback_paths += 1;
+            let mut last = vec![0.0; r.channels.len()];
+            last[r.channels.len() - 1] = 1.0;
+            last
+        });
+        for (c, w) in r.channels.iter().zip(weights) {
+            let e = acc.entry(*c).or_default();
+            e.0 += r.conversions * w;
+            e.1 += r.value * w;
+        }
+    }
+    for (channel, (conversions, value)) in acc {
+        let shapley_value = phi_sum.get(&channel).filter(|(_, n)| *n > 0.0).map(|(s, n)| s / n);
+        out.rows.push(ChannelResult {
+            channel,
+            model: PathModel::Shapley,
+            conversions,
+            value,
+            removal_effect: None,
+            shapley_value,
+        });
+    }
 }

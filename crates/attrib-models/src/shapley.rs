@@ -1,85 +1,107 @@
-//! Shapley values over channels (DESIGN.md §4).
+//! Shapley values, one game per journey (DESIGN.md §4).
 //!
-//! v(S) = conversion rate of the journeys whose channel set is exactly S (0 where no
-//! journey has that set). φ_c = Σ_{S ⊆ N∖{c}} |S|!(n−|S|−1)!/n! · (v(S ∪ {c}) − v(S)),
-//! computed exactly over all 2^n coalitions; Σ φ_c = v(N) − v(∅).
+//! The fit is the characteristic function: v(S) = CR(S) = conversions / (conversions + nulls)
+//! over the training paths whose distinct channel set is exactly S (CR(∅) = 0; a set no path
+//! has is worth 0). A conversion's players are the distinct channels T of its touches, and
+//! φ_c = Σ_{S ⊆ T∖{c}} |S|!(|T|−|S|−1)!/|T|! · (CR(S∪{c}) − CR(S)), so Σ_{c∈T} φ_c = CR(T).
+//! Exact over the 2^|T| coalitions, for up to `MAX_SHAPLEY_PLAYERS` players.
 
 use crate::markov::WeightedPath;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
-/// Most distinct channels an exact fit takes (2^20 coalitions × 20 channels).
-pub const MAX_SHAPLEY_CHANNELS: usize = 20;
+/// Most players one game takes exactly (2^16 coalitions); beyond, the most recently touched play.
+pub const MAX_SHAPLEY_PLAYERS: usize = 16;
 
-/// A fitted Shapley game: the value of every channel.
-#[derive(Debug, Clone, PartialEq)]
+/// The fitted game: the conversion rate of every distinct channel set seen in training.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ShapleyFit {
-    /// φ per channel id (may be negative; credit floors it at 0).
-    pub values: BTreeMap<u32, f64>,
-    /// Number of distinct channel sets seen.
-    pub coalitions_seen: usize,
-    /// v(N): the conversion rate of journeys that touched every channel (0 if none did).
-    pub v_all: f64,
+    /// CR per channel set (sorted distinct channel ids).
+    rates: HashMap<Box<[u32]>, f64>,
 }
 
-/// Why Shapley values could not be computed exactly.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TooManyChannels(pub usize);
-
-impl std::fmt::Display for TooManyChannels {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exact Shapley values take at most {MAX_SHAPLEY_CHANNELS} distinct channels per fit; this one has {}: group channels or disable shapley",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for TooManyChannels {}
-
-/// Fits Shapley values from paths (their channel sets; order and repeats do not matter).
-pub fn fit_shapley(paths: &[WeightedPath]) -> Result<ShapleyFit, TooManyChannels> {
-    let mut channels: Vec<u32> = paths.iter().flat_map(|p| p.channels.iter().copied()).collect();
-    channels.sort_unstable();
-    channels.dedup();
-    let n = channels.len();
-    if n > MAX_SHAPLEY_CHANNELS {
-        return Err(TooManyChannels(n));
-    }
-    let bit = |c: u32| 1usize << channels.binary_search(&c).unwrap_or(0);
-    let mut conv = vec![0.0; 1 << n];
-    let mut total = vec![0.0; 1 << n];
+/// Fits the game from paths (their channel sets; order and repeats do not matter).
+pub fn fit_shapley(paths: &[WeightedPath]) -> ShapleyFit {
+    let mut counts: HashMap<Box<[u32]>, (f64, f64)> = HashMap::new();
     for p in paths.iter().filter(|p| !p.channels.is_empty()) {
-        let set = p.channels.iter().fold(0usize, |m, &c| m | bit(c));
-        conv[set] += p.conversions;
-        total[set] += p.conversions + p.nulls;
+        let e = counts.entry(channel_set(&p.channels).into_boxed_slice()).or_default();
+        e.0 += p.conversions;
+        e.1 += p.conversions + p.nulls;
     }
-    let v: Vec<f64> = conv.iter().zip(&total).map(|(c, t)| if *t > 0.0 { c / t } else { 0.0 }).collect();
-    let coalitions_seen = total.iter().filter(|t| **t > 0.0).count();
-    // w[s] = s!(n−s−1)!/n!, computed as a product to stay exact-ish for n ≤ 20.
-    let weight: Vec<f64> = (0..n.max(1))
-        .map(|s| {
-            let mut w = 1.0 / n as f64;
-            for j in 1..=s {
-                w *= j as f64 / (n - j) as f64;
-            }
-            w
-        })
-        .collect();
-    let mut values = BTreeMap::new();
-    for (i, &c) in channels.iter().enumerate() {
-        let me = 1usize << i;
-        let mut phi = 0.0;
-        for s in 0..(1usize << n) {
-            if s & me == 0 {
-                let gain = v[s | me] - v[s];
-                if gain != 0.0 {
-                    phi += weight[s.count_ones() as usize] * gain;
-                }
-            }
+    let rates = counts.into_iter().filter(|(_, (_, t))| *t > 0.0).map(|(s, (c, t))| (s, c / t)).collect();
+    ShapleyFit { rates }
+}
+
+/// The distinct channels of a path, sorted: its coalition.
+pub fn channel_set(channels: &[u32]) -> Vec<u32> {
+    let mut set = channels.to_vec();
+    set.sort_unstable();
+    set.dedup();
+    set
+}
+
+impl ShapleyFit {
+    /// Number of distinct channel sets seen.
+    pub fn coalitions_seen(&self) -> usize {
+        self.rates.len()
+    }
+
+    /// CR(S) of a sorted set of distinct channels (0 for ∅ and for sets never seen).
+    pub fn rate(&self, set: &[u32]) -> f64 {
+        self.rates.get(set).copied().unwrap_or(0.0)
+    }
+
+    /// Every seen set with its CR, in a canonical order (for reports and versions).
+    pub fn rates(&self) -> Vec<(&[u32], f64)> {
+        let mut all: Vec<(&[u32], f64)> = self.rates.iter().map(|(s, r)| (&s[..], *r)).collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all
+    }
+
+    /// φ of each player of the game over `players` (distinct channel ids, any order, at most
+    /// `MAX_SHAPLEY_PLAYERS`; more are a caller's bug and only the first ones play), in
+    /// `players` order. Σ φ = CR(players).
+    pub fn values(&self, players: &[u32]) -> Vec<f64> {
+        let players = &players[..players.len().min(MAX_SHAPLEY_PLAYERS)];
+        let n = players.len();
+        if n == 0 {
+            return Vec::new();
         }
-        values.insert(c, phi);
+        // Players by id, so every coalition's members come out sorted (the fit's key order).
+        let mut by_id: Vec<usize> = (0..n).collect();
+        by_id.sort_by_key(|&i| players[i]);
+        let mut members = Vec::with_capacity(n);
+        let v: Vec<f64> = (0..1usize << n)
+            .map(|mask| {
+                members.clear();
+                members.extend(by_id.iter().filter(|&&i| mask & (1 << i) != 0).map(|&i| players[i]));
+                self.rate(&members)
+            })
+            .collect();
+        // w[s] = s!(n−s−1)!/n!, as a product of ratios.
+        let weight: Vec<f64> = (0..n)
+            .map(|s| {
+                let mut w = 1.0 / n as f64;
+                for j in 1..=s {
+                    w *= j as f64 / (n - j) as f64;
+                }
+                w
+            })
+            .collect();
+        (0..n)
+            .map(|i| {
+                let me = 1usize << i;
+                (0..1usize << n)
+                    .filter(|s| s & me == 0)
+                    .map(|s| {
+                        let gain = v[s | me] - v[s];
+                        if gain == 0.0 {
+                            0.0
+                        } else {
+                            weight[s.count_ones() as usize] * gain
+                        }
+                    })
+                    .sum()
+            })
+            .collect()
     }
-    let v_all = if n == 0 { 0.0 } else { v[(1 << n) - 1] };
-    Ok(ShapleyFit { values, coalitions_seen, v_all })
 }

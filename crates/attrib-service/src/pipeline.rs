@@ -133,6 +133,7 @@ fn fit_rows(inc: &IncrementalLedger) -> Vec<ModelFitRow> {
             model_version: f.model_version.clone(),
             fitted_at: unix_now(),
             report: serde_json::to_string(f).unwrap_or_default(),
+            conversion_type: f.conversion_type.clone(),
         })
         .collect()
 }

@@ -1,10 +1,11 @@
 //! Data-driven model throughput: `cargo bench -p attrib --bench models`.
 //!
 //! Fits Markov (order 1 and 2) and Shapley on 10k, 100k and 1M random paths over 12
-//! channels, and times the per-conversion credit step (weights from channel values,
-//! then exact allocation). `ATTRIB_BENCH_MAX_PATHS` caps the largest size.
+//! channels, and times the per-conversion credit step: Markov (weights from removal
+//! effects, then exact allocation) and Shapley (the conversion's own game over its distinct
+//! channels, then exact allocation). `ATTRIB_BENCH_MAX_PATHS` caps the largest size.
 
-use attrib_models::{allocate, fit_markov, fit_shapley, MarkovParams, WeightedPath, Weights};
+use attrib_models::{allocate, fit_markov, fit_shapley, shapley_touch_weights, MarkovParams, WeightedPath, Weights};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -40,8 +41,8 @@ fn paths(n: usize, channels: u32) -> Vec<WeightedPath> {
 fn main() {
     let max: usize = std::env::var("ATTRIB_BENCH_MAX_PATHS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     println!(
-        "{:<10}{:>8}{:>16}{:>16}{:>16}{:>22}",
-        "paths", "order", "markov fit", "shapley fit", "states", "credit per conversion"
+        "{:<10}{:>8}{:>16}{:>16}{:>16}{:>22}{:>22}",
+        "paths", "order", "markov fit", "shapley fit", "states", "markov credit/conv", "shapley credit/conv"
     );
     for n in [10_000, 100_000, 1_000_000].into_iter().filter(|n| *n <= max) {
         let ps = paths(n, 12);
@@ -50,7 +51,7 @@ fn main() {
             let fit = fit_markov(&ps, MarkovParams { order, collapse_repeats: false }).expect("fit");
             let markov = t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let shapley = black_box(fit_shapley(&ps).expect("shapley"));
+            let shapley = black_box(fit_shapley(&ps));
             let shapley_secs = t.elapsed().as_secs_f64();
             // Credit every converting path as a conversion worth 123.45.
             let t = Instant::now();
@@ -62,13 +63,21 @@ fn main() {
             }
             let conversions = ps.iter().filter(|p| p.conversions > 0.0).count().max(1);
             let per = t.elapsed().as_secs_f64() / conversions as f64;
+            let t = Instant::now();
+            for p in ps.iter().filter(|p| p.conversions > 0.0) {
+                let weights = shapley_touch_weights(&shapley, &p.channels).0.unwrap_or_else(|| vec![1.0]);
+                let parts = allocate(12_345, &Weights::from_f64(&weights));
+                credited += black_box(parts).len() as u64;
+            }
+            let per_shapley = t.elapsed().as_secs_f64() / conversions as f64;
             black_box((credited, shapley));
             println!(
-                "{n:<10}{order:>8}{:>14.1}ms{:>14.1}ms{:>16}{:>20.0}ns",
+                "{n:<10}{order:>8}{:>14.1}ms{:>14.1}ms{:>16}{:>20.0}ns{:>20.0}ns",
                 markov * 1e3,
                 shapley_secs * 1e3,
                 fit.states,
-                per * 1e9
+                per * 1e9,
+                per_shapley * 1e9
             );
         }
     }

@@ -38,6 +38,8 @@ pub struct PathsResultRow {
     pub conversions: f64,
     pub value: f64,
     pub removal_effect: Option<f64>,
+    /// Shapley: the conversion-weighted mean φ over the converting paths with the channel.
+    pub shapley_value: Option<f64>,
 }
 
 /// Reads the summary file into path rows over channel ids, with the channel names.
@@ -118,6 +120,7 @@ pub fn run(input: &Path, o: &PathsOptions) -> Result<String> {
             conversions: r.conversions,
             value: r.value,
             removal_effect: r.removal_effect,
+            shapley_value: r.shapley_value,
         })
         .collect();
     let (total_conv, total_value): (f64, f64) =
@@ -125,10 +128,12 @@ pub fn run(input: &Path, o: &PathsOptions) -> Result<String> {
     Ok(match o.format {
         OutputFormat::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(["channel", "model", "conversions", "value", "removal_effect"])?;
+            w.write_record(["channel", "model", "conversions", "value", "removal_effect", "shapley_value"])?;
             for r in &out {
                 let re = r.removal_effect.map(|v| v.to_string()).unwrap_or_default();
-                w.write_record([r.channel.as_str(), r.model, &r.conversions.to_string(), &r.value.to_string(), &re])?;
+                let phi = r.shapley_value.map(|v| v.to_string()).unwrap_or_default();
+                let (conversions, value) = (r.conversions.to_string(), r.value.to_string());
+                w.write_record([r.channel.as_str(), r.model, &conversions, &value, &re, &phi])?;
             }
             String::from_utf8(w.into_inner()?)?
         }
@@ -140,6 +145,10 @@ pub fn run(input: &Path, o: &PathsOptions) -> Result<String> {
                     "order": f.params.order, "collapse_repeats": f.params.collapse_repeats,
                     "p_conversion": f.p_conversion, "states": f.states})),
                 "fell_back_to_last_touch": res.fell_back.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                "shapley": res.shapley.as_ref().map(|f| serde_json::json!({
+                    "coalitions_seen": f.coalitions_seen(),
+                    "paths_credited_by_last_touch": res.shapley_fallback_paths,
+                    "paths_with_more_than_16_channels": res.shapley_truncated_paths})),
                 "empty_paths_skipped": empty,
             });
             serde_json::to_string_pretty(&doc)? + "\n"
@@ -148,13 +157,14 @@ pub fn run(input: &Path, o: &PathsOptions) -> Result<String> {
             let mut s = String::new();
             let _ = writeln!(
                 s,
-                "{:<24}{:<10}{:>14}{:>16}{:>16}",
-                "channel", "model", "conversions", "value", "removal_effect"
+                "{:<24}{:<10}{:>14}{:>16}{:>16}{:>15}",
+                "channel", "model", "conversions", "value", "removal_effect", "shapley_value"
             );
             for r in &out {
                 let re = r.removal_effect.map(|v| format!("{v:.6}")).unwrap_or_default();
-                let _ =
-                    writeln!(s, "{:<24}{:<10}{:>14.4}{:>16.2}{:>16}", r.channel, r.model, r.conversions, r.value, re);
+                let phi = r.shapley_value.map(|v| format!("{v:.6}")).unwrap_or_default();
+                let (channel, model, conversions, value) = (&r.channel, r.model, r.conversions, r.value);
+                let _ = writeln!(s, "{channel:<24}{model:<10}{conversions:>14.4}{value:>16.2}{re:>16}{phi:>15}");
             }
             let _ =
                 writeln!(s, "totals: {total_conv:.4} conversions, {total_value:.2} value (every model sums to these)");
@@ -167,6 +177,15 @@ pub fn run(input: &Path, o: &PathsOptions) -> Result<String> {
             }
             for m in &res.fell_back {
                 let _ = writeln!(s, "{}: every weight was 0; fell back to last touch", m.as_str());
+            }
+            if res.shapley_fallback_paths > 0 {
+                let n = res.shapley_fallback_paths;
+                let _ =
+                    writeln!(s, "shapley: {n} converting paths had no channel with φ > 0 and went to their last touch");
+            }
+            if res.shapley_truncated_paths > 0 {
+                let n = res.shapley_truncated_paths;
+                let _ = writeln!(s, "shapley: {n} paths had more than 16 channels; the 16 most recent played");
             }
             if empty > 0 {
                 let _ = writeln!(s, "{empty} rows with an empty path were skipped");

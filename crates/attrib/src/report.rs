@@ -135,13 +135,13 @@ pub fn summary(run: &BatchRun) -> String {
         }
     }
 
-    // What the data-driven models learned.
-    for fit in &run.ledger.fits {
-        let what = if fit.model == "markov" { "removal effect" } else { "Shapley value" };
+    // What the data-driven models learned, per conversion type (orders and deals here; every
+    // type's fit is in model_fits.json).
+    for fit in run.ledger.fits.iter().filter(|f| f.conversion_type == "order" || f.conversion_type == "deal") {
         let _ = write!(
             s,
-            "\n{} fit {} on {} converting and {} non-converting paths",
-            fit.model, fit.model_version, fit.converting_paths, fit.non_converting_paths
+            "\n{} fit for {} conversions ({}) on {} converting and {} non-converting paths",
+            fit.model, fit.conversion_type, fit.model_version, fit.converting_paths, fit.non_converting_paths
         );
         if let Some(p) = fit.p_conversion {
             let _ = write!(s, ", P(conversion) = {p:.4}");
@@ -153,15 +153,28 @@ pub fn summary(run: &BatchRun) -> String {
         }
         let mut values: Vec<_> = fit.channel_values.iter().collect();
         values.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
-        for (channel, v) in values {
-            let _ = writeln!(s, "  {channel:<16}{what} {v:>8.4}");
+        if fit.model == "markov" {
+            // Removal effects overlap (a path needs several channels), so they sum to more than 1.
+            let sum: f64 = values.iter().map(|(_, v)| v.max(0.0)).sum();
+            for (channel, v) in values {
+                let share = if sum > 0.0 { v.max(0.0) / sum } else { 0.0 };
+                let _ = writeln!(s, "  {channel:<16}removal effect {v:>8.4}   share {:>6.2} %", share * 100.0);
+            }
+        } else {
+            for (channel, v) in values {
+                let _ = writeln!(s, "  {channel:<16}mean Shapley value {v:>8.4}");
+            }
         }
         if fit.fallbacks_to_last_touch > 0 {
             let _ = writeln!(
                 s,
-                "  {} conversions had only zero-valued touches and were credited by last touch",
+                "  {} conversions had no touch of positive value under this fit (a channel set the \
+                 training paths never converted on) and were credited by last touch",
                 fit.fallbacks_to_last_touch
             );
+        }
+        if let Some(n) = fit.truncated_conversions.filter(|n| *n > 0) {
+            let _ = writeln!(s, "  {n} conversions had more than 16 channels; the 16 most recent played");
         }
     }
 
