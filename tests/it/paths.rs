@@ -27,13 +27,13 @@ fn run_text(text: &str, o: &PathsOptions) -> String {
 const REFERENCE: &str = "path,total_conversions,total_conversion_value,total_null\n\
 \"A > B\",1,100,1\nB,1,50,1\n\"A > C > B\",0,0,2\nC,1,30,1\n";
 
-type CsvRow = (String, String, f64, f64, String, String);
+type CsvRow = (String, String, f64, f64, String, String, String);
 
 fn csv_rows(out: &str) -> Vec<CsvRow> {
     let mut r = csv::Reader::from_reader(out.as_bytes());
     assert_eq!(
         r.headers().expect("header").iter().collect::<Vec<_>>(),
-        ["channel", "model", "conversions", "value", "removal_effect", "shapley_value"]
+        ["channel", "model", "conversions", "value", "removal_effect", "value_removal_effect", "shapley_value"]
     );
     r.records()
         .map(|rec| {
@@ -45,6 +45,7 @@ fn csv_rows(out: &str) -> Vec<CsvRow> {
                 rec[3].parse().expect("f64"),
                 rec[4].to_string(),
                 rec[5].to_string(),
+                rec[6].to_string(),
             )
         })
         .collect()
@@ -56,7 +57,7 @@ fn the_reference_case_gives_the_published_markov_figures() {
     let rows = csv_rows(&out);
     let expect = [("A", 0.870_967_741_9, 0.5), ("B", 1.161_290_322_6, 2.0 / 3.0), ("C", 0.967_741_935_5, 5.0 / 9.0)];
     assert_eq!(rows.len(), 3);
-    for ((channel, model, conv, _value, re, _), (c, want, want_re)) in rows.iter().zip(expect) {
+    for ((channel, model, conv, _value, re, _, _), (c, want, want_re)) in rows.iter().zip(expect) {
         assert_eq!((channel.as_str(), model.as_str()), (c, "markov"));
         assert!((conv - want).abs() < 1e-9, "{channel}: {conv}");
         assert!((re.parse::<f64>().expect("re") - want_re).abs() < 1e-9);
@@ -72,7 +73,8 @@ fn every_model_sums_to_the_input_totals_and_only_markov_and_shapley_have_their_v
         assert!((of.iter().map(|r| r.2).sum::<f64>() - 3.0).abs() < 1e-9, "{}", m.as_str());
         assert!((of.iter().map(|r| r.3).sum::<f64>() - 180.0).abs() < 1e-9, "{}", m.as_str());
         assert!(of.iter().all(|r| r.4.is_empty() == (m != PathModel::Markov)));
-        assert!(of.iter().all(|r| r.5.is_empty() == (m != PathModel::Shapley)));
+        assert!(of.iter().all(|r| r.5.is_empty() == (m != PathModel::Markov)));
+        assert!(of.iter().all(|r| r.6.is_empty() == (m != PathModel::Shapley)));
     }
 }
 
@@ -83,7 +85,7 @@ fn shapley_plays_one_game_per_converting_path() {
     // B alone and C alone keep theirs. A's mean φ over its converting paths is 0.
     let rows = csv_rows(&run_text(REFERENCE, &options(&[PathModel::Shapley], OutputFormat::Csv)));
     let got: Vec<(&str, f64, f64, f64)> =
-        rows.iter().map(|r| (r.0.as_str(), r.2, r.3, r.5.parse::<f64>().expect("shapley_value"))).collect();
+        rows.iter().map(|r| (r.0.as_str(), r.2, r.3, r.6.parse::<f64>().expect("shapley_value"))).collect();
     assert_eq!(got, vec![("A", 0.0, 0.0, 0.0), ("B", 2.0, 150.0, 0.5), ("C", 1.0, 30.0, 0.5)]);
 }
 

@@ -51,6 +51,31 @@ fn markov_reference_case_matches_the_hand_computation() {
 }
 
 #[test]
+fn value_weighted_removal_effects_are_solved_exactly() {
+    // The reference case with values: v_B = 150/6 = 25, v_C = ½·25 + 30/4 = 20, v_A = 22.5,
+    // V = ½·22.5 + ¼·25 + ¼·20 = 22.5. Without A: 11.25 → ½; without B: 3.75 → 5/6;
+    // without C: 12.5 → 4/9.
+    let rows = reference_rows();
+    let paths: Vec<WeightedPath> = rows.iter().map(|r| path(&r.channels, r.conversions, r.nulls)).collect();
+    let values: Vec<f64> = rows.iter().map(|r| r.value).collect();
+    let fit = fit_markov_valued(&paths, &values, MarkovParams::default()).expect("fit");
+    assert!(close(fit.expected_value, 22.5, 1e-9), "{fit:?}");
+    let re = &fit.value_removal_effects;
+    assert!(close(re[&A], 0.5, 1e-12) && close(re[&B], 5.0 / 6.0, 1e-12) && close(re[&C], 4.0 / 9.0, 1e-12), "{re:?}");
+    // The conversion-weighted effects are those of the plain fit.
+    assert_eq!(fit.removal_effects, fit_markov(&paths, MarkovParams::default()).expect("fit").removal_effects);
+    // At path level, value is split by the value-weighted shares (Σ = 16/9), conversions by the others.
+    let res = attribute_paths(&rows, &[PathModel::Markov], MarkovParams::default()).expect("paths");
+    let value: Vec<f64> = res.rows.iter().map(|r| r.value).collect();
+    let want = [180.0 * 0.5 * 9.0 / 16.0, 180.0 * (5.0 / 6.0) * 9.0 / 16.0, 180.0 * (4.0 / 9.0) * 9.0 / 16.0];
+    for (v, w) in value.iter().zip(want) {
+        assert!(close(*v, w, 1e-9), "{value:?} vs {want:?}");
+    }
+    assert!(close(value.iter().sum::<f64>(), 180.0, 1e-9));
+    assert!(res.rows.iter().all(|r| r.value_removal_effect.is_some()));
+}
+
+#[test]
 fn markov_order_two_sees_what_order_one_cannot() {
     // A then B converts; B then A never does.
     let paths = [path(&[A, B], 1.0, 0.0), path(&[B, A], 0.0, 1.0)];

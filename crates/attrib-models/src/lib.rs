@@ -11,7 +11,9 @@ mod rules;
 mod shapley;
 
 pub use allocate::{allocate, Weights};
-pub use markov::{fit_markov, FitError, MarkovFit, MarkovParams, WeightedPath, MAX_ORDER, MAX_STATES};
+pub use markov::{
+    fit_markov, fit_markov_valued, FitError, MarkovFit, MarkovParams, WeightedPath, MAX_ORDER, MAX_STATES,
+};
 pub use paths::{
     attribute_paths, shapley_players, shapley_touch_weights, ChannelResult, PathError, PathModel, PathResults, PathRow,
 };

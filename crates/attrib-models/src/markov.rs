@@ -72,6 +72,11 @@ pub struct MarkovFit {
     pub states: usize,
     pub total_conversions: f64,
     pub total_nulls: f64,
+    /// With path values (`fit_markov_valued`): the expected conversion value of a journey from
+    /// the start, and the value-weighted removal effect per channel
+    /// (ChannelAttribution's `removal_effects_conversion_value`); empty without values.
+    pub expected_value: f64,
+    pub value_removal_effects: BTreeMap<u32, f64>,
 }
 
 /// Packs the last `k` channels (ids + 1, so 0 means "none") into a state key.
@@ -87,6 +92,17 @@ const START: u64 = 0;
 
 /// Fits the chain. Paths with no channels are ignored (they are not journeys through channels).
 pub fn fit_markov(paths: &[WeightedPath], params: MarkovParams) -> Result<MarkovFit, FitError> {
+    fit(paths, None, params)
+}
+
+/// As `fit_markov`, also solving the value-weighted chain exactly: each state's conversion
+/// reward is weighted by the mean value of the conversions whose path ends there, and
+/// RE_value_c = 1 − V(without c) / V. `values[i]` is the total conversion value of `paths[i]`.
+pub fn fit_markov_valued(paths: &[WeightedPath], values: &[f64], params: MarkovParams) -> Result<MarkovFit, FitError> {
+    fit(paths, Some(values), params)
+}
+
+fn fit(paths: &[WeightedPath], values: Option<&[f64]>, params: MarkovParams) -> Result<MarkovFit, FitError> {
     if params.order == 0 || params.order > MAX_ORDER {
         return Err(FitError::OrderOutOfRange(params.order));
     }
@@ -94,11 +110,12 @@ pub fn fit_markov(paths: &[WeightedPath], params: MarkovParams) -> Result<Markov
     // Transition weights: from-state → to-state (or an absorbing outcome).
     let mut out: HashMap<u64, HashMap<u64, f64>> = HashMap::new();
     let mut to_conv: HashMap<u64, f64> = HashMap::new();
+    let mut to_value: HashMap<u64, f64> = HashMap::new();
     let mut totals: HashMap<u64, f64> = HashMap::new();
     let mut channels_seen: BTreeMap<u32, ()> = BTreeMap::new();
     let (mut total_conv, mut total_null) = (0.0, 0.0);
     let mut collapsed = Vec::new();
-    for p in paths {
+    for (n, p) in paths.iter().enumerate() {
         let weight = p.conversions + p.nulls;
         let chans: &[u32] = if params.collapse_repeats {
             collapsed.clear();
@@ -127,6 +144,10 @@ pub fn fit_markov(paths: &[WeightedPath], params: MarkovParams) -> Result<Markov
             from = to;
         }
         *to_conv.entry(from).or_default() += p.conversions;
+        if let Some(v) = values {
+            // Σ value ending here / total = P(conv) × mean value of the conversions ending here.
+            *to_value.entry(from).or_default() += v.get(n).copied().unwrap_or(0.0);
+        }
         *totals.entry(from).or_default() += weight;
     }
     // Deterministic state order: start first, then by key.
@@ -137,17 +158,29 @@ pub fn fit_markov(paths: &[WeightedPath], params: MarkovParams) -> Result<Markov
         return Err(FitError::TooManyStates { states: states.len(), limit: MAX_STATES });
     }
     let chain = Chain::build(&states, &out, &to_conv, &totals);
-    let p_conversion = if total_conv > 0.0 { chain.p_conversion(|_| true) } else { 0.0 };
-    let mut removal_effects = BTreeMap::new();
-    for &c in channels_seen.keys() {
-        let re = if p_conversion > 0.0 {
-            let without = chain.p_conversion(|s| s == START || last_channel(s) != c);
-            (1.0 - without / p_conversion).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        removal_effects.insert(c, re);
-    }
+    let p_conversion = if total_conv > 0.0 { chain.expected(&chain.r, |_| true).clamp(0.0, 1.0) } else { 0.0 };
+    let removal = |rewards: &[f64], whole: f64| -> BTreeMap<u32, f64> {
+        let mut effects = BTreeMap::new();
+        for &c in channels_seen.keys() {
+            let re = if whole > 0.0 {
+                let without = chain.expected(rewards, |s| s == START || last_channel(s) != c);
+                (1.0 - without / whole).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            effects.insert(c, re);
+        }
+        effects
+    };
+    let removal_effects = removal(&chain.r, p_conversion);
+    let (expected_value, value_removal_effects) = match values {
+        Some(_) => {
+            let rv = chain.rewards(&to_value, &totals);
+            let v = chain.expected(&rv, |_| true).max(0.0);
+            (v, removal(&rv, v))
+        }
+        None => (0.0, BTreeMap::new()),
+    };
     Ok(MarkovFit {
         params,
         p_conversion,
@@ -155,6 +188,8 @@ pub fn fit_markov(paths: &[WeightedPath], params: MarkovParams) -> Result<Markov
         states: states.len(),
         total_conversions: total_conv,
         total_nulls: total_null,
+        expected_value,
+        value_removal_effects,
     })
 }
 
@@ -196,9 +231,23 @@ impl Chain {
         Chain { states: states.to_vec(), q, r }
     }
 
-    /// P(conversion) from the start when only states for which `keep` holds can be entered
-    /// (entering any other state means null).
-    fn p_conversion(&self, keep: impl Fn(u64) -> bool) -> f64 {
+    /// One-step rewards per state: `per_state` over the state's total outgoing weight.
+    fn rewards(&self, per_state: &HashMap<u64, f64>, totals: &HashMap<u64, f64>) -> Vec<f64> {
+        let of = |s: &u64| {
+            let total = totals.get(s).copied().unwrap_or(0.0);
+            if total > 0.0 {
+                per_state.get(s).copied().unwrap_or(0.0) / total
+            } else {
+                0.0
+            }
+        };
+        self.states.iter().map(of).collect()
+    }
+
+    /// The expected reward collected on conversion from the start (P(conversion) with the
+    /// one-step conversion probabilities as rewards) when only states for which `keep` holds
+    /// can be entered (entering any other state means null).
+    fn expected(&self, rewards: &[f64], keep: impl Fn(u64) -> bool) -> f64 {
         let kept: Vec<usize> = (0..self.states.len()).filter(|&i| keep(self.states[i])).collect();
         let m = kept.len();
         let n = self.states.len();
@@ -208,9 +257,9 @@ impl Chain {
             for (col, &j) in kept.iter().enumerate() {
                 a[row * m + col] = if row == col { 1.0 } else { 0.0 } - self.q[i * n + j];
             }
-            b[row] = self.r[i];
+            b[row] = rewards[i];
         }
         // The start state is always kept and always first.
-        solve(a, b, m).map_or(0.0, |x| x[0].clamp(0.0, 1.0))
+        solve(a, b, m).map_or(0.0, |x| x[0].max(0.0))
     }
 }

@@ -1,7 +1,7 @@
 //! Path-level attribution, as ChannelAttribution and its peers report it: per channel,
 //! the conversions and value each model attributes, totals equal to the input totals.
 
-use crate::markov::{fit_markov, FitError, MarkovFit, MarkovParams, WeightedPath};
+use crate::markov::{fit_markov_valued, FitError, MarkovFit, MarkovParams, WeightedPath};
 use crate::shapley::{fit_shapley, ShapleyFit, MAX_SHAPLEY_PLAYERS};
 use std::collections::BTreeMap;
 
@@ -52,6 +52,9 @@ pub struct ChannelResult {
     pub value: f64,
     /// Markov only.
     pub removal_effect: Option<f64>,
+    /// Markov only: the value-weighted removal effect (ChannelAttribution's
+    /// `removal_effects_conversion_value`).
+    pub value_removal_effect: Option<f64>,
     /// Shapley only: the conversion-weighted mean of the channel's φ over the converting
     /// paths that contain it.
     pub shapley_value: Option<f64>,
@@ -109,7 +112,8 @@ pub fn attribute_paths(rows: &[PathRow], models: &[PathModel], markov: MarkovPar
         let mut acc: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
         let global = match model {
             PathModel::Markov => {
-                let fit = fit_markov(&weighted, markov).map_err(PathError::Markov)?;
+                let values: Vec<f64> = rows.iter().map(|r| r.value).collect();
+                let fit = fit_markov_valued(&weighted, &values, markov).map_err(PathError::Markov)?;
                 let re = fit.removal_effects.clone();
                 out.markov = Some(fit);
                 Some(re)
@@ -131,10 +135,15 @@ pub fn attribute_paths(rows: &[PathRow], models: &[PathModel], markov: MarkovPar
             _ => model,
         };
         if let Some(share) = &global {
-            // Channel share of the totals, as ChannelAttribution reports data-driven models.
+            // Channel share of the totals, as ChannelAttribution reports data-driven models:
+            // conversions by the removal effects, value by the value-weighted ones.
             let sum: f64 = share.values().sum();
+            let by_value =
+                out.markov.as_ref().map(|f| &f.value_removal_effects).filter(|v| v.values().sum::<f64>() > 0.0);
+            let value_sum: f64 = by_value.map_or(sum, |v| v.values().sum());
             for (&c, &s) in share {
-                acc.insert(c, (total_conv * s / sum, total_value * s / sum));
+                let vs = by_value.map_or(s, |v| v.get(&c).copied().unwrap_or(0.0));
+                acc.insert(c, (total_conv * s / sum, total_value * vs / value_sum));
             }
         } else {
             for r in &rows {
@@ -154,7 +163,16 @@ pub fn attribute_paths(rows: &[PathRow], models: &[PathModel], markov: MarkovPar
         let removal = out.markov.as_ref().filter(|_| model == PathModel::Markov);
         for (channel, (conversions, value)) in acc {
             let removal_effect = removal.and_then(|f| f.removal_effects.get(&channel).copied());
-            out.rows.push(ChannelResult { channel, model, conversions, value, removal_effect, shapley_value: None });
+            let value_removal_effect = removal.and_then(|f| f.value_removal_effects.get(&channel).copied());
+            out.rows.push(ChannelResult {
+                channel,
+                model,
+                conversions,
+                value,
+                removal_effect,
+                value_removal_effect,
+                shapley_value: None,
+            });
         }
     }
     Ok(out)
@@ -222,6 +240,7 @@ fn shapley_by_path(rows: &[&PathRow], fit: &ShapleyFit, out: &mut PathResults) {
             conversions,
             value,
             removal_effect: None,
+            value_removal_effect: None,
             shapley_value,
         });
     }

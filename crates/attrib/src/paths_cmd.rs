@@ -38,6 +38,8 @@ pub struct PathsResultRow {
     pub conversions: f64,
     pub value: f64,
     pub removal_effect: Option<f64>,
+    /// Markov: the value-weighted removal effect.
+    pub value_removal_effect: Option<f64>,
     /// Shapley: the conversion-weighted mean φ over the converting paths with the channel.
     pub shapley_value: Option<f64>,
 }
@@ -120,6 +122,7 @@ pub fn run(input: &Path, o: &PathsOptions) -> Result<String> {
             conversions: r.conversions,
             value: r.value,
             removal_effect: r.removal_effect,
+            value_removal_effect: r.value_removal_effect,
             shapley_value: r.shapley_value,
         })
         .collect();
@@ -128,12 +131,21 @@ pub fn run(input: &Path, o: &PathsOptions) -> Result<String> {
     Ok(match o.format {
         OutputFormat::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(["channel", "model", "conversions", "value", "removal_effect", "shapley_value"])?;
+            w.write_record([
+                "channel",
+                "model",
+                "conversions",
+                "value",
+                "removal_effect",
+                "value_removal_effect",
+                "shapley_value",
+            ])?;
             for r in &out {
                 let re = r.removal_effect.map(|v| v.to_string()).unwrap_or_default();
+                let vre = r.value_removal_effect.map(|v| v.to_string()).unwrap_or_default();
                 let phi = r.shapley_value.map(|v| v.to_string()).unwrap_or_default();
                 let (conversions, value) = (r.conversions.to_string(), r.value.to_string());
-                w.write_record([r.channel.as_str(), r.model, &conversions, &value, &re, &phi])?;
+                w.write_record([r.channel.as_str(), r.model, &conversions, &value, &re, &vre, &phi])?;
             }
             String::from_utf8(w.into_inner()?)?
         }
@@ -143,7 +155,7 @@ pub fn run(input: &Path, o: &PathsOptions) -> Result<String> {
                 "totals": {"conversions": total_conv, "value": total_value},
                 "markov": res.markov.as_ref().map(|f| serde_json::json!({
                     "order": f.params.order, "collapse_repeats": f.params.collapse_repeats,
-                    "p_conversion": f.p_conversion, "states": f.states})),
+                    "p_conversion": f.p_conversion, "expected_value": f.expected_value, "states": f.states})),
                 "fell_back_to_last_touch": res.fell_back.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
                 "shapley": res.shapley.as_ref().map(|f| serde_json::json!({
                     "coalitions_seen": f.coalitions_seen(),
@@ -157,14 +169,16 @@ pub fn run(input: &Path, o: &PathsOptions) -> Result<String> {
             let mut s = String::new();
             let _ = writeln!(
                 s,
-                "{:<24}{:<10}{:>14}{:>16}{:>16}{:>15}",
-                "channel", "model", "conversions", "value", "removal_effect", "shapley_value"
+                "{:<24}{:<10}{:>14}{:>16}{:>16}{:>22}{:>15}",
+                "channel", "model", "conversions", "value", "removal_effect", "value_removal_effect", "shapley_value"
             );
             for r in &out {
                 let re = r.removal_effect.map(|v| format!("{v:.6}")).unwrap_or_default();
+                let vre = r.value_removal_effect.map(|v| format!("{v:.6}")).unwrap_or_default();
                 let phi = r.shapley_value.map(|v| format!("{v:.6}")).unwrap_or_default();
                 let (channel, model, conversions, value) = (&r.channel, r.model, r.conversions, r.value);
-                let _ = writeln!(s, "{channel:<24}{model:<10}{conversions:>14.4}{value:>16.2}{re:>16}{phi:>15}");
+                let _ =
+                    writeln!(s, "{channel:<24}{model:<10}{conversions:>14.4}{value:>16.2}{re:>16}{vre:>22}{phi:>15}");
             }
             let _ =
                 writeln!(s, "totals: {total_conv:.4} conversions, {total_value:.2} value (every model sums to these)");
