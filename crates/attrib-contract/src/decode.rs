@@ -61,6 +61,10 @@ pub enum Problem {
     RequiresField {
         other: &'static str,
     },
+    /// Not a hex SHA-256 (64 hex digits). The value is not kept: it may be a raw address.
+    InvalidHash {
+        length: usize,
+    },
 }
 
 impl DecodeError {
@@ -86,6 +90,7 @@ impl DecodeError {
             Problem::BadCurrency { .. } => "bad_currency",
             Problem::BadDecimal { .. } => "bad_decimal",
             Problem::RequiresField { .. } => "requires_field",
+            Problem::InvalidHash { .. } => "invalid_hash",
         }
     }
 
@@ -107,6 +112,10 @@ impl DecodeError {
             Problem::NegativeMoney { value } => format!("money must not be negative (got {value})"),
             Problem::NotAnInteger { value } => format!("must be an integer (got {value})"),
             Problem::OutOfRange { value } => format!("{value} is out of range"),
+            Problem::InvalidHash { length } => format!(
+                "must be the hex SHA-256 of the trimmed, lower-cased address: exactly 64 hex digits \
+                 (got {length} characters; the value is not shown, it may be a raw address)"
+            ),
             Problem::BadCurrency { value } => {
                 format!("{value:?} is not a currency code (three upper-case letters)")
             }
@@ -157,8 +166,10 @@ fn social(o: &Obj<'_>) -> Result<SocialInteraction> {
     let post_id = o.req_id("post_id")?;
     let user = match o.opt_object("user")? {
         Some(u) => {
-            let user =
-                SocialUser { platform_user_id: u.opt_id("platform_user_id")?, email_sha256: u.opt_id("email_sha256")? };
+            let user = SocialUser {
+                platform_user_id: u.opt_id("platform_user_id")?,
+                email_sha256: u.opt_email_hash("email_sha256")?,
+            };
             (user.platform_user_id.is_some() || user.email_sha256.is_some()).then_some(user)
         }
         None => None,
@@ -218,7 +229,7 @@ fn web(o: &Obj<'_>) -> Result<WebEvent> {
         occurred_at,
         anonymous_id,
         user_id: o.opt_id("user_id")?,
-        email_sha256: o.opt_id("email_sha256")?,
+        email_sha256: o.opt_email_hash("email_sha256")?,
         kind,
         utm: utm(o)?,
         click_id: o.opt_id("click_id")?,
@@ -232,7 +243,7 @@ fn crm(o: &Obj<'_>) -> Result<CrmRecord> {
     let occurred_at = o.req_timestamp("occurred_at")?;
     let object = o.req_enum("object", CrmObject::parse, CrmObject::NAMES)?;
     let contact_id = o.req_id("contact_id")?;
-    let email_sha256 = o.opt_id("email_sha256")?;
+    let email_sha256 = o.opt_email_hash("email_sha256")?;
     let deal = if object == CrmObject::Deal {
         let stage = o.req_enum("stage", DealStage::parse, DealStage::NAMES)?;
         let deal_id = o.req_id("deal_id")?;
@@ -346,6 +357,17 @@ impl<'a> Obj<'a> {
 
     fn opt_id(&self, name: &str) -> Result<Option<String>> {
         Ok(self.opt_string(name)?.filter(|s| !s.is_empty()))
+    }
+
+    /// An optional hex SHA-256 of an e-mail address (DESIGN §2): 64 hex digits, either case.
+    /// Anything else, a raw address above all, is rejected without echoing the value.
+    fn opt_email_hash(&self, name: &str) -> Result<Option<String>> {
+        match self.opt_id(name)? {
+            Some(h) if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Err(self.err(name, Problem::InvalidHash { length: h.chars().count() }))
+            }
+            other => Ok(other),
+        }
     }
 
     fn req_enum<T>(&self, name: &str, parse: fn(&str) -> Option<T>, allowed: &'static [&'static str]) -> Result<T> {

@@ -155,3 +155,24 @@ fn encode_is_the_inverse_of_decode() {
         assert_eq!(decode_value(topic, &encode(&e)).expect("round trip"), e);
     }
 }
+
+#[test]
+fn an_email_hash_must_be_64_hex_digits_and_a_raw_address_is_never_echoed() {
+    let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let social = |h: &str| with(social_ok(), "user", json!({"email_sha256": h}));
+    assert!(decode_value(Topic::SocialInteractions, &social(hash)).is_ok());
+    assert!(decode_value(Topic::SocialInteractions, &social(&hash.to_uppercase())).is_ok(), "either case");
+    for bad in ["ada@example.com", &hash[..63], "zz86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"] {
+        let e = rejected(Topic::SocialInteractions, social(bad));
+        assert_eq!((e.code(), e.field.as_str()), ("invalid_hash", "user.email_sha256"), "{bad}");
+        assert!(!e.to_string().contains(bad), "the value is not in the message: {e}");
+    }
+    let web = |h: &str| with(web_order(), "email_sha256", json!(h));
+    let e = rejected(Topic::WebEvents, web("Ada.Lovelace@example.com"));
+    assert_eq!(e.code(), "invalid_hash");
+    assert!(!e.to_string().contains("Lovelace"), "{e}");
+    assert!(decode_value(Topic::WebEvents, &web("")).is_ok(), "empty counts as absent");
+    let crm = json!({"event_id": "c1", "occurred_at": "2026-03-01T10:00:00Z", "object": "contact",
+                     "contact_id": "k1", "email_sha256": "ada@example.com"});
+    assert_eq!(rejected(Topic::CrmRecords, crm).code(), "invalid_hash");
+}

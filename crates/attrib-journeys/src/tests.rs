@@ -178,8 +178,26 @@ fn fixture_records() -> Vec<(Topic, Value)> {
             Topic::WebEvents,
             web("w2", "2026-03-03T10:00:00Z", "session_start", "a2", json!({"referrer": "https://bing.com"})),
         ),
-        (Topic::WebEvents, web("w3", "2026-03-04T10:00:00Z", "signup", "a2", json!({"email_sha256": "e1"}))),
-        (Topic::WebEvents, web("w4", "2026-03-05T10:00:00Z", "page_view", "a1", json!({"email_sha256": "e1"}))),
+        (
+            Topic::WebEvents,
+            web(
+                "w3",
+                "2026-03-04T10:00:00Z",
+                "signup",
+                "a2",
+                json!({"email_sha256": "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1"}),
+            ),
+        ),
+        (
+            Topic::WebEvents,
+            web(
+                "w4",
+                "2026-03-05T10:00:00Z",
+                "page_view",
+                "a1",
+                json!({"email_sha256": "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1"}),
+            ),
+        ),
         (Topic::WebEvents, order("w5", "2026-03-06T10:00:00Z", "a1", "o1", 1234)),
         (Topic::WebEvents, order("w6", "2026-03-06T10:00:00Z", "a2", "o1", 999)),
         (Topic::CrmRecords, deal("c1", "2026-02-01T00:00:00Z", "k9", "closed_won", 5, 1)),
@@ -187,7 +205,7 @@ fn fixture_records() -> Vec<(Topic, Value)> {
         (
             Topic::CrmRecords,
             json!({"event_id": "c3", "occurred_at": "2026-01-01T00:00:00Z", "object": "contact",
-            "contact_id": "k9", "email_sha256": "E1"}),
+            "contact_id": "k9", "email_sha256": "E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1E1"}),
         ),
     ];
     v.push(v[0].clone());

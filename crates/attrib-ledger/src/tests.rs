@@ -76,12 +76,12 @@ fn a_deal_restated_to_closed_lost_leaves_no_credits_and_a_new_amount_replaces_th
         (
             Topic::CrmRecords,
             json!({"event_id": "c0", "occurred_at": "2026-02-01T00:00:00Z", "object": "contact",
-            "contact_id": "k1", "email_sha256": "e1"}),
+            "contact_id": "k1", "email_sha256": "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1"}),
         ),
         (
             Topic::WebEvents,
             json!({"event_id": "w1", "occurred_at": "2026-03-05T00:00:00Z", "anonymous_id": "a1",
-            "email_sha256": "e1", "type": "session_start", "referrer": "https://www.linkedin.com/feed"}),
+            "email_sha256": "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1", "type": "session_start", "referrer": "https://www.linkedin.com/feed"}),
         ),
         deal("c1", "2026-03-20T00:00:00Z", "closed_won", 100_000, 1),
     ];
