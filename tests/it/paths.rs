@@ -90,6 +90,25 @@ fn shapley_plays_one_game_per_converting_path() {
 }
 
 #[test]
+fn json_reports_the_transition_matrix_and_the_value_weighted_effects() {
+    let out = run_text(REFERENCE, &options(&[PathModel::Markov], OutputFormat::Json));
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let matrix = doc["markov"]["transition_matrix"].as_array().expect("transition_matrix");
+    let row = |from: &str, to: &str| {
+        matrix
+            .iter()
+            .find(|r| r["channel_from"] == from && r["channel_to"] == to)
+            .and_then(|r| r["transition_probability"].as_f64())
+    };
+    assert_eq!(row("(start)", "A"), Some(0.5));
+    assert_eq!(row("C", "(conversion)"), Some(0.25));
+    assert_eq!(row("B", "(null)"), Some(4.0 / 6.0));
+    assert_eq!(doc["markov"]["expected_value"].as_f64(), Some(22.5));
+    let b = doc["rows"].as_array().expect("rows").iter().find(|r| r["channel"] == "B").expect("B");
+    assert!((b["value_removal_effect"].as_f64().expect("value RE") - 5.0 / 6.0).abs() < 1e-12);
+}
+
+#[test]
 fn semicolons_custom_columns_and_separators_are_understood() {
     let text = "journey;conv;revenue;lost\nA | B;1;100;1\nB;1;50;1\nA | C | B;0;0;2\nC;1;30;1\n";
     let mut o = options(&[PathModel::Markov], OutputFormat::Csv);

@@ -76,6 +76,39 @@ fn value_weighted_removal_effects_are_solved_exactly() {
 }
 
 #[test]
+fn the_fitted_chain_is_reported_transition_by_transition() {
+    // Reference case: start → A 4/8, B 2/8, C 2/8; A → B 2/4, C 2/4; B → conv 2/6, null 4/6;
+    // C → B 2/4, conv 1/4, null 1/4.
+    let paths: Vec<WeightedPath> = reference_rows().iter().map(|r| path(&r.channels, r.conversions, r.nulls)).collect();
+    let fit = fit_markov(&paths, MarkovParams::default()).expect("fit");
+    let ch = |c: u32| ChainState::Channels(vec![c]);
+    let got: Vec<(ChainState, ChainState, f64)> =
+        fit.transitions.iter().map(|t| (t.from.clone(), t.to.clone(), t.probability)).collect();
+    let want = vec![
+        (ChainState::Start, ch(A), 0.5),
+        (ChainState::Start, ch(B), 0.25),
+        (ChainState::Start, ch(C), 0.25),
+        (ch(A), ch(B), 0.5),
+        (ch(A), ch(C), 0.5),
+        (ch(B), ChainState::Conversion, 2.0 / 6.0),
+        (ch(B), ChainState::Null, 4.0 / 6.0),
+        (ch(C), ch(B), 0.5),
+        (ch(C), ChainState::Conversion, 0.25),
+        (ch(C), ChainState::Null, 0.25),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (g, w) in got.iter().zip(&want) {
+        assert!(g.0 == w.0 && g.1 == w.1 && close(g.2, w.2, 1e-12), "{g:?} vs {w:?}");
+    }
+    // Order 2 names states by their last two channels, oldest first.
+    let fit = fit_markov(&paths, MarkovParams { order: 2, ..MarkovParams::default() }).expect("fit");
+    assert!(fit
+        .transitions
+        .iter()
+        .any(|t| t.from == ChainState::Channels(vec![A, C]) && t.to == ChainState::Channels(vec![C, B])));
+}
+
+#[test]
 fn markov_order_two_sees_what_order_one_cannot() {
     // A then B converts; B then A never does.
     let paths = [path(&[A, B], 1.0, 0.0), path(&[B, A], 0.0, 1.0)];

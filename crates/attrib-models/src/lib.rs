@@ -12,7 +12,8 @@ mod shapley;
 
 pub use allocate::{allocate, Weights};
 pub use markov::{
-    fit_markov, fit_markov_valued, FitError, MarkovFit, MarkovParams, WeightedPath, MAX_ORDER, MAX_STATES,
+    fit_markov, fit_markov_valued, ChainState, FitError, MarkovFit, MarkovParams, Transition, WeightedPath, MAX_ORDER,
+    MAX_STATES,
 };
 pub use paths::{
     attribute_paths, shapley_players, shapley_touch_weights, ChannelResult, PathError, PathModel, PathResults, PathRow,

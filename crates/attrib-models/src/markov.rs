@@ -77,6 +77,35 @@ pub struct MarkovFit {
     /// (ChannelAttribution's `removal_effects_conversion_value`); empty without values.
     pub expected_value: f64,
     pub value_removal_effects: BTreeMap<u32, f64>,
+    /// Every transition of the fitted chain with its probability (ChannelAttribution's
+    /// `transition_matrix`), from the start and each channel state, in state order.
+    pub transitions: Vec<Transition>,
+}
+
+/// A state of the chain, as reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainState {
+    Start,
+    /// The last `order` channels (fewer at the start of a path), oldest first.
+    Channels(Vec<u32>),
+    Conversion,
+    Null,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub from: ChainState,
+    pub to: ChainState,
+    pub probability: f64,
+}
+
+/// The channels packed in a state key, oldest first.
+fn unpack(key: u64) -> ChainState {
+    if key == START {
+        return ChainState::Start;
+    }
+    let channels = (0..4).rev().map(|i| (key >> (16 * i)) & 0xffff).filter(|c| *c != 0).map(|c| c as u32 - 1);
+    ChainState::Channels(channels.collect())
 }
 
 /// Packs the last `k` channels (ids + 1, so 0 means "none") into a state key.
@@ -158,6 +187,7 @@ fn fit(paths: &[WeightedPath], values: Option<&[f64]>, params: MarkovParams) -> 
         return Err(FitError::TooManyStates { states: states.len(), limit: MAX_STATES });
     }
     let chain = Chain::build(&states, &out, &to_conv, &totals);
+    let transitions = transitions(&states, &out, &to_conv, &totals);
     let p_conversion = if total_conv > 0.0 { chain.expected(&chain.r, |_| true).clamp(0.0, 1.0) } else { 0.0 };
     let removal = |rewards: &[f64], whole: f64| -> BTreeMap<u32, f64> {
         let mut effects = BTreeMap::new();
@@ -190,7 +220,38 @@ fn fit(paths: &[WeightedPath], values: Option<&[f64]>, params: MarkovParams) -> 
         total_nulls: total_null,
         expected_value,
         value_removal_effects,
+        transitions,
     })
+}
+
+/// The transition probabilities of every state: to channel states by key, then conversion,
+/// then null (what remains), each only when positive.
+fn transitions(
+    states: &[u64],
+    out: &HashMap<u64, HashMap<u64, f64>>,
+    to_conv: &HashMap<u64, f64>,
+    totals: &HashMap<u64, f64>,
+) -> Vec<Transition> {
+    let mut all = Vec::new();
+    for s in states {
+        let total = totals.get(s).copied().unwrap_or(0.0);
+        if total <= 0.0 {
+            continue;
+        }
+        let mut targets: Vec<(u64, f64)> =
+            out.get(s).map(|row| row.iter().map(|(t, w)| (*t, *w)).collect()).unwrap_or_default();
+        targets.sort_unstable_by_key(|(t, _)| *t);
+        let moved: f64 = targets.iter().map(|(_, w)| w).sum();
+        let converted = to_conv.get(s).copied().unwrap_or(0.0);
+        let to_states = targets.into_iter().map(|(t, w)| (unpack(t), w));
+        let ends = [(ChainState::Conversion, converted), (ChainState::Null, total - moved - converted)];
+        for (to, w) in to_states.chain(ends) {
+            if w > 0.0 {
+                all.push(Transition { from: unpack(*s), to, probability: w / total });
+            }
+        }
+    }
+    all
 }
 
 /// The transient part of the chain as dense rows.

@@ -155,7 +155,8 @@ pub fn run(input: &Path, o: &PathsOptions) -> Result<String> {
                 "totals": {"conversions": total_conv, "value": total_value},
                 "markov": res.markov.as_ref().map(|f| serde_json::json!({
                     "order": f.params.order, "collapse_repeats": f.params.collapse_repeats,
-                    "p_conversion": f.p_conversion, "expected_value": f.expected_value, "states": f.states})),
+                    "p_conversion": f.p_conversion, "expected_value": f.expected_value, "states": f.states,
+                    "transition_matrix": transition_matrix(f, &names)})),
                 "fell_back_to_last_touch": res.fell_back.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
                 "shapley": res.shapley.as_ref().map(|f| serde_json::json!({
                     "coalitions_seen": f.coalitions_seen(),
@@ -207,4 +208,27 @@ pub fn run(input: &Path, o: &PathsOptions) -> Result<String> {
             s
         }
     })
+}
+
+/// The fitted chain as ChannelAttribution's `transition_matrix` (`out_more = TRUE`): one row
+/// per transition, states named by their channels (`a,b` at order 2) or `(start)`,
+/// `(conversion)`, `(null)`.
+fn transition_matrix(fit: &attrib_models::MarkovFit, names: &[String]) -> Vec<serde_json::Value> {
+    use attrib_models::ChainState;
+    let name = |s: &ChainState| match s {
+        ChainState::Start => "(start)".to_string(),
+        ChainState::Conversion => "(conversion)".to_string(),
+        ChainState::Null => "(null)".to_string(),
+        ChainState::Channels(c) => c.iter().map(|i| names[*i as usize].as_str()).collect::<Vec<_>>().join(","),
+    };
+    fit.transitions
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "channel_from": name(&t.from),
+                "channel_to": name(&t.to),
+                "transition_probability": t.probability,
+            })
+        })
+        .collect()
 }
