@@ -10,7 +10,9 @@
 use crate::credits::{fnv1a, AttributionConfig, FitCounts};
 use attrib_contract::Timestamp;
 use attrib_journeys::{ConversionType, Journey};
-use attrib_models::{fit_markov, fit_shapley, shapley_touch_weights, MarkovParams, Model, ShapleyFit, WeightedPath};
+use attrib_models::{
+    fit_markov, fit_shapley, shapley_touch_weights, MarkovParams, Model, ShapleyFit, ShapleyGames, WeightedPath,
+};
 use serde::Serialize;
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
@@ -288,8 +290,9 @@ fn fit_one(model: Model, kind: ConversionType, set: &TrainingSet, markov: Markov
             );
             // φ of each channel over the converting training paths that contain it.
             let mut phi: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+            let mut games = ShapleyGames::new(&game);
             for p in set.paths.iter().filter(|p| p.conversions > 0.0) {
-                for (c, v) in shapley_touch_weights(&game, &p.channels).1 {
+                for (c, v) in games.touch_weights(&p.channels).1 {
                     let e = phi.entry(c).or_default();
                     e.0 += p.conversions * v;
                     e.1 += p.conversions;

@@ -17,6 +17,7 @@ pub use markov::{
 };
 pub use paths::{
     attribute_paths, shapley_players, shapley_touch_weights, ChannelResult, PathError, PathModel, PathResults, PathRow,
+    ShapleyGames,
 };
 pub use rules::*;
 pub use shapley::{channel_set, fit_shapley, ShapleyFit, MAX_SHAPLEY_PLAYERS};

@@ -8,7 +8,8 @@
 //! RE_c = 1 − P(conv without c) / P(conv).
 
 use crate::linalg::solve;
-use std::collections::{BTreeMap, HashMap};
+use hashbrown::HashMap;
+use std::collections::BTreeMap;
 
 /// A path of channel ids with how often it converted and how often it did not.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +142,7 @@ fn fit(paths: &[WeightedPath], values: Option<&[f64]>, params: MarkovParams) -> 
     let mut to_conv: HashMap<u64, f64> = HashMap::new();
     let mut to_value: HashMap<u64, f64> = HashMap::new();
     let mut totals: HashMap<u64, f64> = HashMap::new();
-    let mut channels_seen: BTreeMap<u32, ()> = BTreeMap::new();
+    let mut channels_seen: Vec<bool> = Vec::new();
     let (mut total_conv, mut total_null) = (0.0, 0.0);
     let mut collapsed = Vec::new();
     for (n, p) in paths.iter().enumerate() {
@@ -161,12 +162,15 @@ fn fit(paths: &[WeightedPath], values: Option<&[f64]>, params: MarkovParams) -> 
             if max >= u16::MAX as u32 {
                 return Err(FitError::TooManyChannels(max as usize + 1));
             }
+            if channels_seen.len() <= max as usize {
+                channels_seen.resize(max as usize + 1, false);
+            }
         }
+        chans.iter().for_each(|&c| channels_seen[c as usize] = true);
         total_conv += p.conversions;
         total_null += p.nulls;
         let mut from = START;
         for i in 0..chans.len() {
-            channels_seen.insert(chans[i], ());
             let to = state_key(&chans[i.saturating_sub(k - 1)..=i]);
             *out.entry(from).or_default().entry(to).or_default() += weight;
             *totals.entry(from).or_default() += weight;
@@ -191,7 +195,7 @@ fn fit(paths: &[WeightedPath], values: Option<&[f64]>, params: MarkovParams) -> 
     let p_conversion = if total_conv > 0.0 { chain.expected(&chain.r, |_| true).clamp(0.0, 1.0) } else { 0.0 };
     let removal = |rewards: &[f64], whole: f64| -> BTreeMap<u32, f64> {
         let mut effects = BTreeMap::new();
-        for &c in channels_seen.keys() {
+        for c in (0..channels_seen.len() as u32).filter(|c| channels_seen[*c as usize]) {
             let re = if whole > 0.0 {
                 let without = chain.expected(rewards, |s| s == START || last_channel(s) != c);
                 (1.0 - without / whole).clamp(0.0, 1.0)

@@ -3,6 +3,7 @@
 
 use crate::markov::{fit_markov_valued, FitError, MarkovFit, MarkovParams, WeightedPath};
 use crate::shapley::{fit_shapley, ShapleyFit, MAX_SHAPLEY_PLAYERS};
+use hashbrown::HashMap;
 use std::collections::BTreeMap;
 
 /// One row of a path summary: a channel path with its conversions, value and nulls.
@@ -196,9 +197,42 @@ pub fn shapley_players(touches: &[u32]) -> (Vec<u32>, bool) {
 /// Per-touch Shapley weights of one path: max(φ of its channel, 0), normalised over the
 /// touches; None when every weight is 0. Also returns the players with their φ.
 pub fn shapley_touch_weights(fit: &ShapleyFit, touches: &[u32]) -> (Option<Vec<f64>>, Vec<(u32, f64)>, bool) {
-    let (players, truncated) = shapley_players(touches);
-    let phi = fit.values(&players);
-    let played: Vec<(u32, f64)> = players.into_iter().zip(phi).collect();
+    ShapleyGames::new(fit).touch_weights(touches)
+}
+
+/// The games of many paths over one fit, each distinct channel set solved once.
+pub struct ShapleyGames<'a> {
+    fit: &'a ShapleyFit,
+    /// φ per sorted player set, in the set's order.
+    solved: HashMap<Vec<u32>, Vec<f64>>,
+}
+
+impl<'a> ShapleyGames<'a> {
+    pub fn new(fit: &'a ShapleyFit) -> Self {
+        ShapleyGames { fit, solved: HashMap::new() }
+    }
+
+    /// As `shapley_touch_weights`.
+    pub fn touch_weights(&mut self, touches: &[u32]) -> (Option<Vec<f64>>, Vec<(u32, f64)>, bool) {
+        let (players, truncated) = shapley_players(touches);
+        let mut sorted = players.clone();
+        sorted.sort_unstable();
+        if !self.solved.contains_key(&sorted) {
+            self.solved.insert(sorted.clone(), self.fit.values(&sorted));
+        }
+        let phi = &self.solved[&sorted];
+        let played: Vec<(u32, f64)> =
+            players.into_iter().map(|p| (p, sorted.binary_search(&p).map_or(0.0, |i| phi[i]))).collect();
+        touch_shares(touches, played, truncated)
+    }
+}
+
+/// Each touch's max(φ of its channel, 0), normalised (None when all are 0).
+fn touch_shares(
+    touches: &[u32],
+    played: Vec<(u32, f64)>,
+    truncated: bool,
+) -> (Option<Vec<f64>>, Vec<(u32, f64)>, bool) {
     let raw: Vec<f64> =
         touches.iter().map(|c| played.iter().find(|(p, _)| p == c).map_or(0.0, |(_, v)| v.max(0.0))).collect();
     let sum: f64 = raw.iter().sum();
@@ -212,8 +246,9 @@ fn shapley_by_path(rows: &[&PathRow], fit: &ShapleyFit, out: &mut PathResults) {
     let mut acc: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
     // Per channel: Σ conversions × φ and Σ conversions over the converting paths containing it.
     let mut phi_sum: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+    let mut games = ShapleyGames::new(fit);
     for r in rows.iter().filter(|r| r.conversions > 0.0 || r.value != 0.0) {
-        let (weights, played, truncated) = shapley_touch_weights(fit, &r.channels);
+        let (weights, played, truncated) = games.touch_weights(&r.channels);
         out.shapley_truncated_paths += usize::from(truncated);
         for (c, phi) in &played {
             let e = phi_sum.entry(*c).or_default();

@@ -7,7 +7,7 @@
 //! Exact over the 2^|T| coalitions, for up to `MAX_SHAPLEY_PLAYERS` players.
 
 use crate::markov::WeightedPath;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 /// Most players one game takes exactly (2^16 coalitions); beyond, the most recently touched play.
 pub const MAX_SHAPLEY_PLAYERS: usize = 16;

@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use attrib_models::{attribute_paths, MarkovParams, PathModel, PathRow};
-use std::collections::BTreeMap;
+use hashbrown::HashMap;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -44,68 +44,98 @@ pub struct PathsResultRow {
     pub shapley_value: Option<f64>,
 }
 
+/// Field `c` of a record as trimmed text (empty when absent or not UTF-8).
+fn field(rec: &csv::ByteRecord, c: usize) -> &str {
+    rec.get(c).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("").trim()
+}
+
 /// Reads the summary file into path rows over channel ids, with the channel names.
 pub fn read_paths(text: &str, o: &PathsOptions) -> Result<(Vec<String>, Vec<PathRow>, usize)> {
     let header = text.lines().next().unwrap_or("");
     let delimiter = if header.matches(';').count() > header.matches(',').count() { b';' } else { b',' };
-    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).trim(csv::Trim::All).from_reader(text.as_bytes());
-    let headers = reader.headers().context("reading the header")?.clone();
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).from_reader(text.as_bytes());
+    let headers: Vec<String> =
+        reader.headers().context("reading the header")?.iter().map(|h| h.trim().to_string()).collect();
     let col = |name: &str| headers.iter().position(|h| h == name);
     let Some(path_col) = col(&o.path_column) else {
-        bail!("no column {:?} in the header ({})", o.path_column, headers.iter().collect::<Vec<_>>().join(", "));
+        bail!("no column {:?} in the header ({})", o.path_column, headers.join(", "));
     };
     let Some(conv_col) = col(&o.conversions_column) else {
         bail!("no column {:?} in the header", o.conversions_column);
     };
     let (value_col, null_col) = (col(&o.value_column), col(&o.null_column));
-    let mut raw: Vec<(Vec<String>, f64, f64, f64)> = Vec::new();
+    // Channel names interned as they come (ids in order of first sight, renumbered below).
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut rows: Vec<PathRow> = Vec::new();
     let mut empty = 0;
-    for (i, rec) in reader.records().enumerate() {
-        let rec = rec.with_context(|| format!("row {}", i + 2))?;
+    // Bytes, not strings: the text is UTF-8 already, and the fields are trimmed here.
+    let mut rec = csv::ByteRecord::new();
+    let mut line = 1;
+    while reader.read_byte_record(&mut rec).with_context(|| format!("row {}", line + 1))? {
+        line += 1;
         let number = |c: Option<usize>, what: &str| -> Result<f64> {
             let Some(c) = c else { return Ok(0.0) };
-            let s = rec.get(c).unwrap_or("").trim();
+            let s = field(&rec, c);
             if s.is_empty() {
                 return Ok(0.0);
             }
-            let v: f64 = s.parse().with_context(|| format!("row {}: {what} {s:?} is not a number", i + 2))?;
+            let v: f64 = s.parse().with_context(|| format!("row {line}: {what} {s:?} is not a number"))?;
             if !v.is_finite() || v < 0.0 {
-                bail!("row {}: {what} must be a non-negative number (got {s})", i + 2);
+                bail!("row {line}: {what} must be a non-negative number (got {s})");
             }
             Ok(v)
         };
-        let channels: Vec<String> = rec
-            .get(path_col)
-            .unwrap_or("")
-            .split(o.separator.as_str())
-            .map(|c| c.trim().to_string())
-            .filter(|c| !c.is_empty())
-            .collect();
-        let conv = number(Some(conv_col), &o.conversions_column)?;
+        let conversions = number(Some(conv_col), &o.conversions_column)?;
         let value = number(value_col, &o.value_column)?;
-        let null = number(null_col, &o.null_column)?;
+        let nulls = number(null_col, &o.null_column)?;
+        let mut channels = Vec::new();
+        for name in field(&rec, path_col).split(o.separator.as_str()).map(str::trim) {
+            if name.is_empty() {
+                continue;
+            }
+            let next = seen.len() as u32;
+            channels.push(match seen.get(name) {
+                Some(id) => *id,
+                None => *seen.entry(name.to_string()).or_insert(next),
+            });
+        }
         if channels.is_empty() {
             empty += 1;
             continue;
         }
-        raw.push((channels, conv, value, null));
+        rows.push(PathRow { channels, conversions, value, nulls });
     }
-    // Canonical order, so the order of input rows never changes a float sum.
-    raw.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)).then(a.3.total_cmp(&b.3)));
-    let mut names: Vec<String> = raw.iter().flat_map(|r| r.0.iter().cloned()).collect();
+    // Ids in name order, so the rows' canonical order below is the order of their names.
+    let mut names: Vec<String> = seen.keys().cloned().collect();
     names.sort();
-    names.dedup();
-    let id: BTreeMap<&str, u32> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i as u32)).collect();
-    let rows = raw
+    let mut rank = vec![0u32; names.len()];
+    for (sorted, n) in names.iter().enumerate() {
+        rank[seen[n] as usize] = sorted as u32;
+    }
+    for r in &mut rows {
+        r.channels.iter_mut().for_each(|c| *c = rank[*c as usize]);
+    }
+    Ok((names, canonical_order(rows), empty))
+}
+
+/// The rows in an order that depends only on their contents, so the order of the input never
+/// changes a float sum: by a fixed 64-bit mix of the path and the numbers' bits (cheap to
+/// compare), ties broken by the path itself.
+fn canonical_order(rows: Vec<PathRow>) -> Vec<PathRow> {
+    let mix = |r: &PathRow| {
+        r.channels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, c| (h ^ u64::from(*c)).wrapping_mul(0x0100_0000_01b3))
+    };
+    // Non-negative floats order like their bits.
+    let mut keys: Vec<(u64, u64, u64, u64, usize)> = rows
         .iter()
-        .map(|(c, conv, value, null)| PathRow {
-            channels: c.iter().map(|n| id[n.as_str()]).collect(),
-            conversions: *conv,
-            value: *value,
-            nulls: *null,
-        })
+        .enumerate()
+        .map(|(i, r)| (mix(r), r.conversions.to_bits(), r.value.to_bits(), r.nulls.to_bits(), i))
         .collect();
-    Ok((names, rows, empty))
+    keys.sort_unstable_by(|a, b| {
+        (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)).then_with(|| rows[a.4].channels.cmp(&rows[b.4].channels))
+    });
+    let mut slots: Vec<Option<PathRow>> = rows.into_iter().map(Some).collect();
+    keys.into_iter().filter_map(|k| slots[k.4].take()).collect()
 }
 
 /// Runs the models and renders the result in the requested format.
