@@ -6,7 +6,8 @@
 #     the ServiceMonitor against the CRD fields it uses, and the rendered config against
 #     `attrib validate`;
 #   - the Compose file against the Compose specification schema (check-jsonschema);
-#   - the Dockerfile with hadolint;
+#   - the Dockerfile with hadolint, its Rust version against the workspace's and what the locked
+#     dependencies need, its runtime packages against what the binary links (check-toolchain.py);
 #   - the Prometheus config and alert rules with promtool (Debian's package, unpacked), and the
 #     alert unit tests (promtool test rules).
 # Usage: scripts/validate-deploy.sh [ATTRIB_BINARY]
@@ -59,6 +60,9 @@ done
 
 echo "-- compose file: Compose specification"
 "$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose/compose.yaml
+
+echo "-- Dockerfile: the Rust version the locked dependencies need, runtime packages against ldd"
+python3 scripts/check-toolchain.py "$ATTRIB_BIN"
 
 echo "-- Dockerfile: hadolint"
 "$VENV/bin/hadolint" --config deploy/docker/.hadolint.yaml deploy/docker/Dockerfile && echo "ok"

@@ -133,9 +133,9 @@ impl fmt::Display for Timestamp {
         let sod = secs.rem_euclid(SECS_PER_DAY);
         write!(f, "{}T{:02}:{:02}:{:02}", day, sod / 3600, (sod / 60) % 60, sod % 60)?;
         if nanos == 0 {
-        } else if nanos % 1_000_000 == 0 {
+        } else if nanos.is_multiple_of(1_000_000) {
             write!(f, ".{:03}", nanos / 1_000_000)?;
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             write!(f, ".{:06}", nanos / 1_000)?;
         } else {
             write!(f, ".{nanos:09}")?;
