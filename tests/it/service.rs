@@ -14,6 +14,9 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+/// An e-mail address sent unhashed in `email_sha256` by every dataset below.
+const RAW_ADDRESS: &str = "Grace.Hopper@example.com";
+
 /// A generated dataset with its batch ledger, produced into fresh topics.
 struct Setup {
     dir: TempDir,
@@ -28,6 +31,15 @@ impl Setup {
         let dir = TempDir::new(label);
         let input = dir.path().join("in");
         attrib(&["generate", "--out", path(&input), "--people", people, "--seed", "21"]).expect("generate");
+        // A producer that forgot to hash: the raw address must be rejected and never stored.
+        let web = input.join("web.events.jsonl");
+        let mut lines = std::fs::read_to_string(&web).expect("web events");
+        lines.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"event_id": "raw-email-1", "occurred_at": "2026-03-01T10:00:00Z",
+                "anonymous_id": "a-raw", "type": "signup", "email_sha256": RAW_ADDRESS})
+        ));
+        std::fs::write(&web, lines).expect("append");
         attrib(&["batch", "--input", path(&input), "--output", path(&dir.path().join("batch"))]).expect("batch");
         let prefix = format!("{}.", unique(label));
         let database = unique(label);
@@ -63,6 +75,23 @@ impl Setup {
         let mut child = self.spawn(group, extra, true);
         let status = wait(&mut child, Duration::from_secs(240)).expect("service finished in time");
         assert!(status.success(), "attrib run exited with {status}");
+    }
+
+    /// As `run_to_end`, logging at debug level into a file; returns the log.
+    fn run_to_end_logged(&self, group: &str, extra: &str) -> String {
+        let cfg = self.config(group, extra);
+        let log = self.dir.path().join(format!("{group}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut child = Command::new(attrib_bin())
+            .args(["run", "--config", path(&cfg), "--stop-when-caught-up"])
+            .env("RUST_LOG", "debug,rdkafka=info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn attrib run");
+        let status = wait(&mut child, Duration::from_secs(240)).expect("service finished in time");
+        assert!(status.success(), "attrib run exited with {status}");
+        std::fs::read_to_string(&log).expect("log")
     }
 
     /// Σ credits per (model, currency) of the batch run on the same files.
@@ -306,7 +335,7 @@ fn poll_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 #[test]
 fn the_service_ledger_equals_batch_replays_change_nothing_and_bad_input_goes_to_the_dlq() {
     let Some(s) = Setup::new("svc", "20000") else { return };
-    s.run_to_end("first", "");
+    let log = s.run_to_end_logged("first", "");
     s.assert_ledger_equals_batch();
     s.assert_spend_and_reconciliation_equal_batch();
     s.assert_kpis_equal_batch();
@@ -341,7 +370,30 @@ fn the_service_ledger_equals_batch_replays_change_nothing_and_bad_input_goes_to_
     // (e) Every rejected record is in its dead-letter topic, untouched, with the reason and origin.
     let rejected = summary["topics"]["web.events"]["rejected"].as_u64().expect("count") as usize;
     assert!(rejected > 0);
-    let dlq = read_topic(&s.infra.brokers, &format!("{}web.events.dlq", s.prefix), rejected);
+    // Both runs sent every reject (at-least-once): read them all.
+    let dlq = read_topic(&s.infra.brokers, &format!("{}web.events.dlq", s.prefix), 2 * rejected);
+
+    // (g) The unhashed address went to the DLQ as `invalid_hash`, and reached no header, no
+    // ClickHouse table and no log line.
+    let header = |m: &rdkafka::message::OwnedMessage, k: &str| {
+        m.headers()
+            .and_then(|h| h.iter().find(|h| h.key == k).and_then(|h| h.value))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let raw = dlq.iter().find(|m| header(m, "error_code").as_deref() == Some("invalid_hash")).expect("in the DLQ");
+    let needle = "hopper@example";
+    assert!(raw.payload().is_some_and(|p| String::from_utf8_lossy(p).to_lowercase().contains(needle)), "untouched");
+    for h in ["error", "error_code", "source_topic"] {
+        assert!(!header(raw, h).unwrap_or_default().to_lowercase().contains(needle), "header {h}");
+    }
+    // Raw payloads land only in events_raw (the engine never saw the rejected record).
+    let sql = format!(
+        "SELECT count() FROM events_raw WHERE positionCaseInsensitive(payload, '{needle}') > 0 \
+         OR positionCaseInsensitive(event_key, '{needle}') > 0 FORMAT TSV"
+    );
+    assert_eq!(query(&sql), "0", "events_raw holds the raw address");
+    assert!(log.contains("caught up"), "the log was captured");
+    assert!(!log.to_lowercase().contains(needle), "a log line holds the raw address");
     // The first run sent them; the replay run sent them again (at-least-once), same bytes.
     assert!(dlq.len() >= rejected, "{} of {rejected} rejected web events in the DLQ", dlq.len());
     for m in &dlq {
