@@ -407,22 +407,17 @@ impl IncrementalLedger {
             self.versions = model_versions(engine.config(), &self.fits);
         }
         let store = engine.store_mut();
-        let arrived = store.take_dirty();
+        self.pending.extend(store.take_dirty());
         self.pending_absorbed.extend(store.take_absorbed());
+        // Pending roots stay roots: chunks are drained before more records are ingested, and
+        // a root that did get absorbed meanwhile is mapped to its survivor here.
         let graph = store.graph();
-        if !arrived.is_empty() {
-            // New dirty people (and any merge, which dirties its survivor): map everything
-            // pending to its current root, once. `pending` is kept sorted descending, so each
-            // chunk is cut from its end. Between two arrivals nothing merges (chunks are drained
-            // before more records are ingested), so later chunks need no remapping.
-            self.pending.extend(arrived);
-            let mut pending: Vec<NodeId> = self.pending.iter().map(|n| graph.root_of(*n)).collect();
-            pending.sort_unstable_by(|a, b| b.cmp(a));
-            pending.dedup();
-            self.pending = pending;
-        }
-        let mut dirty = self.pending.split_off(self.pending.len() - self.pending.len().min(max_people));
-        dirty.reverse();
+        let mut pending: Vec<NodeId> = self.pending.iter().map(|n| graph.root_of(*n)).collect();
+        pending.sort_unstable();
+        pending.dedup();
+        let rest = pending.split_off(pending.len().min(max_people));
+        let dirty = pending;
+        self.pending = rest;
         // Rows written under a root a merge absorbed belong to the person it joined.
         let chunk: HashSet<NodeId> = dirty.iter().copied().collect();
         let (absorbed, later): (Vec<NodeId>, Vec<NodeId>) =
