@@ -7,6 +7,8 @@ mod http;
 pub mod memory;
 pub mod metrics;
 mod pipeline;
+mod position;
+mod startup;
 
 pub use config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
 pub use memory::{process_memory, ProcessMemory};

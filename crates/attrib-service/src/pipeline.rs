@@ -9,14 +9,16 @@
 
 use crate::config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
 use crate::metrics::Metrics;
+use crate::position::{Flush, Position};
+use crate::startup::{recover, Startup, Stopped};
 use attrib_clickhouse::{
-    connect, AdSpendRow, Attempts, Batch, ConversionTableRow, CreditTableRow, CrmDealRow, EngagementTableRow,
-    FrontierRow, FxRateRow, ModelFitRow, RawEventRow, SpendFactRow, TouchpointRow, Writer,
+    connect, AdSpendRow, Batch, ConversionTableRow, CreditTableRow, CrmDealRow, EngagementTableRow, FxRateRow,
+    ModelFitRow, RawEventRow, SpendFactRow, TouchpointRow, Writer,
 };
 use attrib_contract::{decode, Event, Topic};
 use attrib_kafka::{StatsContext, StatsMap};
 use attrib_ledger::{AttributionConfig, Changes, DealRecord, DealVersionRow, Engine, IncrementalLedger, Outcome};
-use attrib_retry::{Failure, Retry, RetryPolicy};
+use attrib_retry::RetryPolicy;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
@@ -62,53 +64,6 @@ pub struct RunSummary {
     pub batches: u64,
     /// True when the run stopped with an uncommitted batch (shutdown while ClickHouse was down).
     pub left_uncommitted: bool,
-}
-
-/// Where the state stands in the input: the next offset of every source partition consumed.
-/// Row versions for ReplacingMergeTree derive from it, never from the clock: the sum of the
-/// next offsets only grows as batches are consumed, a replay of the same input writes the
-/// versions it wrote the first time, and rows computed from a staler state (a replay still
-/// behind, a zombie writer) carry a lower version and cannot beat newer ones.
-#[derive(Debug, Default)]
-struct Position {
-    next: HashMap<(String, i32), i64>,
-}
-
-/// The kind of write at one position: a refit rewrites rows of the same input with a newer fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flush {
-    Batch = 0,
-    Refit = 1,
-}
-
-impl Position {
-    fn from_rows(rows: Vec<FrontierRow>) -> Position {
-        Position { next: rows.into_iter().map(|r| ((r.topic, r.kafka_partition), r.next_offset)).collect() }
-    }
-
-    /// Moves the frontier past `msgs`.
-    fn advance(&mut self, msgs: &[OwnedMessage]) {
-        for m in msgs {
-            let next = self.next.entry((m.topic().to_string(), m.partition())).or_insert(0);
-            *next = (*next).max(m.offset() + 1);
-        }
-    }
-
-    /// The row version of a write at this position.
-    fn revision(&self, flush: Flush) -> u64 {
-        let consumed: i64 = self.next.values().map(|n| (*n).max(0)).sum();
-        (consumed as u64) * 2 + flush as u64
-    }
-
-    fn rows(&self) -> Vec<FrontierRow> {
-        let mut rows: Vec<FrontierRow> = self
-            .next
-            .iter()
-            .map(|((topic, p), n)| FrontierRow { topic: topic.clone(), kafka_partition: *p, next_offset: *n })
-            .collect();
-        rows.sort_by(|a, b| (&a.topic, a.kafka_partition).cmp(&(&b.topic, b.kafka_partition)));
-        rows
-    }
 }
 
 /// People recomputed per write: bounds the rows one write holds (a refit changes everyone).
@@ -213,107 +168,6 @@ impl State {
     }
 }
 
-/// The steps before consuming, each retried on transient errors until the startup deadline:
-/// a blip at startup waits instead of stopping the service (a restart loop under Kubernetes).
-struct Startup<'a> {
-    deadline: Instant,
-    timeout_secs: u64,
-    shutdown: &'a watch::Receiver<bool>,
-    metrics: &'a Arc<Metrics>,
-}
-
-/// Startup stopped: for good (the error), or because shutdown was asked for (nothing to report).
-enum Stopped {
-    Failed(ServiceError),
-    ShutDown,
-}
-
-impl From<ServiceError> for Stopped {
-    fn from(e: ServiceError) -> Self {
-        Stopped::Failed(e)
-    }
-}
-
-impl<'a> Startup<'a> {
-    /// Retried ClickHouse calls of one phase, counted and shown by `/readyz` as they fail.
-    fn attempts(&self, phase: &'static str, target: &'a str) -> Attempts<'a> {
-        let retry = Retry { policy: RetryPolicy::default(), deadline: Some(self.deadline), shutdown: self.shutdown };
-        let metrics = self.metrics;
-        let on_retry = move |attempt: u32, e: &clickhouse::error::Error| {
-            metrics.retries.with_label_values(&[phase]).inc();
-            metrics.set_not_ready(format!("{phase}: {target}: {e} (retrying, attempt {attempt})"));
-            tracing::warn!(phase, target, attempt, error = %e, "ClickHouse call failed; retrying");
-        };
-        Attempts::Retried { retry, on_retry: Box::new(on_retry) }
-    }
-
-    /// Runs `op` until it succeeds, retrying what `retriable` accepts; `target` names the
-    /// server for logs, `/readyz` and the final error.
-    async fn step<T, E: std::fmt::Display, Fut>(
-        &self,
-        phase: &'static str,
-        target: &str,
-        op: impl FnMut() -> Fut,
-        retriable: impl Fn(&E) -> bool,
-    ) -> Result<T, Stopped>
-    where
-        Fut: std::future::Future<Output = Result<T, E>>,
-    {
-        self.metrics.set_not_ready(format!("{phase}: {target}"));
-        let retry = Retry { policy: RetryPolicy::default(), deadline: Some(self.deadline), shutdown: self.shutdown };
-        let on_retry = |attempt: u32, e: &E| {
-            self.metrics.retries.with_label_values(&[phase]).inc();
-            self.metrics.set_not_ready(format!("{phase}: {target}: {e} (retrying, attempt {attempt})"));
-            tracing::warn!(phase, target, attempt, error = %e, "startup step failed; retrying");
-        };
-        match retry.run(op, retriable, on_retry).await {
-            Ok(v) => Ok(v),
-            Err(Failure::ShutDown) => Err(Stopped::ShutDown),
-            Err(f @ (Failure::Exhausted { .. } | Failure::TimedOut { .. })) => {
-                Err(Stopped::Failed(ServiceError::Startup {
-                    phase,
-                    target: target.to_string(),
-                    reason: format!("{f}; gave up at service.startup_timeout_secs = {}", self.timeout_secs),
-                }))
-            }
-            Err(Failure::Permanent(e)) => {
-                Err(Stopped::Failed(ServiceError::Startup { phase, target: target.to_string(), reason: e.to_string() }))
-            }
-        }
-    }
-}
-
-/// The state rebuilt from ClickHouse: every raw event replayed, the written rows' fingerprints.
-struct Recovered {
-    engine: Engine,
-    inc: IncrementalLedger,
-    position: Position,
-    events: u64,
-}
-
-/// Reads the state back from scratch. Both reads stream: memory holds the state being rebuilt,
-/// not the history. A read cut half-way fails the whole recovery, which then starts over on a
-/// fresh state rather than going on from a partial one.
-async fn recover(
-    client: &attrib_clickhouse::Client,
-    attribution: &AttributionConfig,
-    topic_prefix: &str,
-) -> Result<Recovered, attrib_clickhouse::Error> {
-    let position = Position::from_rows(attrib_clickhouse::frontier(client, topic_prefix).await?);
-    let mut engine = Engine::new(attribution.clone());
-    let mut events = 0u64;
-    attrib_clickhouse::for_each_raw_event(client, |topic, payload| {
-        if let Some(t) = Topic::parse(topic) {
-            let _ = engine.ingest_bytes(t, payload.as_bytes());
-            events += 1;
-        }
-    })
-    .await?;
-    let mut inc = IncrementalLedger::new();
-    attrib_clickhouse::for_each_live_rows(client, 50_000, |rows| inc.seed(&engine, rows)).await?;
-    Ok(Recovered { engine, inc, position, events })
-}
-
 /// Runs the service until shutdown (or until caught up, if asked).
 pub async fn run(
     config: &ServiceConfig,
@@ -361,22 +215,11 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
     let ch = &config.clickhouse;
     let at_clickhouse = format!("ClickHouse at {}", ch.url);
     let retriable = attrib_clickhouse::Error::is_retriable;
-    startup.metrics.set_not_ready(format!("migrate: {at_clickhouse}"));
     let attempts = startup.attempts("migrate", &at_clickhouse);
     match attrib_clickhouse::migrate(&ch.url, &ch.database, &attempts).await {
         Ok(_) => {}
         Err(attrib_clickhouse::Error::ShutDown) => return Err(Stopped::ShutDown),
-        Err(e) => {
-            let reason = match e.gave_up() {
-                true => format!("{e}; gave up at service.startup_timeout_secs = {}", startup.timeout_secs),
-                false => e.to_string(),
-            };
-            return Err(Stopped::Failed(ServiceError::Startup {
-                phase: "migrate",
-                target: at_clickhouse.clone(),
-                reason,
-            }));
-        }
+        Err(e) => return Err(startup.failed("migrate", &at_clickhouse, &e, e.gave_up())),
     }
     let client = connect(&ch.url, Some(&ch.database));
     let source_topics: Vec<String> = Topic::ALL.iter().map(|t| settings.topic_name(*t)).collect();
@@ -695,38 +538,5 @@ fn export_lag(stats: &StatsMap, metrics: &Metrics) {
                 .with_label_values(&[topic.as_str(), &partition.to_string()])
                 .set(s.consumer_lag.max(0));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rdkafka::message::Timestamp as KafkaTime;
-
-    fn msg(topic: &str, partition: i32, offset: i64) -> OwnedMessage {
-        OwnedMessage::new(None, None, topic.to_string(), KafkaTime::NotAvailable, partition, offset, None)
-    }
-
-    #[test]
-    fn row_versions_grow_with_the_consumed_frontier_and_survive_a_restart() {
-        let mut p = Position::default();
-        assert_eq!(p.revision(Flush::Batch), 0);
-        p.advance(&[msg("web", 0, 4), msg("web", 0, 2), msg("crm", 1, 9)]);
-        // next offsets: web/0 = 5, crm/1 = 10.
-        assert_eq!(p.revision(Flush::Batch), 30);
-        assert_eq!(p.revision(Flush::Refit), 31, "a refit at the same position wins over its batch");
-        // A replayed older message never moves the frontier back.
-        p.advance(&[msg("web", 0, 0)]);
-        assert_eq!(p.revision(Flush::Batch), 30);
-        // A restart starts from the recorded frontier and goes on from there.
-        let restarted = Position::from_rows(p.rows());
-        assert_eq!(restarted.revision(Flush::Batch), 30);
-        assert_eq!(
-            restarted.rows(),
-            vec![
-                FrontierRow { topic: "crm".into(), kafka_partition: 1, next_offset: 10 },
-                FrontierRow { topic: "web".into(), kafka_partition: 0, next_offset: 5 },
-            ]
-        );
     }
 }
