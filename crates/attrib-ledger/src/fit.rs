@@ -11,7 +11,8 @@ use crate::credits::{fnv1a, AttributionConfig, FitCounts};
 use attrib_contract::Timestamp;
 use attrib_journeys::{ConversionType, Journey};
 use attrib_models::{
-    fit_markov, fit_shapley, shapley_touch_weights, MarkovParams, Model, ShapleyFit, ShapleyGames, WeightedPath,
+    fit_markov, fit_shapley, shapley_touch_weights, MarkovParams, MeanShapley, Model, ShapleyFit, ShapleyGames,
+    WeightedPath,
 };
 use serde::Serialize;
 use std::borrow::Borrow;
@@ -289,16 +290,11 @@ fn fit_one(model: Model, kind: ConversionType, set: &TrainingSet, markov: Markov
                 game.rates().into_iter().map(|(s, r)| (s.iter().map(name).collect::<Vec<_>>().join("+"), r)).collect(),
             );
             // φ of each channel over the converting training paths that contain it.
-            let mut phi: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
-            let mut games = ShapleyGames::new(&game);
+            let (mut games, mut mean) = (ShapleyGames::new(&game), MeanShapley::default());
             for p in set.paths.iter().filter(|p| p.conversions > 0.0) {
-                for (c, v) in games.touch_weights(&p.channels).1 {
-                    let e = phi.entry(c).or_default();
-                    e.0 += p.conversions * v;
-                    e.1 += p.conversions;
-                }
+                mean.add(&games.touch_weights(&p.channels).1, p.conversions);
             }
-            report.channel_values = phi.iter().map(|(c, (s, n))| (name(c), s / n)).collect();
+            report.channel_values = mean.means().iter().map(|(c, v)| (name(c), *v)).collect();
             let ids = set.channels.iter().enumerate().map(|(i, c)| (c.clone(), i as u32)).collect();
             Fitted::Shapley { game, ids }
         }

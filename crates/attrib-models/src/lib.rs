@@ -16,8 +16,8 @@ pub use markov::{
     MAX_STATES,
 };
 pub use paths::{
-    attribute_paths, shapley_players, shapley_touch_weights, ChannelResult, PathError, PathModel, PathResults, PathRow,
-    ShapleyGames,
+    attribute_paths, shapley_players, shapley_touch_weights, ChannelResult, MeanShapley, PathError, PathModel,
+    PathResults, PathRow, ShapleyGames,
 };
 pub use rules::*;
 pub use shapley::{channel_set, fit_shapley, ShapleyFit, MAX_SHAPLEY_PLAYERS};

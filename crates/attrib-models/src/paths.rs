@@ -240,21 +240,45 @@ fn touch_shares(
     (weights, played, truncated)
 }
 
+/// Per channel, the conversion-weighted mean of its φ over the converting paths whose game it
+/// played (what reports show as a channel's Shapley value).
+#[derive(Debug, Default)]
+pub struct MeanShapley {
+    /// Σ conversions × φ and Σ conversions, per channel.
+    sums: BTreeMap<u32, (f64, f64)>,
+}
+
+impl MeanShapley {
+    /// Adds one path's players (as `touch_weights` returns them) with its conversions.
+    pub fn add(&mut self, played: &[(u32, f64)], conversions: f64) {
+        for (c, phi) in played {
+            let e = self.sums.entry(*c).or_default();
+            e.0 += conversions * phi;
+            e.1 += conversions;
+        }
+    }
+
+    /// The mean φ of `channel`; None when it played in no converting path.
+    pub fn get(&self, channel: u32) -> Option<f64> {
+        self.sums.get(&channel).filter(|(_, n)| *n > 0.0).map(|(s, n)| s / n)
+    }
+
+    /// Every channel's mean φ, by channel id.
+    pub fn means(&self) -> BTreeMap<u32, f64> {
+        self.sums.keys().filter_map(|c| Some((*c, self.get(*c)?))).collect()
+    }
+}
+
 /// Shapley at path level (DESIGN §4): each converting path plays its own game; its
 /// conversions and value go to its touches by their shares.
 fn shapley_by_path(rows: &[&PathRow], fit: &ShapleyFit, out: &mut PathResults) {
     let mut acc: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
-    // Per channel: Σ conversions × φ and Σ conversions over the converting paths containing it.
-    let mut phi_sum: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+    let mut mean = MeanShapley::default();
     let mut games = ShapleyGames::new(fit);
     for r in rows.iter().filter(|r| r.conversions > 0.0 || r.value != 0.0) {
         let (weights, played, truncated) = games.touch_weights(&r.channels);
         out.shapley_truncated_paths += usize::from(truncated);
-        for (c, phi) in &played {
-            let e = phi_sum.entry(*c).or_default();
-            e.0 += r.conversions * phi;
-            e.1 += r.conversions;
-        }
+        mean.add(&played, r.conversions);
         let weights = weights.unwrap_or_else(|| {
             out.shapley_fallback_paths += 1;
             let mut last = vec![0.0; r.channels.len()];
@@ -268,7 +292,7 @@ fn shapley_by_path(rows: &[&PathRow], fit: &ShapleyFit, out: &mut PathResults) {
         }
     }
     for (channel, (conversions, value)) in acc {
-        let shapley_value = phi_sum.get(&channel).filter(|(_, n)| *n > 0.0).map(|(s, n)| s / n);
+        let shapley_value = mean.get(channel);
         out.rows.push(ChannelResult {
             channel,
             model: PathModel::Shapley,
