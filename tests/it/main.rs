@@ -3,6 +3,7 @@
 mod batch;
 mod connectors;
 mod contract;
+mod faults;
 mod paths;
 mod report;
 mod service;
