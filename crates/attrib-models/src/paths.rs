@@ -196,8 +196,11 @@ pub fn shapley_players(touches: &[u32]) -> (Vec<u32>, bool) {
 
 /// Per-touch Shapley weights of one path: max(φ of its channel, 0), normalised over the
 /// touches; None when every weight is 0. Also returns the players with their φ.
+/// One game, solved directly (no memo to allocate: the ledger calls this once per conversion).
 pub fn shapley_touch_weights(fit: &ShapleyFit, touches: &[u32]) -> (Option<Vec<f64>>, Vec<(u32, f64)>, bool) {
-    ShapleyGames::new(fit).touch_weights(touches)
+    let (players, truncated) = shapley_players(touches);
+    let phi = fit.values(&players);
+    touch_shares(touches, players.into_iter().zip(phi).collect(), truncated)
 }
 
 /// The games of many paths over one fit, each distinct channel set solved once.
@@ -212,7 +215,7 @@ impl<'a> ShapleyGames<'a> {
         ShapleyGames { fit, solved: HashMap::new() }
     }
 
-    /// As `shapley_touch_weights`.
+    /// As `shapley_touch_weights`, each distinct player set solved once.
     pub fn touch_weights(&mut self, touches: &[u32]) -> (Option<Vec<f64>>, Vec<(u32, f64)>, bool) {
         let (players, truncated) = shapley_players(touches);
         let mut sorted = players.clone();

@@ -117,7 +117,7 @@ async fn until(deadline: Option<Instant>) {
 }
 
 /// "Full jitter" between half and all of `d`, so restarting clients do not retry in step.
-pub fn jittered(d: Duration) -> Duration {
+fn jittered(d: Duration) -> Duration {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.subsec_nanos());
     let frac = 0.5 + (nanos % 1000) as f64 / 2000.0;
     d.mul_f64(frac)
