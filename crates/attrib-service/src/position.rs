@@ -9,9 +9,17 @@ use std::collections::HashMap;
 /// next offsets only grows as batches are consumed, a replay of the same input writes the
 /// versions it wrote the first time, and rows computed from a staler state (a replay still
 /// behind, a zombie writer) carry a lower version and cannot beat newer ones.
+///
+/// Within one process versions never go down either: after a restart the frontier (written
+/// before the rows) can be ahead of the raw events recovered, so the startup refit is written
+/// at the frontier's refit version while the replay of the uncommitted batch would come next at
+/// the lower batch version of the same frontier, and lose to the refit's rows computed without
+/// it. A write at an unmoved frontier therefore takes the highest version handed out so far
+/// (equal versions: the later insert wins).
 #[derive(Debug, Default)]
 pub(crate) struct Position {
     next: HashMap<(String, i32), i64>,
+    highest: u64,
 }
 
 /// The kind of write at one position: a refit rewrites rows of the same input with a newer fit.
@@ -23,7 +31,8 @@ pub(crate) enum Flush {
 
 impl Position {
     pub(crate) fn from_rows(rows: Vec<FrontierRow>) -> Position {
-        Position { next: rows.into_iter().map(|r| ((r.topic, r.kafka_partition), r.next_offset)).collect() }
+        let next = rows.into_iter().map(|r| ((r.topic, r.kafka_partition), r.next_offset)).collect();
+        Position { next, highest: 0 }
     }
 
     /// Moves the frontier past `msgs`.
@@ -34,10 +43,11 @@ impl Position {
         }
     }
 
-    /// The row version of a write at this position.
-    pub(crate) fn revision(&self, flush: Flush) -> u64 {
+    /// The row version of a write at this position, never below one handed out before.
+    pub(crate) fn revision(&mut self, flush: Flush) -> u64 {
         let consumed: i64 = self.next.values().map(|n| (*n).max(0)).sum();
-        (consumed as u64) * 2 + flush as u64
+        self.highest = self.highest.max((consumed as u64) * 2 + flush as u64);
+        self.highest
     }
 
     pub(crate) fn rows(&self) -> Vec<FrontierRow> {
@@ -67,18 +77,23 @@ mod tests {
         p.advance(&[msg("web", 0, 4), msg("web", 0, 2), msg("crm", 1, 9)]);
         // next offsets: web/0 = 5, crm/1 = 10.
         assert_eq!(p.revision(Flush::Batch), 30);
-        assert_eq!(p.revision(Flush::Refit), 31, "a refit at the same position wins over its batch");
         // A replayed older message never moves the frontier back.
         p.advance(&[msg("web", 0, 0)]);
         assert_eq!(p.revision(Flush::Batch), 30);
+        assert_eq!(p.revision(Flush::Refit), 31, "a refit at the same position wins over its batch");
+        // A replay after a refit at the unmoved frontier is not written below the refit.
+        p.advance(&[msg("web", 0, 1)]);
+        assert_eq!(p.revision(Flush::Batch), 31, "a replay after a refit at the same frontier");
+        p.advance(&[msg("web", 0, 5)]);
+        assert_eq!(p.revision(Flush::Batch), 32);
         // A restart starts from the recorded frontier and goes on from there.
-        let restarted = Position::from_rows(p.rows());
-        assert_eq!(restarted.revision(Flush::Batch), 30);
+        let mut restarted = Position::from_rows(p.rows());
+        assert_eq!(restarted.revision(Flush::Batch), 32);
         assert_eq!(
             restarted.rows(),
             vec![
                 FrontierRow { topic: "crm".into(), kafka_partition: 1, next_offset: 10 },
-                FrontierRow { topic: "web".into(), kafka_partition: 0, next_offset: 5 },
+                FrontierRow { topic: "web".into(), kafka_partition: 0, next_offset: 6 },
             ]
         );
     }
