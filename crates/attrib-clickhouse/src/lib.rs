@@ -37,6 +37,9 @@ pub enum Error {
     Fatal { table: &'static str, message: String },
     #[error("shut down while retrying")]
     ShutDown,
+    /// A stored value this version cannot read back into its type.
+    #[error("{view}.{column}: unreadable value {value:?}")]
+    Unreadable { view: String, column: &'static str, value: String },
 }
 
 /// A client for `url` (optionally bound to a database). RowBinary without schema
@@ -93,7 +96,11 @@ impl Error {
         match self {
             Error::ClickHouse(e) => is_retriable(e),
             Error::Migration { source, .. } => source.is_retriable(),
-            Error::Config(_) | Error::Fatal { .. } | Error::ShutDown | Error::GaveUp { .. } => false,
+            Error::Config(_)
+            | Error::Fatal { .. }
+            | Error::ShutDown
+            | Error::GaveUp { .. }
+            | Error::Unreadable { .. } => false,
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Reads a restarting service needs: the raw events it consumed, and the live rows it wrote.
 
 use crate::Error;
-use attrib_ledger::{ConversionRow, CreditRow, LiveRows, TouchRow};
+use attrib_contract::{ActorType, Currency, Platform, Timestamp};
+use attrib_journeys::{ConversionType, TouchSource};
+use attrib_ledger::{unattributed_channel, ConversionRow, CreditRow, LiveRows, TouchRow};
+use attrib_models::Model;
 use clickhouse::Client;
 use serde::Deserialize;
 
@@ -132,7 +135,7 @@ pub async fn for_each_live_rows(client: &Client, chunk: usize, mut each: impl Fn
         let mut cursor = client.query(&format!("SELECT ?fields FROM {view}")).fetch::<CreditRead>()?;
         while let Some(r) = cursor.next().await? {
             let rows = if pipeline { &mut part.pipeline } else { &mut part.credits };
-            rows.push(r.into());
+            rows.push(r.typed(view)?);
             if rows.len() >= chunk {
                 each(std::mem::take(&mut part));
             }
@@ -144,35 +147,62 @@ pub async fn for_each_live_rows(client: &Client, chunk: usize, mut each: impl Fn
 
 /// Credit rows from a view with the columns of `credits_current`.
 async fn credits_of(client: &Client, view: &str) -> Result<Vec<CreditRow>, Error> {
-    let rows: Vec<CreditRead> = client.query(&format!("SELECT ?fields FROM {view}")).fetch_all().await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    let mut cursor = client.query(&format!("SELECT ?fields FROM {view}")).fetch::<CreditRead>()?;
+    let mut rows = Vec::new();
+    while let Some(r) = cursor.next().await? {
+        rows.push(r.typed(view)?);
+    }
+    Ok(rows)
 }
 
-impl From<CreditRead> for CreditRow {
-    fn from(r: CreditRead) -> CreditRow {
-        CreditRow {
-            conversion_id: r.conversion_id,
-            conversion_version: r.conversion_version,
-            conversion_type: r.conversion_type,
-            model: r.model,
-            model_version: r.model_version,
-            person_id: r.person_id,
-            touch_event_id: r.touch_event_id,
-            touch_source: r.touch_source,
-            touch_time: r.touch_time,
-            channel: r.channel,
-            platform: r.platform,
-            campaign_id: r.campaign_id,
-            post_id: r.post_id,
-            ad_id: r.ad_id,
-            actor_type: r.actor_type,
-            weight: r.weight,
-            credit_minor: r.credit_minor,
-            currency: r.currency,
-            conversion_time: r.conversion_time,
-            credit_reporting_minor: r.credit_reporting_minor,
-            reporting_currency: r.reporting_currency,
-        }
+/// A column value a read could not turn back into its type: the stored data is not what this
+/// version wrote, and guessing a value would write wrong numbers.
+fn unreadable(view: &str, column: &'static str, value: &str) -> Error {
+    Error::Unreadable { view: view.to_string(), column, value: value.to_string() }
+}
+
+/// `parse` of a column; empty is None for optional columns.
+fn optional<T>(
+    view: &str,
+    column: &'static str,
+    value: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, Error> {
+    match value {
+        "" => Ok(None),
+        v => parse(v).map(Some).ok_or_else(|| unreadable(view, column, v)),
+    }
+}
+
+fn required<T>(view: &str, column: &'static str, value: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, Error> {
+    parse(value).ok_or_else(|| unreadable(view, column, value))
+}
+
+impl CreditRead {
+    fn typed(self, view: &str) -> Result<CreditRow, Error> {
+        Ok(CreditRow {
+            conversion_type: required(view, "conversion_type", &self.conversion_type, ConversionType::parse)?,
+            model: required(view, "model", &self.model, Model::parse)?,
+            touch_source: optional(view, "touch_source", &self.touch_source, TouchSource::parse)?,
+            touch_time: optional(view, "touch_time", &self.touch_time, Timestamp::parse_rfc3339)?,
+            channel: required(view, "channel", &self.channel, unattributed_channel::parse)?,
+            platform: optional(view, "platform", &self.platform, Platform::parse)?,
+            actor_type: optional(view, "actor_type", &self.actor_type, ActorType::parse)?,
+            currency: optional(view, "currency", &self.currency, Currency::parse)?,
+            conversion_time: required(view, "conversion_time", &self.conversion_time, Timestamp::parse_rfc3339)?,
+            reporting_currency: required(view, "reporting_currency", &self.reporting_currency, Currency::parse)?,
+            conversion_id: self.conversion_id.into(),
+            conversion_version: self.conversion_version,
+            model_version: self.model_version.into(),
+            person_id: self.person_id.into(),
+            touch_event_id: self.touch_event_id.into(),
+            campaign_id: self.campaign_id.into(),
+            post_id: self.post_id.into(),
+            ad_id: self.ad_id.into(),
+            weight: self.weight,
+            credit_minor: self.credit_minor,
+            credit_reporting_minor: self.credit_reporting_minor,
+        })
     }
 }
 
@@ -245,4 +275,98 @@ pub async fn fx_rates(client: &Client) -> Result<Vec<(String, String, String)>, 
 pub async fn table_csv(client: &Client, table: &str) -> Result<Vec<u8>, Error> {
     let bytes = client.query(&format!("SELECT * FROM {table}")).fetch_bytes("CSVWithNames")?.collect().await?;
     Ok(bytes.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CreditTableRow;
+    use attrib_contract::Name;
+    use attrib_journeys::Channel;
+    use attrib_ledger::Change;
+
+    fn read_back(r: &CreditTableRow) -> CreditRead {
+        CreditRead {
+            conversion_id: r.conversion_id.clone(),
+            conversion_version: r.conversion_version,
+            conversion_type: r.conversion_type.clone(),
+            model: r.model.clone(),
+            model_version: r.model_version.clone(),
+            person_id: r.person_id.clone(),
+            touch_event_id: r.touch_event_id.clone(),
+            touch_source: r.touch_source.clone(),
+            touch_time: r.touch_time.clone(),
+            channel: r.channel.clone(),
+            platform: r.platform.clone(),
+            campaign_id: r.campaign_id.clone(),
+            post_id: r.post_id.clone(),
+            ad_id: r.ad_id.clone(),
+            actor_type: r.actor_type.clone(),
+            weight: r.weight,
+            credit_minor: r.credit_minor,
+            currency: r.currency.clone(),
+            conversion_time: r.conversion_time.clone(),
+            credit_reporting_minor: r.credit_reporting_minor,
+            reporting_currency: r.reporting_currency.clone(),
+        }
+    }
+
+    fn credit(channel: Option<Channel>) -> CreditRow {
+        let touched = channel.is_some();
+        CreditRow {
+            conversion_id: Name::new("order:o-1"),
+            conversion_version: 2,
+            conversion_type: ConversionType::Order,
+            model: Model::Markov,
+            model_version: Name::new("markov-order-abc"),
+            person_id: Name::new("p:1"),
+            touch_event_id: Name::new(if touched { "soc-1" } else { "" }),
+            touch_source: touched.then_some(TouchSource::Social),
+            touch_time: touched.then(|| Timestamp::parse_rfc3339("2026-03-01T10:00:00.25Z").unwrap()),
+            channel,
+            platform: channel.and_then(Channel::platform),
+            campaign_id: Name::new("cmp-1"),
+            post_id: Name::default(),
+            ad_id: Name::default(),
+            actor_type: touched.then_some(ActorType::Influencer),
+            weight: 0.3,
+            credit_minor: 1234,
+            currency: Currency::parse("JPY"),
+            conversion_time: Timestamp::parse_rfc3339("2026-03-02T00:00:00Z").unwrap(),
+            credit_reporting_minor: Some(987),
+            reporting_currency: Currency::parse("USD").unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_written_credit_reads_back_as_the_same_typed_row() {
+        for row in [credit(Some(Channel::Social(Platform::Instagram))), credit(Some(Channel::Direct)), credit(None)] {
+            let written = CreditTableRow::from_change(&Change { row: row.clone(), deleted: false }, 7);
+            assert_eq!(read_back(&written).typed("credits_current").unwrap(), row);
+        }
+    }
+
+    #[test]
+    fn a_tombstone_carries_only_its_key() {
+        let row = credit(Some(Channel::Email));
+        let t = CreditTableRow::from_change(&Change { row, deleted: true }, 9);
+        assert_eq!((t.deleted, t.revision, t.model.as_str(), t.touch_source.as_str()), (1, 9, "markov", "social"));
+        assert_eq!((t.conversion_id.as_str(), t.touch_event_id.as_str()), ("order:o-1", "soc-1"));
+        assert!(t.person_id.is_empty() && t.channel.is_empty() && t.conversion_time.is_empty() && t.credit_minor == 0);
+    }
+
+    #[test]
+    fn a_value_this_version_cannot_read_is_an_error_naming_the_column() {
+        let written = CreditTableRow::from_change(&Change { row: credit(None), deleted: false }, 1);
+        for (column, value) in [("model", "bogus"), ("channel", "myspace"), ("conversion_time", "2026-13-01")] {
+            let mut read = read_back(&written);
+            match column {
+                "model" => read.model = value.into(),
+                "channel" => read.channel = value.into(),
+                _ => read.conversion_time = value.into(),
+            }
+            let e = read.typed("credits_current").unwrap_err();
+            assert_eq!(e.to_string(), format!("credits_current.{column}: unreadable value {value:?}"));
+        }
+    }
 }

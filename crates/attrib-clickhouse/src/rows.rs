@@ -1,12 +1,18 @@
 //! Row types of the ClickHouse tables (RowBinary: field order = column order).
 
-use attrib_contract::{AdSpend, FxRate, Timestamp};
+use attrib_contract::{ActorType, AdSpend, Currency, FxRate, Platform, Timestamp};
+use attrib_journeys::TouchSource;
 use attrib_ledger::{Change, ConversionRow, CreditRow, TouchRow};
 use serde::{Deserialize, Serialize};
 
 /// Seconds since the epoch for a DateTime column (clamped to its range).
+fn seconds(t: Timestamp) -> u32 {
+    t.unix_secs().clamp(0, u32::MAX as i64) as u32
+}
+
+/// `seconds` of an RFC 3339 text; 0 for an empty one.
 fn datetime(rfc3339: &str) -> u32 {
-    Timestamp::parse_rfc3339(rfc3339).map_or(0, |t| t.unix_secs().clamp(0, u32::MAX as i64) as u32)
+    Timestamp::parse_rfc3339(rfc3339).map_or(0, seconds)
 }
 
 /// Days since the epoch for a Date column, from YYYY-MM-DD (clamped to its range).
@@ -122,7 +128,7 @@ impl ConversionTableRow {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, clickhouse::Row)]
 pub struct CreditTableRow {
     pub conversion_id: String,
     pub conversion_version: i64,
@@ -152,34 +158,43 @@ pub struct CreditTableRow {
 }
 
 impl CreditTableRow {
+    /// The row of a change: a tombstone carries its key columns and leaves the others empty.
     pub fn from_change(c: &Change<CreditRow>, revision: u64) -> Self {
         let r = &c.row;
-        CreditTableRow {
-            conversion_id: r.conversion_id.clone(),
+        let key = CreditTableRow {
+            conversion_id: r.conversion_id.to_string(),
             conversion_version: r.conversion_version,
-            conversion_type: r.conversion_type.clone(),
-            model: r.model.clone(),
-            model_version: r.model_version.clone(),
-            person_id: r.person_id.clone(),
-            touch_event_id: r.touch_event_id.clone(),
-            touch_source: r.touch_source.clone(),
-            touch_time: r.touch_time.clone(),
-            touch_ts: datetime(&r.touch_time),
-            channel: r.channel.clone(),
-            platform: r.platform.clone(),
-            campaign_id: r.campaign_id.clone(),
-            post_id: r.post_id.clone(),
-            ad_id: r.ad_id.clone(),
-            actor_type: r.actor_type.clone(),
-            weight: r.weight,
-            credit_minor: r.credit_minor,
-            currency: r.currency.clone(),
-            conversion_time: r.conversion_time.clone(),
-            conversion_ts: datetime(&r.conversion_time),
+            model: r.model.to_string(),
+            touch_event_id: r.touch_event_id.to_string(),
+            touch_source: r.touch_source.map_or("", TouchSource::as_str).to_string(),
             deleted: u8::from(c.deleted),
             revision,
+            ..CreditTableRow::default()
+        };
+        if c.deleted {
+            return key;
+        }
+        let text = |s: Option<&'static str>| s.unwrap_or_default().to_string();
+        CreditTableRow {
+            conversion_type: r.conversion_type.to_string(),
+            model_version: r.model_version.to_string(),
+            person_id: r.person_id.to_string(),
+            touch_time: r.touch_time.map(|t| t.to_string()).unwrap_or_default(),
+            touch_ts: r.touch_time.map_or(0, seconds),
+            channel: r.channel_name().to_string(),
+            platform: text(r.platform.map(Platform::as_str)),
+            campaign_id: r.campaign_id.to_string(),
+            post_id: r.post_id.to_string(),
+            ad_id: r.ad_id.to_string(),
+            actor_type: text(r.actor_type.map(ActorType::as_str)),
+            weight: r.weight,
+            credit_minor: r.credit_minor,
+            currency: r.currency.as_ref().map_or("", Currency::as_str).to_string(),
+            conversion_time: r.conversion_time.to_string(),
+            conversion_ts: seconds(r.conversion_time),
             credit_reporting_minor: r.credit_reporting_minor,
-            reporting_currency: r.reporting_currency.clone(),
+            reporting_currency: r.reporting_currency.to_string(),
+            ..key
         }
     }
 }

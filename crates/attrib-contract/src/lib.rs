@@ -5,11 +5,13 @@
 
 mod decode;
 mod encode;
+mod name;
 mod time;
 mod types;
 
 pub use decode::{decode, decode_value, is_positive_decimal, DecodeError, Problem};
 pub use encode::encode;
+pub use name::Name;
 pub use time::{Date, Duration, Timestamp};
 pub use types::*;
 

@@ -161,6 +161,11 @@ impl Date {
         }
         Some(Date(days_from_civil(year, month, day)))
     }
+    /// The month, `YYYY-MM`.
+    pub fn year_month(self) -> String {
+        let (y, m, _) = self.ymd();
+        format!("{y:04}-{m:02}")
+    }
     pub fn ymd(self) -> (i32, u32, u32) {
         civil_from_days(self.0)
     }

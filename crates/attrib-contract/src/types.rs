@@ -1,7 +1,8 @@
 //! Typed records of the wire contract v1 (DESIGN.md §2).
 
 use crate::time::{Date, Timestamp};
-use serde::{Serialize, Serializer};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// Declares a closed, case-sensitive wire enum with its spellings.
@@ -35,6 +36,13 @@ macro_rules! wire_enum {
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                $name::parse(&s).ok_or_else(|| D::Error::unknown_variant(&s, $name::NAMES))
             }
         }
     };
@@ -141,6 +149,9 @@ impl Topic {
 pub struct Currency([u8; 3]);
 
 impl Currency {
+    /// ISO 4217's code for "no currency involved".
+    pub const XXX: Currency = Currency(*b"XXX");
+
     pub fn parse(s: &str) -> Option<Currency> {
         match s.as_bytes() {
             [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => Some(Currency([*a, *b, *c])),
@@ -178,6 +189,20 @@ impl Serialize for Currency {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Timestamp::parse_rfc3339(&s).ok_or_else(|| D::Error::custom(format!("not an RFC 3339 timestamp: {s:?}")))
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Currency::parse(&s).ok_or_else(|| D::Error::custom(format!("not a currency code: {s:?}")))
     }
 }
 

@@ -27,6 +27,13 @@ impl Channel {
         }
     }
 
+    /// The channel of a name `as_str` gives.
+    pub fn parse(s: &str) -> Option<Channel> {
+        const OTHERS: [Channel; 5] =
+            [Channel::PaidSearch, Channel::OrganicSearch, Channel::Email, Channel::Referral, Channel::Direct];
+        Platform::parse(s).map(Channel::Social).or_else(|| OTHERS.into_iter().find(|c| c.as_str() == s))
+    }
+
     /// The platform of a social channel.
     pub fn platform(self) -> Option<Platform> {
         match self {
@@ -35,6 +42,8 @@ impl Channel {
         }
     }
 }
+
+attrib_contract::serde_by_name!(Channel, "channel");
 
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -19,7 +19,13 @@ impl TouchSource {
             TouchSource::Web => "web",
         }
     }
+
+    pub fn parse(s: &str) -> Option<TouchSource> {
+        [TouchSource::Social, TouchSource::Web].into_iter().find(|t| t.as_str() == s)
+    }
 }
+
+attrib_contract::serde_by_name!(TouchSource, "touch source");
 
 /// One touchpoint of a person: a social interaction or a web session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +74,13 @@ impl ConversionType {
             ConversionType::Signup => "signup",
         }
     }
+
+    pub fn parse(s: &str) -> Option<ConversionType> {
+        ConversionType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
 }
+
+attrib_contract::serde_by_name!(ConversionType, "conversion type");
 
 impl fmt::Display for ConversionType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -2,7 +2,8 @@
 
 use crate::fit::DataDrivenFits;
 use crate::fx::{FxTable, ReportedAmount as Reported, ReportingConfig};
-use attrib_journeys::{Conversion, ConversionType, Journey, JourneyConfig, Touch};
+use attrib_contract::{ActorType, Currency, Name, Platform, Timestamp};
+use attrib_journeys::{Channel, Conversion, ConversionType, Journey, JourneyConfig, Touch, TouchSource};
 use attrib_models::{allocate, ConversionFacts, MarkovParams, Model, RuleModel, RuleParams, TouchFacts, Weights};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -10,37 +11,68 @@ use std::collections::BTreeMap;
 /// The synthetic channel of conversions with no touch in their window.
 pub const UNATTRIBUTED: &str = "(unattributed)";
 
-/// One credit of the ledger, as written to `credits.csv` and ClickHouse.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// One credit of the ledger, as written to `credits.csv` and ClickHouse. Values keep their
+/// types; they become text only where they leave the process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreditRow {
-    pub conversion_id: String,
+    pub conversion_id: Name,
     pub conversion_version: i64,
-    pub conversion_type: String,
-    pub model: String,
-    pub model_version: String,
-    pub person_id: String,
+    pub conversion_type: ConversionType,
+    pub model: Model,
+    pub model_version: Name,
+    pub person_id: Name,
     /// Empty for `(unattributed)`.
-    pub touch_event_id: String,
-    /// `social` or `web`; empty for `(unattributed)`.
-    pub touch_source: String,
-    /// RFC 3339 UTC; empty for `(unattributed)`.
-    pub touch_time: String,
-    pub channel: String,
-    pub platform: String,
-    pub campaign_id: String,
-    pub post_id: String,
-    pub ad_id: String,
-    pub actor_type: String,
+    pub touch_event_id: Name,
+    /// None for `(unattributed)`.
+    pub touch_source: Option<TouchSource>,
+    /// None for `(unattributed)`.
+    pub touch_time: Option<Timestamp>,
+    /// The touch's channel; None for a conversion without touches (`(unattributed)`).
+    #[serde(with = "unattributed_channel")]
+    pub channel: Option<Channel>,
+    pub platform: Option<Platform>,
+    pub campaign_id: Name,
+    pub post_id: Name,
+    pub ad_id: Name,
+    pub actor_type: Option<ActorType>,
     /// The model weight, 0..=1.
     pub weight: f64,
     pub credit_minor: i64,
-    /// Empty for leads and signups (no revenue).
-    pub currency: String,
-    pub conversion_time: String,
+    /// None for leads and signups (no revenue).
+    pub currency: Option<Currency>,
+    pub conversion_time: Timestamp,
     /// The credit in the reporting currency (the conversion's reporting revenue allocated with
-    /// the same weights, so it too sums exactly); empty when the rate is missing.
+    /// the same weights, so it too sums exactly); None when the rate is missing.
     pub credit_reporting_minor: Option<i64>,
-    pub reporting_currency: String,
+    pub reporting_currency: Currency,
+}
+
+/// A credit's channel as text: its name, or `(unattributed)` for none.
+pub mod unattributed_channel {
+    use super::UNATTRIBUTED;
+    use attrib_journeys::Channel;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn name(c: Option<Channel>) -> &'static str {
+        c.map_or(UNATTRIBUTED, Channel::as_str)
+    }
+
+    pub fn parse(s: &str) -> Option<Option<Channel>> {
+        if s == UNATTRIBUTED {
+            Some(None)
+        } else {
+            Channel::parse(s).map(Some)
+        }
+    }
+
+    pub fn serialize<S: Serializer>(c: &Option<Channel>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(name(*c))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Channel>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        parse(&s).ok_or_else(|| D::Error::custom(format!("unknown channel {s:?}")))
+    }
 }
 
 /// Every column, the weight by its bits (a written row's content fingerprint).
@@ -77,9 +109,14 @@ impl std::hash::Hash for CreditRow {
 }
 
 impl CreditRow {
-    /// The ledger's canonical order: conversion, model, then touch (time, id).
-    pub fn order_key(&self) -> (&str, &str, &str, &str) {
-        (&self.conversion_id, &self.model, &self.touch_time, &self.touch_event_id)
+    /// The ledger's canonical order: conversion, model (by name), then touch (time, id).
+    pub fn order_key(&self) -> (&str, &str, Option<Timestamp>, &str) {
+        (&self.conversion_id, self.model.as_str(), self.touch_time, &self.touch_event_id)
+    }
+
+    /// The channel's name, `(unattributed)` for none.
+    pub fn channel_name(&self) -> &'static str {
+        unattributed_channel::name(self.channel)
     }
 }
 
@@ -232,6 +269,7 @@ impl Credited<'_, '_> {
         mut counts: Option<&mut FitCounts>,
     ) {
         let kind = self.conversion.kind;
+        let names = CreditNames::of(self.journey.person, self.conversion, self.touches);
         for (i, model) in config.models.iter().enumerate() {
             let version = versions.get(i, kind);
             let weights = if self.touches.is_empty() {
@@ -248,15 +286,7 @@ impl Credited<'_, '_> {
                 }
                 Some(w.weights)
             };
-            push_rows(
-                self.journey,
-                self.conversion,
-                self.touches,
-                (*model, version),
-                weights.as_ref(),
-                self.amounts,
-                out,
-            );
+            push_rows(self.conversion, self.touches, &names, (*model, version), weights.as_ref(), self.amounts, out);
         }
     }
 }
@@ -266,7 +296,7 @@ impl Credited<'_, '_> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelVersions {
     /// In `config.models` order; per model, in `ConversionType::ALL` order.
-    tags: Vec<[String; 4]>,
+    tags: Vec<[Name; 4]>,
 }
 
 impl ModelVersions {
@@ -276,9 +306,10 @@ impl ModelVersions {
     }
 
     /// The tag of the `index`-th configured model for conversions of `kind`.
-    pub fn get(&self, index: usize, kind: ConversionType) -> &str {
+    pub fn get(&self, index: usize, kind: ConversionType) -> &Name {
+        static UNTAGGED: std::sync::OnceLock<Name> = std::sync::OnceLock::new();
         let k = ConversionType::ALL.iter().position(|x| *x == kind).unwrap_or(0);
-        self.tags.get(index).map_or("", |t| t[k].as_str())
+        self.tags.get(index).map_or_else(|| UNTAGGED.get_or_init(Name::default), |t| &t[k])
     }
 }
 
@@ -288,8 +319,8 @@ pub fn model_versions(config: &AttributionConfig, fits: &DataDrivenFits) -> Mode
         .iter()
         .map(|m| {
             ConversionType::ALL.map(|kind| match m {
-                Model::Rule(r) => config.model_version(*r),
-                other => fits.get(*other, kind).map(|f| f.version.clone()).unwrap_or_default(),
+                Model::Rule(r) => Name::from(config.model_version(*r)),
+                other => fits.get(*other, kind).map(|f| Name::new(&f.version)).unwrap_or_default(),
             })
         })
         .collect();
@@ -386,39 +417,68 @@ fn currency_of(c: &Conversion<'_>) -> String {
     c.currency.map(|c| c.to_string()).unwrap_or_default()
 }
 
+/// The ids of one conversion's credit rows, made once and shared by the rows of every model.
+struct CreditNames {
+    conversion_id: Name,
+    person_id: Name,
+    touches: Vec<TouchNames>,
+}
+
+struct TouchNames {
+    event_id: Name,
+    campaign_id: Name,
+    post_id: Name,
+    ad_id: Name,
+}
+
+impl CreditNames {
+    fn of(person: &str, conversion: &Conversion<'_>, touches: &[Touch<'_>]) -> CreditNames {
+        let touches = touches
+            .iter()
+            .map(|t| TouchNames {
+                event_id: Name::new(t.event_id),
+                campaign_id: Name::or_empty(t.campaign_id),
+                post_id: Name::or_empty(t.post_id),
+                ad_id: Name::or_empty(t.ad_id),
+            })
+            .collect();
+        CreditNames { conversion_id: Name::new(&conversion.id), person_id: Name::new(person), touches }
+    }
+}
+
 /// Appends the rows of one conversion under one model: one per touch, or one
 /// `(unattributed)` row when the conversion has no touch (`weights` is None).
 fn push_rows(
-    journey: &Journey<'_>,
     conversion: &Conversion<'_>,
     touches: &[Touch<'_>],
-    (model, model_version): (Model, &str),
+    names: &CreditNames,
+    (model, model_version): (Model, &Name),
     weights: Option<&Weights>,
     amounts: &Amounts<'_>,
     out: &mut Vec<CreditRow>,
 ) {
     let base = CreditRow {
-        conversion_id: conversion.id.clone(),
+        conversion_id: names.conversion_id.clone(),
         conversion_version: conversion.version,
-        conversion_type: conversion.kind.as_str().to_string(),
-        model: model.as_str().to_string(),
-        model_version: model_version.to_string(),
-        person_id: journey.person.to_string(),
-        touch_event_id: String::new(),
-        touch_source: String::new(),
-        touch_time: String::new(),
-        channel: UNATTRIBUTED.to_string(),
-        platform: String::new(),
-        campaign_id: String::new(),
-        post_id: String::new(),
-        ad_id: String::new(),
-        actor_type: String::new(),
+        conversion_type: conversion.kind,
+        model,
+        model_version: model_version.clone(),
+        person_id: names.person_id.clone(),
+        touch_event_id: Name::default(),
+        touch_source: None,
+        touch_time: None,
+        channel: None,
+        platform: None,
+        campaign_id: Name::default(),
+        post_id: Name::default(),
+        ad_id: Name::default(),
+        actor_type: None,
         weight: 1.0,
         credit_minor: amounts.revenue,
-        currency: currency_of(conversion),
-        conversion_time: conversion.time.to_string(),
+        currency: conversion.currency,
+        conversion_time: conversion.time,
         credit_reporting_minor: amounts.reported,
-        reporting_currency: amounts.reporting.currency.to_string(),
+        reporting_currency: amounts.reporting.currency,
     };
     let Some(weights) = weights else {
         out.push(base);
@@ -426,18 +486,18 @@ fn push_rows(
     };
     let money = allocate(amounts.revenue, weights);
     let mut reported = amounts.reported.map(|r| allocate(r, weights).into_iter());
-    for ((t, w), credit) in touches.iter().zip(weights.fractions()).zip(money) {
+    for (((t, names), w), credit) in touches.iter().zip(&names.touches).zip(weights.fractions()).zip(money) {
         let credit_reporting_minor = reported.as_mut().and_then(Iterator::next);
         out.push(CreditRow {
-            touch_event_id: t.event_id.to_string(),
-            touch_source: t.source.as_str().to_string(),
-            touch_time: t.time.to_string(),
-            channel: t.channel.as_str().to_string(),
-            platform: t.platform().map(|p| p.as_str().to_string()).unwrap_or_default(),
-            campaign_id: t.campaign_id.unwrap_or_default().to_string(),
-            post_id: t.post_id.unwrap_or_default().to_string(),
-            ad_id: t.ad_id.unwrap_or_default().to_string(),
-            actor_type: t.actor_type.map(|a| a.as_str().to_string()).unwrap_or_default(),
+            touch_event_id: names.event_id.clone(),
+            touch_source: Some(t.source),
+            touch_time: Some(t.time),
+            channel: Some(t.channel),
+            platform: t.platform(),
+            campaign_id: names.campaign_id.clone(),
+            post_id: names.post_id.clone(),
+            ad_id: names.ad_id.clone(),
+            actor_type: t.actor_type,
             weight: w,
             credit_minor: credit,
             credit_reporting_minor,

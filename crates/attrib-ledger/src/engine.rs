@@ -11,6 +11,7 @@ use crate::parallel::par_map;
 use crate::spend::{SpendEntry, SpendRow};
 use attrib_contract::{decode, DecodeError, Event, FxRate, Topic};
 use attrib_journeys::{FirstCopies, Ingested, JourneyStore, SocialActivity};
+use attrib_models::Model;
 use std::collections::BTreeMap;
 
 /// Counts of what happened to the records of one topic.
@@ -269,9 +270,9 @@ impl Engine {
         ledger.conversions.shrink_to_fit();
         ledger.fits = fits.reports;
         // Stable sort: rows of one conversion and model keep their touch order.
-        let model_rank = |m: &str| self.config.models.iter().position(|x| x.as_str() == m).unwrap_or(usize::MAX);
+        let model_rank = |m: Model| self.config.models.iter().position(|x| *x == m).unwrap_or(usize::MAX);
         let by_conversion_and_model = |a: &CreditRow, b: &CreditRow| {
-            (&a.conversion_id, model_rank(&a.model)).cmp(&(&b.conversion_id, model_rank(&b.model)))
+            (&a.conversion_id, model_rank(a.model)).cmp(&(&b.conversion_id, model_rank(b.model)))
         };
         ledger.credits.sort_by(by_conversion_and_model);
         ledger.pipeline.sort_by(by_conversion_and_model);

@@ -5,7 +5,7 @@
 use crate::credits::CreditRow;
 use crate::fx::{FxTable, ReportingConfig};
 use attrib_contract::{Currency, DealStage, Timestamp};
-use attrib_journeys::DealRecord;
+use attrib_journeys::{ConversionType, DealRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -170,9 +170,12 @@ pub fn reconcile_month(
         }
     }
     let mut credited: HashMap<(&str, &str), i64> = HashMap::new();
-    for c in credits.iter().filter(|c| c.conversion_type == "deal" && month_of(&c.conversion_time) == month) {
-        *credited.entry((&c.model, &c.currency)).or_default() += c.credit_minor;
-        *credited.entry((&c.model, &reporting_key)).or_default() += c.credit_reporting_minor.unwrap_or(0);
+    let deal_of_month =
+        |c: &&CreditRow| c.conversion_type == ConversionType::Deal && c.conversion_time.date().year_month() == month;
+    for c in credits.iter().filter(deal_of_month) {
+        let currency = c.currency.as_ref().map_or("", Currency::as_str);
+        *credited.entry((c.model.as_str(), currency)).or_default() += c.credit_minor;
+        *credited.entry((c.model.as_str(), &reporting_key)).or_default() += c.credit_reporting_minor.unwrap_or(0);
     }
     // Currencies seen on either side.
     let mut currencies: BTreeSet<String> = crm.keys().cloned().collect();

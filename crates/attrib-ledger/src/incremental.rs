@@ -16,8 +16,10 @@ use crate::engine::Engine;
 use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
 use crate::fx::FxTable;
 use crate::parallel::par_map;
+use attrib_contract::{Currency, Name, Timestamp};
 use attrib_identity::NodeId;
-use attrib_journeys::{Journey, JourneyStore, Sym, Symbols, Touch};
+use attrib_journeys::{ConversionType, Journey, JourneyStore, Sym, Symbols, Touch, TouchSource};
+use attrib_models::Model;
 use hashbrown::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
@@ -166,7 +168,7 @@ type TouchKey = (KeyName, KeyName);
 type ConversionKey = (KeyName, i64);
 /// The table key of a credit or pipeline row:
 /// (conversion_id, conversion_version, model, touch_source, touch_event_id).
-type CreditKey = (KeyName, i64, KeyName, KeyName, KeyName);
+type CreditKey = (KeyName, i64, Model, Option<TouchSource>, KeyName);
 
 /// A row already written, remembered by its table key and a hash of its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,7 +203,7 @@ fn content_hash<T: Hash>(row: &T) -> u64 {
 }
 
 /// How a ledger table's rows are keyed, and what its tombstones hold.
-trait Keyed: Hash + Clone + Default {
+trait Keyed: Hash + Clone {
     type Key: Ord + Copy;
     fn key(&self, names: &mut KeyNames, store: &Symbols) -> Self::Key;
     /// A tombstone: the key's columns set, every other column empty.
@@ -242,19 +244,35 @@ impl Keyed for CreditRow {
         (
             names.of(store, &self.conversion_id),
             self.conversion_version,
-            names.of(store, &self.model),
-            names.of(store, &self.touch_source),
+            self.model,
+            self.touch_source,
             names.of(store, &self.touch_event_id),
         )
     }
+    /// Only the key's columns mean anything in a tombstone: the others are written empty.
     fn tombstone((id, version, model, source, event): CreditKey, names: &KeyNames, store: &Symbols) -> Self {
         CreditRow {
-            conversion_id: names.resolve(store, id).to_string(),
+            conversion_id: Name::new(names.resolve(store, id)),
             conversion_version: version,
-            model: names.resolve(store, model).to_string(),
-            touch_source: names.resolve(store, source).to_string(),
-            touch_event_id: names.resolve(store, event).to_string(),
-            ..CreditRow::default()
+            conversion_type: ConversionType::Order,
+            model,
+            model_version: Name::default(),
+            person_id: Name::default(),
+            touch_event_id: Name::new(names.resolve(store, event)),
+            touch_source: source,
+            touch_time: None,
+            channel: None,
+            platform: None,
+            campaign_id: Name::default(),
+            post_id: Name::default(),
+            ad_id: Name::default(),
+            actor_type: None,
+            weight: 0.0,
+            credit_minor: 0,
+            currency: None,
+            conversion_time: Timestamp::from_unix_nanos(0),
+            credit_reporting_minor: None,
+            reporting_currency: Currency::XXX,
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::credits::{ConversionRow, CreditRow};
 use crate::spend::SpendRow;
-use attrib_contract::{ActorType, Date, InteractionKind, Platform};
-use attrib_journeys::{SocialActivity, Sym, Symbols};
+use attrib_contract::{ActorType, Currency, Date, InteractionKind, Platform};
+use attrib_journeys::{ConversionType, SocialActivity, Sym, Symbols};
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -98,7 +98,8 @@ pub struct ChannelKpi {
 pub fn channel_kpis(credits: &[CreditRow]) -> Vec<ChannelKpi> {
     let mut acc: BTreeMap<(&str, &str, &str, &str), (i64, f64)> = BTreeMap::new();
     for c in credits {
-        let e = acc.entry((&c.model, &c.channel, &c.conversion_type, &c.currency)).or_default();
+        let key = (c.model.as_str(), c.channel_name(), c.conversion_type.as_str(), currency_text(&c.currency));
+        let e = acc.entry(key).or_default();
         e.0 += c.credit_minor;
         e.1 += c.weight;
     }
@@ -137,7 +138,8 @@ pub fn reconcile(ledger_conversions: &[ConversionRow], credits: &[CreditRow], mo
     }
     let mut credited: HashMap<(&str, &str, &str), i64> = HashMap::new();
     for c in credits {
-        *credited.entry((&c.conversion_type, &c.currency, &c.model)).or_default() += c.credit_minor;
+        let key = (c.conversion_type.as_str(), currency_text(&c.currency), c.model.as_str());
+        *credited.entry(key).or_default() += c.credit_minor;
     }
     let mut out = Vec::new();
     for ((ty, cur), (n, rev)) in revenue {
@@ -290,18 +292,29 @@ pub struct KpiInputs<'a> {
 /// own until the table is built.
 type BorrowedKey<'a> = [&'a str; 9];
 
-fn credit_key(c: &CreditRow) -> BorrowedKey<'_> {
+/// `day`: the conversion's date as text.
+fn credit_key<'a>(c: &'a CreditRow, day: &'a str) -> BorrowedKey<'a> {
     [
-        c.conversion_time.get(..10).unwrap_or_default(),
-        &c.model,
-        &c.platform,
-        &c.channel,
+        day,
+        c.model.as_str(),
+        c.platform.map_or("", Platform::as_str),
+        c.channel_name(),
         &c.campaign_id,
         &c.post_id,
         &c.ad_id,
-        &c.actor_type,
-        &c.conversion_type,
+        c.actor_type.map_or("", ActorType::as_str),
+        c.conversion_type.as_str(),
     ]
+}
+
+/// A currency column's text: empty for none.
+fn currency_text(c: &Option<Currency>) -> &str {
+    c.as_ref().map_or("", Currency::as_str)
+}
+
+/// Orders and deals: the conversions that acquire a customer (and count in CPA).
+fn acquires(t: ConversionType) -> bool {
+    matches!(t, ConversionType::Order | ConversionType::Deal)
 }
 
 /// The key of a spend or engagement row under `model` (channel = platform, no conversion type).
@@ -342,23 +355,33 @@ impl<'a> Cell<'a> {
 pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
     // Declared before the map that borrows them.
     let days: Vec<String> = input.engagement.iter().map(|e| e.day.to_string()).collect();
+    let credit_days: HashMap<Date, String> = input
+        .credits
+        .iter()
+        .chain(input.pipeline)
+        .map(|c| c.conversion_time.date())
+        .collect::<std::collections::HashSet<Date>>()
+        .into_iter()
+        .map(|d| (d, d.to_string()))
+        .collect();
+    let day_of = |c: &CreditRow| credit_days.get(&c.conversion_time.date()).map_or("", String::as_str);
     let mut acc: HashMap<BorrowedKey<'_>, Cell<'_>> = HashMap::new();
     for c in input.credits {
-        let f = acc.entry(credit_key(c)).or_default();
-        f.priced_in(&c.reporting_currency);
+        let f = acc.entry(credit_key(c, day_of(c))).or_default();
+        f.priced_in(c.reporting_currency.as_str());
         match c.credit_reporting_minor {
             Some(m) => f.attributed_revenue_minor += m,
             None => f.missing_fx_rows += 1,
         }
-        if ACQUISITION_TYPES.contains(&c.conversion_type.as_str()) {
+        if acquires(c.conversion_type) {
             f.attributed_conversions += c.weight;
-        } else if c.conversion_type == "lead" {
+        } else if c.conversion_type == ConversionType::Lead {
             f.leads += c.weight;
         }
     }
     for c in input.pipeline {
-        let f = acc.entry(credit_key(c)).or_default();
-        f.priced_in(&c.reporting_currency);
+        let f = acc.entry(credit_key(c, day_of(c))).or_default();
+        f.priced_in(c.reporting_currency.as_str());
         match c.credit_reporting_minor {
             Some(m) => f.pipeline_minor += m,
             None => f.missing_fx_rows += 1,
@@ -566,9 +589,11 @@ pub fn ledger_reconciliation(conversions: &[ConversionRow], credits: &[CreditRow
         *revenue.entry(key(reporting)).or_default() += c.revenue_reporting_minor.unwrap_or(0);
     }
     let mut credited: BTreeMap<(String, String, String, String), i64> = BTreeMap::new();
-    for c in credits.iter().filter(|c| paying(&c.conversion_type)) {
-        let key = |cur: String| (month(&c.conversion_time), c.conversion_type.clone(), cur, c.model.clone());
-        *credited.entry(key(c.currency.clone())).or_default() += c.credit_minor;
+    for c in credits.iter().filter(|c| acquires(c.conversion_type)) {
+        let key = |cur: String| {
+            (c.conversion_time.date().year_month(), c.conversion_type.to_string(), cur, c.model.to_string())
+        };
+        *credited.entry(key(currency_text(&c.currency).to_string())).or_default() += c.credit_minor;
         let reporting = format!("reporting:{}", c.reporting_currency);
         *credited.entry(key(reporting)).or_default() += c.credit_reporting_minor.unwrap_or(0);
     }

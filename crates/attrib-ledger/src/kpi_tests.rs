@@ -2,6 +2,7 @@
 
 use crate::*;
 use attrib_contract::Topic;
+use attrib_journeys::ConversionType;
 use serde_json::{json, Value};
 
 fn engine_with(records: &[(Topic, Value)]) -> Engine {
@@ -175,7 +176,7 @@ fn a_refund_restated_in_a_later_month_shows_there_as_an_adjustment_and_every_mon
     );
     // A credit missing from the ledger is caught.
     let mut short = ledger.credits.clone();
-    short.retain(|c| c.conversion_type != "deal");
+    short.retain(|c| c.conversion_type != ConversionType::Deal);
     assert!(!reconcile_month("2026-03", &e.deal_versions(), &short, &models, e.fx_table(), &cfg).balanced());
 }
 
@@ -236,8 +237,8 @@ fn pipeline_credits_open_deals_to_the_touches_before_their_creation_until_they_c
     let ledger = e.attribute(1);
     assert!(ledger.conversions.is_empty() && ledger.credits.is_empty(), "an open deal is no conversion");
     let got = |model: &str| -> Vec<(String, i64, Option<i64>)> {
-        let rows = ledger.pipeline.iter().filter(|c| c.model == model);
-        rows.map(|c| (c.touch_event_id.clone(), c.credit_minor, c.credit_reporting_minor)).collect()
+        let rows = ledger.pipeline.iter().filter(|c| c.model.as_str() == model);
+        rows.map(|c| (c.touch_event_id.to_string(), c.credit_minor, c.credit_reporting_minor)).collect()
     };
     assert_eq!(got("last_touch"), vec![("w0".to_string(), 0, Some(0)), ("w1".to_string(), 50_000, Some(60_000))]);
     assert_eq!(got("linear"), vec![("w0".to_string(), 25_000, Some(30_000)), ("w1".to_string(), 25_000, Some(30_000))]);
@@ -258,6 +259,7 @@ fn pipeline_credits_open_deals_to_the_touches_before_their_creation_until_they_c
     let changes = inc.update(&mut e);
     assert_eq!(changes.pipeline.iter().filter(|c| c.deleted).count(), 4);
     assert!(inc.live_pipeline(&e).is_empty());
-    let won: i64 = inc.live_credits(&e).iter().filter(|c| c.model == "last_touch").map(|c| c.credit_minor).sum();
+    let won: i64 =
+        inc.live_credits(&e).iter().filter(|c| c.model.as_str() == "last_touch").map(|c| c.credit_minor).sum();
     assert_eq!(won, 50_000);
 }

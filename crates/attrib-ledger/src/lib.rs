@@ -14,8 +14,8 @@ mod spend;
 
 pub use attrib_journeys::DealRecord;
 pub use credits::{
-    attribute_journey, fnv1a, model_versions, sort_ledger, AttributionConfig, ConversionRow, CreditRow, FitCounts,
-    JourneyCredits, ModelVersions, UNATTRIBUTED,
+    attribute_journey, fnv1a, model_versions, sort_ledger, unattributed_channel, AttributionConfig, ConversionRow,
+    CreditRow, FitCounts, JourneyCredits, ModelVersions, UNATTRIBUTED,
 };
 pub use engine::{Engine, Ledger, Outcome, TopicCounts};
 pub use finance::{reconcile_month, Adjustment, DealVersionRow, MonthReconciliation, ReconciliationLine};

@@ -1,5 +1,6 @@
 use super::*;
 use attrib_contract::Topic;
+use attrib_models::{Model, RuleModel};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -37,7 +38,7 @@ fn deal(id: &str, at: &str, stage: &str, amount: i64, version: i64) -> (Topic, V
 }
 
 fn rows_of<'a>(l: &'a Ledger, model: &str) -> Vec<&'a CreditRow> {
-    l.credits.iter().filter(|c| c.model == model).collect()
+    l.credits.iter().filter(|c| c.model.as_str() == model).collect()
 }
 
 #[test]
@@ -47,7 +48,7 @@ fn a_conversion_without_touches_credits_unattributed_in_full() {
     assert_eq!(l.credits.len(), 10, "one row per model");
     for c in &l.credits {
         assert_eq!(
-            (c.channel.as_str(), c.credit_minor, c.touch_event_id.as_str(), c.weight),
+            (c.channel_name(), c.credit_minor, c.touch_event_id.as_str(), c.weight),
             (UNATTRIBUTED, 4242, "", 1.0)
         );
     }
@@ -66,7 +67,7 @@ fn leads_get_zero_credit_rows_that_still_carry_weights() {
     let l = e.attribute(1);
     let linear = rows_of(&l, "linear");
     assert_eq!(linear.len(), 2);
-    assert!(linear.iter().all(|c| c.credit_minor == 0 && c.weight == 0.5 && c.currency.is_empty()));
+    assert!(linear.iter().all(|c| c.credit_minor == 0 && c.weight == 0.5 && c.currency.is_none()));
     assert_eq!(l.conversions[0].conversion_id, "lead:w3");
 }
 
@@ -87,7 +88,7 @@ fn a_deal_restated_to_closed_lost_leaves_no_credits_and_a_new_amount_replaces_th
     ];
     let l = engine_with(&base).attribute(1);
     assert_eq!(rows_of(&l, "last_touch")[0].credit_minor, 100_000);
-    assert_eq!(rows_of(&l, "last_touch")[0].channel, "linkedin");
+    assert_eq!(rows_of(&l, "last_touch")[0].channel_name(), "linkedin");
 
     let mut refunded = base.clone();
     refunded.push(deal("c2", "2026-04-02T00:00:00Z", "closed_won", 60_000, 2));
@@ -223,7 +224,7 @@ fn markov_and_shapley_credit_by_fitted_channel_values_and_record_their_fit() {
     // P = 2/4·2/3 + 1/4·2/3 = 1/2. Without linkedin: 1/4·2/3 = 1/6 → RE = 2/3. Without x: 0 → RE = 1.
     // Weights 2/3 : 1 = 0.4 : 0.6; 2001 cents → 800.4 / 1200.6 → the last cent to x.
     assert_eq!(
-        markov.iter().map(|c| (c.channel.as_str(), c.credit_minor)).collect::<Vec<_>>(),
+        markov.iter().map(|c| (c.channel_name(), c.credit_minor)).collect::<Vec<_>>(),
         vec![("linkedin", 400), ("x", 600), ("linkedin", 800), ("x", 1201)]
     );
     // One fit per model and conversion type.
@@ -232,7 +233,7 @@ fn markov_and_shapley_credit_by_fitted_channel_values_and_record_their_fit() {
     assert_eq!((fit.converting_paths, fit.non_converting_paths, fit.unique_paths), (2, 2, 3));
     assert!(markov
         .iter()
-        .all(|c| c.model_version == fit.model_version && c.model_version.starts_with("markov-order-")));
+        .all(|c| c.model_version.as_str() == fit.model_version && c.model_version.starts_with("markov-order-")));
     assert_eq!(fit.channel_values["facebook"], 0.0);
     // Nobody has a deal: all four people are the deal fit's non-converting paths.
     let deals = fit_of(&l, "markov", "deal");
@@ -286,7 +287,7 @@ fn each_conversion_plays_its_own_shapley_game() {
     let shapley = fit_of(&l, "shapley", "order");
     // The x-only conversion plays alone: φ_x = CR{x} = 1/20 > 0, so it keeps its value on x.
     let x_only: Vec<_> = rows_of(&l, "shapley").into_iter().filter(|c| c.conversion_id == "order:o-o11").collect();
-    assert_eq!(x_only.iter().map(|c| (c.channel.as_str(), c.credit_minor)).collect::<Vec<_>>(), vec![("x", 777)]);
+    assert_eq!(x_only.iter().map(|c| (c.channel_name(), c.credit_minor)).collect::<Vec<_>>(), vec![("x", 777)]);
     // On {linkedin, x}: φ_x = ½·(1/20) + ½·(1/10 − 1) < 0 → floored to 0; linkedin takes all.
     let both: Vec<_> = rows_of(&l, "shapley").into_iter().filter(|c| c.conversion_id == "order:o-o1").collect();
     assert_eq!(both.iter().map(|c| c.credit_minor).collect::<Vec<_>>(), vec![777, 0]);
@@ -320,7 +321,7 @@ fn a_conversion_on_a_channel_set_its_fit_never_saw_falls_back_to_last_touch() {
     let changes = inc.update(&mut e);
     let credits_of = |model: &str| -> Vec<i64> {
         let live = changes.credits.iter().filter(|c| !c.deleted);
-        live.filter(|c| c.row.model == model && c.row.conversion_id == "order:o-n5")
+        live.filter(|c| c.row.model.as_str() == model && c.row.conversion_id == "order:o-n5")
             .map(|c| c.row.credit_minor)
             .collect()
     };
@@ -344,19 +345,14 @@ proptest! {
 struct Table(std::collections::HashMap<CreditKey, (CreditRow, bool)>);
 
 /// (conversion id, conversion version, model, touch source, touch event id): the ledger key.
-type CreditKey = (String, i64, String, String, String);
+type CreditKey = (attrib_contract::Name, i64, Model, Option<attrib_journeys::TouchSource>, attrib_contract::Name);
 
 impl Table {
     fn apply(&mut self, changes: &Changes) {
         for c in &changes.credits {
             let r = &c.row;
-            let key = (
-                r.conversion_id.clone(),
-                r.conversion_version,
-                r.model.clone(),
-                r.touch_source.clone(),
-                r.touch_event_id.clone(),
-            );
+            let key =
+                (r.conversion_id.clone(), r.conversion_version, r.model, r.touch_source, r.touch_event_id.clone());
             self.0.insert(key, (r.clone(), c.deleted));
         }
     }
@@ -421,7 +417,7 @@ fn a_deal_restated_to_closed_lost_reverses_its_credits_in_the_live_ledger() {
     let won: i64 = table
         .live()
         .iter()
-        .filter(|c| c.conversion_id == "deal:d1" && c.model == "linear")
+        .filter(|c| c.conversion_id == "deal:d1" && c.model == Model::Rule(RuleModel::Linear))
         .map(|c| c.credit_minor)
         .sum();
     assert_eq!(won, 100_000);
@@ -477,7 +473,7 @@ proptest! {
         let batch_ledger = engine_with(&all).attribute(1);
         let (table, inc, engine) = incremental_run_in_chunks(&perm, batch, people);
         let (live, want) = (table.live(), sorted(batch_ledger.credits.clone()));
-        let fmt = |r: &CreditRow| format!("{} v{} {} {}:{} {} {} w={} c={} mv={}", r.conversion_id, r.conversion_version, r.model, r.touch_source, r.touch_event_id, r.touch_time, r.channel, r.weight, r.credit_minor, r.model_version);
+        let fmt = |r: &CreditRow| format!("{} v{} {} {}:{} {} {} w={} c={} mv={}", r.conversion_id, r.conversion_version, r.model, r.touch_source.map_or("", |t| t.as_str()), r.touch_event_id, r.touch_time.map(|t| t.to_string()).unwrap_or_default(), r.channel_name(), r.weight, r.credit_minor, r.model_version);
         let a: std::collections::BTreeSet<String> = live.iter().map(fmt).collect();
         let b: std::collections::BTreeSet<String> = want.iter().map(fmt).collect();
         let only_live: Vec<_> = a.difference(&b).take(6).collect();

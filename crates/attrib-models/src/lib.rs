@@ -130,6 +130,8 @@ impl Model {
     }
 }
 
+attrib_contract::serde_by_name!(Model, "model");
+
 impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

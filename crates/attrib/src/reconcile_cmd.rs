@@ -69,7 +69,7 @@ pub fn reconcile(month: &str, source: Source<'_>, config: &Config) -> Result<Mon
         })?,
     };
     // Every model the ledger holds; the configured ones when it holds none.
-    let mut models: BTreeSet<String> = credits.iter().map(|c| c.model.clone()).collect();
+    let mut models: BTreeSet<String> = credits.iter().map(|c| c.model.to_string()).collect();
     if models.is_empty() {
         models = config.attribution().models.iter().map(|m| m.as_str().to_string()).collect();
     }

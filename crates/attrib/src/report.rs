@@ -95,10 +95,11 @@ pub fn summary(run: &BatchRun) -> String {
     if let Some((cur, _)) = currencies.first() {
         let model = if models.contains(&"linear") { "linear" } else { models[0] };
         let mut actors: BTreeMap<&str, (i64, f64)> = BTreeMap::new();
-        for c in
-            run.ledger.credits.iter().filter(|c| c.model == model && c.currency == *cur && !c.actor_type.is_empty())
-        {
-            let e = actors.entry(&c.actor_type).or_default();
+        let of_model_and_currency =
+            |c: &&attrib_ledger::CreditRow| c.model.as_str() == model && c.currency.is_some_and(|x| x.as_str() == *cur);
+        for c in run.ledger.credits.iter().filter(of_model_and_currency) {
+            let Some(actor) = c.actor_type else { continue };
+            let e = actors.entry(actor.as_str()).or_default();
             e.0 += c.credit_minor;
             e.1 += c.weight;
         }
