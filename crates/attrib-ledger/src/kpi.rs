@@ -3,7 +3,7 @@
 
 use crate::credits::{ConversionRow, CreditRow};
 use crate::spend::SpendRow;
-use attrib_contract::{ActorType, Currency, Date, InteractionKind, Platform};
+use attrib_contract::{ActorType, Currency, Date, InteractionKind, Name, Platform};
 use attrib_journeys::{ConversionType, SocialActivity, Sym, Symbols};
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
@@ -189,17 +189,17 @@ macro_rules! interaction_field {
 pub struct KpiFact {
     /// The conversion's UTC date for credits, the deal's creation date for pipeline, the
     /// spend's or the interaction's date otherwise.
-    pub day: String,
-    pub model: String,
-    pub platform: String,
-    pub channel: String,
-    pub campaign_id: String,
-    pub post_id: String,
-    pub ad_id: String,
-    pub actor_type: String,
+    pub day: Name,
+    pub model: Name,
+    pub platform: Name,
+    pub channel: Name,
+    pub campaign_id: Name,
+    pub post_id: Name,
+    pub ad_id: Name,
+    pub actor_type: Name,
     /// Empty on spend and engagement rows.
-    pub conversion_type: String,
-    pub reporting_currency: String,
+    pub conversion_type: Name,
+    pub reporting_currency: Name,
     pub attributed_revenue_minor: i64,
     /// Σ weights of orders and deals.
     pub attributed_conversions: f64,
@@ -226,9 +226,9 @@ pub struct KpiFact {
 }
 
 impl KpiFact {
-    /// A fact with the given dimensions and no measures yet.
-    fn with_dimensions(k: BorrowedKey<'_>) -> KpiFact {
-        let own = |i: usize| k[i].to_string();
+    /// A fact with the given dimensions and no measures yet, their text shared through `names`.
+    fn with_dimensions<'a>(k: BorrowedKey<'a>, names: &mut SharedNames<'a>) -> KpiFact {
+        let mut own = |i: usize| names.name(k[i]);
         KpiFact {
             day: own(0),
             model: own(1),
@@ -255,7 +255,7 @@ impl KpiFact {
     /// Notes the reporting currency of a money row (the greatest, should runs ever mix them).
     fn priced_in(&mut self, currency: &str) {
         if currency > self.reporting_currency.as_str() {
-            self.reporting_currency = currency.to_string();
+            self.reporting_currency = Name::new(currency);
         }
     }
 
@@ -351,6 +351,16 @@ impl<'a> Cell<'a> {
     }
 }
 
+/// One `Name` per distinct dimension value: a fact table of many rows holds each text once.
+#[derive(Default)]
+struct SharedNames<'a>(HashMap<&'a str, Name>);
+
+impl<'a> SharedNames<'a> {
+    fn name(&mut self, s: &'a str) -> Name {
+        self.0.entry(s).or_insert_with(|| Name::new(s)).clone()
+    }
+}
+
 /// The KPI fact table, ordered by its dimensions.
 pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
     // Declared before the map that borrows them.
@@ -408,12 +418,13 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
         }
     }
     let mut cells: Vec<(BorrowedKey<'_>, Cell<'_>)> = acc.into_iter().collect();
+    let mut names = SharedNames::default();
     cells.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     cells
         .into_iter()
         .map(|(k, c)| {
             let mut fact = KpiFact {
-                reporting_currency: c.reporting_currency.to_string(),
+                reporting_currency: names.name(c.reporting_currency),
                 attributed_revenue_minor: c.attributed_revenue_minor,
                 attributed_conversions: c.attributed_conversions,
                 leads: c.leads,
@@ -421,7 +432,7 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
                 pipeline_deals: c.pipeline_deals,
                 spend_minor: c.spend_minor,
                 missing_fx_rows: c.missing_fx_rows,
-                ..KpiFact::with_dimensions(k)
+                ..KpiFact::with_dimensions(k, &mut names)
             };
             for (kind, n) in InteractionKind::ALL.iter().zip(c.interactions) {
                 *fact.interactions_mut(*kind) = n;
@@ -446,7 +457,7 @@ pub fn rollup<'a>(
     sum_by(facts, key)
         .into_iter()
         .map(|(k, sums)| {
-            let mut f = KpiFact::with_dimensions(k);
+            let mut f = KpiFact::with_dimensions(k, &mut SharedNames::default());
             f.add(&sums);
             f
         })
@@ -504,10 +515,10 @@ pub fn campaign_kpis(facts: &[KpiFact]) -> Vec<CampaignKpi> {
                 roas: ratio(k.attributed_revenue_minor as f64, spend),
                 cpa_minor: ratio(spend, k.attributed_conversions),
                 cost_per_lead_minor: ratio(spend, k.leads),
-                model: k.model,
-                platform: k.platform,
-                campaign_id: k.campaign_id,
-                reporting_currency: k.reporting_currency,
+                model: k.model.to_string(),
+                platform: k.platform.to_string(),
+                campaign_id: k.campaign_id.to_string(),
+                reporting_currency: k.reporting_currency.to_string(),
                 attributed_revenue_minor: k.attributed_revenue_minor,
                 attributed_conversions: k.attributed_conversions,
                 leads: k.leads,

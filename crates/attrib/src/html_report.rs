@@ -81,9 +81,9 @@ fn week_of(day: &str) -> String {
 /// The source a credit is shown under: its platform, or its channel for non-social touches.
 fn source_of(f: &KpiFact) -> String {
     if f.platform.is_empty() {
-        f.channel.clone()
+        f.channel.to_string()
     } else {
-        f.platform.clone()
+        f.platform.to_string()
     }
 }
 
@@ -186,7 +186,7 @@ fn table(head: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
 
 /// The models in the data, and the one the report shows (`wanted`, else linear, else the first).
 fn pick_model(facts: &[KpiFact], wanted: Option<&str>) -> (Vec<String>, String) {
-    let models: Vec<String> = facts.iter().map(|f| f.model.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let models: Vec<String> = facts.iter().map(|f| f.model.to_string()).collect::<BTreeSet<_>>().into_iter().collect();
     let chosen = match wanted {
         Some(m) => m.to_string(),
         None if models.iter().any(|m| m == "linear") => "linear".to_string(),
@@ -203,7 +203,7 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
         digits: Currency::parse(&currency).map_or(2, Currency::minor_unit_digits),
         code: if currency.is_empty() { "—".into() } else { currency.clone() },
     };
-    let of_model: Vec<&KpiFact> = data.facts.iter().filter(|f| f.model == model).collect();
+    let of_model: Vec<&KpiFact> = data.facts.iter().filter(|f| f.model.as_str() == model).collect();
     let days: BTreeSet<&str> = of_model.iter().map(|f| f.day.as_str()).collect();
     let mut body = String::new();
 
@@ -269,7 +269,7 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
         by_source.iter().map(|(src, f)| (src.clone(), money.units(f.attributed_revenue_minor as f64))).collect();
     bars.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let matrix: BTreeMap<(String, String), i64> =
-        sum_by(data.facts.iter().filter(credited), |f| (source_of(f), f.model.clone()))
+        sum_by(data.facts.iter().filter(credited), |f| (source_of(f), f.model.to_string()))
             .into_iter()
             .map(|(k, f)| (k, f.attributed_revenue_minor))
             .collect();
@@ -290,7 +290,7 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
 
     // Campaigns: ROAS and CPA as ratios of sums.
     let mut campaigns = sum_by(of_model.iter().copied().filter(|f| !f.campaign_id.is_empty()), |f| {
-        (f.platform.clone(), f.campaign_id.clone())
+        (f.platform.to_string(), f.campaign_id.to_string())
     });
     campaigns.sort_by(|(_, a), (_, b)| {
         b.spend_minor.cmp(&a.spend_minor).then(b.attributed_revenue_minor.cmp(&a.attributed_revenue_minor))
@@ -339,7 +339,7 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
 
     // Posts: revenue next to likes.
     let mut posts = sum_by(of_model.iter().copied().filter(|f| !f.post_id.is_empty()), |f| {
-        (f.post_id.clone(), f.platform.clone(), f.actor_type.clone())
+        (f.post_id.to_string(), f.platform.to_string(), f.actor_type.to_string())
     });
     posts.sort_by(|(ka, a), (kb, b)| {
         b.attributed_revenue_minor.cmp(&a.attributed_revenue_minor).then(b.likes.cmp(&a.likes)).then(ka.cmp(kb))
@@ -371,7 +371,7 @@ pub fn render(data: &ReportData, model: Option<&str>) -> String {
     );
 
     // Who published: employee advocacy vs brand vs paid vs influencer.
-    let actors = sum_by(of_model.iter().copied().filter(|f| !f.actor_type.is_empty()), |f| f.actor_type.clone());
+    let actors = sum_by(of_model.iter().copied().filter(|f| !f.actor_type.is_empty()), |f| f.actor_type.to_string());
     let actor_bars: Vec<(String, f64)> = actors
         .iter()
         .flat_map(|(actor, a)| {
