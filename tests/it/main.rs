@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, one module per behaviour.
 
 mod batch;
+mod checkpoint;
 mod connectors;
 mod contract;
 mod faults;

@@ -79,7 +79,7 @@ impl Setup {
     }
 
     /// As `run_to_end`, logging at debug level into a file; returns the log.
-    fn run_to_end_logged(&self, group: &str, extra: &str) -> String {
+    pub(crate) fn run_to_end_logged(&self, group: &str, extra: &str) -> String {
         let cfg = self.config(group, extra);
         let log = self.dir.path().join(format!("{group}.log"));
         let file = std::fs::File::create(&log).expect("log file");
@@ -566,10 +566,12 @@ fn migrations_apply_once_record_their_versions_and_survive_concurrent_starts() {
     assert_eq!(
         versions,
         "1\t001_ledger\n2\t002_current_views\n3\t003_reporting_currency\n4\t004_pipeline_engagement_kpi_views\n\
-         5\t005_ingest_frontier\n6\t006_fits_per_conversion_type\n"
+         5\t005_ingest_frontier\n6\t006_fits_per_conversion_type\n7\t007_state_checkpoints\n"
     );
     let tables = ch_query(&infra.clickhouse, &database, "SHOW TABLES FORMAT TSV");
     for t in [
+        "state_checkpoints",
+        "state_checkpoint_parts",
         "attribution_credits",
         "conversions",
         "touchpoints",

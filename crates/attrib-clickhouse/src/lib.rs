@@ -3,6 +3,7 @@
 //! the reads a restart needs to recover its state.
 
 mod calls;
+mod checkpoint;
 mod migrate;
 mod recovery;
 mod rows;
@@ -10,6 +11,7 @@ mod writer;
 
 pub use attrib_retry::RetryPolicy;
 pub use calls::{Attempts, OnRetry};
+pub use checkpoint::{for_each_checkpoint_part, for_each_raw_event_after, latest_checkpoint, CheckpointInfo};
 pub use migrate::{migrate, Migration, MigrationReport, MIGRATIONS};
 pub use recovery::{
     deal_versions, for_each_live_rows, for_each_raw_event, frontier, fx_rates, live_credits, table_csv,

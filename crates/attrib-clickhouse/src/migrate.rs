@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "006_fits_per_conversion_type",
         sql: include_str!("../../../schemas/clickhouse/006_fits_per_conversion_type.sql"),
     },
+    Migration {
+        version: 7,
+        name: "007_state_checkpoints",
+        sql: include_str!("../../../schemas/clickhouse/007_state_checkpoints.sql"),
+    },
 ];
 
 /// Whether a failed statement only repeats a change another instance already made

@@ -17,9 +17,17 @@ struct RawRead {
 /// Streams every stored raw event, in the order it was consumed per partition, to `each`
 /// (topic, payload); returns how many. The history is never held in memory at once.
 pub async fn for_each_raw_event(client: &Client, mut each: impl FnMut(&str, &str)) -> Result<u64, Error> {
-    let mut cursor = client
-        .query("SELECT topic, payload FROM events_raw FINAL ORDER BY topic, kafka_partition, kafka_offset")
-        .fetch::<RawRead>()?;
+    let sql = "SELECT topic, payload FROM events_raw FINAL ORDER BY topic, kafka_partition, kafka_offset";
+    for_each_raw_event_where(client, sql, &mut each).await
+}
+
+/// `for_each_raw_event` for a query of its columns.
+pub(crate) async fn for_each_raw_event_where(
+    client: &Client,
+    sql: &str,
+    each: &mut impl FnMut(&str, &str),
+) -> Result<u64, Error> {
+    let mut cursor = client.query(sql).fetch::<RawRead>()?;
     let mut n = 0;
     while let Some(r) = cursor.next().await? {
         each(&r.topic, &r.payload);

@@ -72,6 +72,15 @@ pub struct Writer {
     policy: RetryPolicy,
 }
 
+/// The error a write about `table` ends with when retrying did not get it through.
+fn failed(table: &'static str, f: Failure<clickhouse::error::Error>) -> Error {
+    match f {
+        Failure::Permanent(e) => Error::Fatal { table, message: e.to_string() },
+        Failure::Exhausted { error, .. } => Error::ClickHouse(error),
+        Failure::TimedOut { .. } | Failure::ShutDown => Error::ShutDown,
+    }
+}
+
 impl Writer {
     pub fn new(client: Client, policy: RetryPolicy) -> Self {
         Writer { client, policy }
@@ -104,6 +113,20 @@ impl Writer {
         Ok(())
     }
 
+    /// Writes `rows` to `table`, retried as every write is.
+    pub(crate) async fn rows<T>(
+        &self,
+        table: &'static str,
+        rows: &[T],
+        observer: &dyn WriteObserver,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<(), Error>
+    where
+        T: Row + Serialize + Send + Sync + for<'a> Row<Value<'a> = T>,
+    {
+        self.table(table, rows, observer, shutdown).await
+    }
+
     async fn table<T>(
         &self,
         table: &'static str,
@@ -129,12 +152,26 @@ impl Writer {
                 .await;
             match written {
                 Ok(()) => observer.written(table, chunk.len(), started.elapsed()),
-                Err(Failure::Permanent(e)) => return Err(Error::Fatal { table, message: e.to_string() }),
-                Err(Failure::Exhausted { error, .. }) => return Err(Error::ClickHouse(error)),
-                Err(Failure::TimedOut { .. } | Failure::ShutDown) => return Err(Error::ShutDown),
+                Err(f) => return Err(failed(table, f)),
             }
         }
         Ok(())
+    }
+
+    /// Runs one statement about `table` (DDL such as dropping a partition), retried as writes are.
+    pub(crate) async fn statement(
+        &self,
+        table: &'static str,
+        sql: &str,
+        observer: &dyn WriteObserver,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<(), Error> {
+        let retry = Retry { policy: self.policy, deadline: None, shutdown };
+        let on_retry = |attempt, e: &clickhouse::error::Error| {
+            observer.retrying(table, attempt, &e.to_string());
+            tracing::warn!(table, attempt, error = %e, "ClickHouse statement failed; retrying");
+        };
+        retry.run(|| self.client.query(sql).execute(), is_retriable, on_retry).await.map_err(|f| failed(table, f))
     }
 
     async fn insert<T>(&self, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>

@@ -5,8 +5,10 @@
 //! identifier key in its component, so the same events in any order name the same
 //! people with the same keys.
 
+pub mod checkpoint;
 mod symbols;
 
+use checkpoint::{CheckpointWriter, CodecError, Decoder};
 pub use symbols::{Sym, Symbols};
 
 use attrib_contract::{CrmRecord, Platform, SocialInteraction, WebEvent};
@@ -93,9 +95,25 @@ pub fn crm_identifiers(e: &CrmRecord) -> Vec<Identifier<'_>> {
     ids
 }
 
+/// Checkpoint record tags of the graph (other layers use tags of their own).
+const GRAPH_NODE: u8 = 1;
+const GRAPH_COMPONENTS: u8 = 2;
+
 /// A node of the graph: one distinct identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(u32);
+
+impl NodeId {
+    /// The node's dense index (its key's symbol index), for checkpoints.
+    pub fn index(self) -> u32 {
+        self.0
+    }
+
+    /// The node of a dense index, for checkpoints: it must be one `index` gave.
+    pub fn from_index(i: u32) -> NodeId {
+        NodeId(i)
+    }
+}
 
 /// Two people became one: everything held for `absorbed` now belongs to `survivor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +228,46 @@ impl IdentityGraph {
         self.size.push(1);
         self.smallest.push(n);
         NodeId(n)
+    }
+
+    /// Writes the graph as checkpoint records (tags `GRAPH_NODE`, `GRAPH_COMPONENTS`).
+    pub fn checkpoint(&self, w: &mut CheckpointWriter) {
+        for (i, key) in self.keys.iter().enumerate() {
+            w.record(GRAPH_NODE, |e| {
+                e.str(key);
+                e.u32(self.parent[i]);
+                e.u32(self.size[i]);
+                e.u32(self.smallest[i]);
+            });
+        }
+        w.record(GRAPH_COMPONENTS, |e| e.u64(self.components as u64));
+    }
+
+    /// Applies one checkpoint record if its tag is the graph's; false for another layer's.
+    pub fn restore_record(&mut self, tag: u8, d: &mut Decoder<'_>) -> Result<bool, CodecError> {
+        match tag {
+            GRAPH_NODE => {
+                let key = d.str()?;
+                let (parent, size, smallest) = (d.u32()?, d.u32()?, d.u32()?);
+                let n = self.keys.len();
+                if self.keys.intern(key).index() != n {
+                    return Err(CodecError(format!("identifier {key:?} twice in the graph")));
+                }
+                self.parent.push(parent);
+                self.size.push(size);
+                self.smallest.push(smallest);
+                Ok(true)
+            }
+            GRAPH_COMPONENTS => {
+                self.components = usize::try_from(d.u64()?).map_err(|_| CodecError("component count".into()))?;
+                let nodes = self.parent.len() as u32;
+                if self.parent.iter().chain(&self.smallest).any(|&p| p >= nodes) {
+                    return Err(CodecError("a graph link to a node that is not there".into()));
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn union(&mut self, a: NodeId, b: NodeId, merges: &mut Vec<Merge>) -> NodeId {

@@ -24,6 +24,19 @@ impl FirstCopies {
         self.seen.len()
     }
 
+    /// Every fingerprint held, for a checkpoint.
+    pub fn fingerprints(&self) -> impl Iterator<Item = u128> + '_ {
+        self.seen.iter().copied()
+    }
+
+    /// Remembers a fingerprint `fingerprints` gave (restoring a checkpoint).
+    pub fn insert_fingerprint(&mut self, fp: u128) {
+        let low = fp as u64;
+        if self.seen.find(low, |&s| s == fp).is_none() {
+            self.seen.insert_unique(low, fp, |&s| s as u64);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.seen.is_empty()
     }

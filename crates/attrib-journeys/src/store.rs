@@ -24,6 +24,8 @@ pub use attrib_identity::{Sym, Symbols};
 // beyond what the dedup fingerprints already bound.
 use hashbrown::{HashMap, HashSet};
 
+mod checkpoint;
+
 /// What happened to a record offered to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingested {

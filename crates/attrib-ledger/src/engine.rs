@@ -14,6 +14,9 @@ use attrib_journeys::{FirstCopies, Ingested, JourneyStore, SocialActivity};
 use attrib_models::Model;
 use std::collections::BTreeMap;
 
+mod checkpoint;
+pub use checkpoint::Restore;
+
 /// Counts of what happened to the records of one topic.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TopicCounts {

@@ -17,7 +17,7 @@ pub use credits::{
     attribute_journey, fnv1a, model_versions, sort_ledger, unattributed_channel, AttributionConfig, ConversionRow,
     CreditRow, FitCounts, JourneyCredits, ModelVersions, UNATTRIBUTED,
 };
-pub use engine::{Engine, Ledger, Outcome, TopicCounts};
+pub use engine::{Engine, Ledger, Outcome, Restore, TopicCounts};
 pub use finance::{reconcile_month, Adjustment, DealVersionRow, MonthReconciliation, ReconciliationLine};
 pub use fit::{fit_data_driven, training_sets, DataDrivenFits, FitReport, Fitted, TrainingSet, TypeFit};
 pub use fx::{FxStatus, FxTable, ReportedAmount, ReportingConfig};

@@ -63,6 +63,9 @@ pub struct ServiceSettings {
     /// How long startup (migrations check, topics, recovery) keeps retrying a ClickHouse or
     /// broker that does not answer before the service gives up and exits.
     pub startup_timeout_secs: u64,
+    /// How often the state is checkpointed to ClickHouse (0: never), so a restart loads it and
+    /// replays only the events after it. Also saved once caught up with `--stop-when-caught-up`.
+    pub checkpoint_interval_secs: u64,
 }
 
 impl Default for ServiceSettings {
@@ -74,6 +77,7 @@ impl Default for ServiceSettings {
             http_listen: "0.0.0.0:9464".into(),
             shutdown_timeout_secs: 30,
             startup_timeout_secs: 300,
+            checkpoint_interval_secs: 300,
         }
     }
 }

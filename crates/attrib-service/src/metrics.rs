@@ -29,6 +29,10 @@ pub struct Metrics {
     pub retries: IntCounterVec,
     /// Raw events replayed by the last recovery.
     pub recovered_events: IntGauge,
+    /// Checkpoints of the state saved, their size, and the one the last recovery started from.
+    pub checkpoints: IntCounter,
+    pub checkpoint_bytes: IntGauge,
+    pub restored_checkpoint: IntGauge,
     /// Why `/readyz` says no (empty when ready).
     not_ready_because: std::sync::Mutex<String>,
 }
@@ -141,6 +145,13 @@ impl Metrics {
                 &["phase"],
             ),
             recovered_events: gauge(&r, "attrib_recovered_events", "Raw events the last recovery replayed"),
+            checkpoints: counter(&r, "attrib_checkpoints_total", "State checkpoints saved to ClickHouse"),
+            checkpoint_bytes: gauge(&r, "attrib_checkpoint_bytes", "Size of the last state checkpoint saved"),
+            restored_checkpoint: gauge(
+                &r,
+                "attrib_restored_checkpoint",
+                "The checkpoint (its row version) the last recovery started from; 0 for none",
+            ),
             not_ready_because: std::sync::Mutex::new("starting".into()),
             registry: r,
         }

@@ -12,8 +12,8 @@ use crate::metrics::Metrics;
 use crate::position::{Flush, Position};
 use crate::startup::{recover, Startup, Stopped};
 use attrib_clickhouse::{
-    connect, AdSpendRow, Batch, ConversionTableRow, CreditTableRow, CrmDealRow, EngagementTableRow, FxRateRow,
-    ModelFitRow, RawEventRow, SpendFactRow, TouchpointRow, Writer,
+    connect, AdSpendRow, Batch, CheckpointInfo, ConversionTableRow, CreditTableRow, CrmDealRow, EngagementTableRow,
+    FxRateRow, ModelFitRow, RawEventRow, SpendFactRow, TouchpointRow, Writer,
 };
 use attrib_contract::{decode, Event, Topic};
 use attrib_kafka::{StatsContext, StatsMap};
@@ -101,9 +101,36 @@ struct State {
     accepted_since_refit: bool,
     writer: Writer,
     metrics: Arc<Metrics>,
+    /// The position the newest checkpoint saved (or restored) covers.
+    checkpointed: Option<u64>,
 }
 
 impl State {
+    /// Saves the state, with the position it covers, as a checkpoint (unless one of this
+    /// position exists). Call it only between batches: everything consumed is written.
+    async fn checkpoint(&mut self, shutdown: &watch::Receiver<bool>) -> Result<(), attrib_clickhouse::Error> {
+        let version = self.position.version();
+        if self.checkpointed == Some(version) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let parts = self.engine.checkpoint();
+        let bytes: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let info = CheckpointInfo {
+            checkpoint: version,
+            tag: self.engine.checkpoint_tag(),
+            parts: parts.len() as u32,
+            bytes,
+            frontier: self.position.rows(),
+        };
+        self.writer.save_checkpoint(&info, parts, self.metrics.as_ref(), shutdown).await?;
+        self.checkpointed = Some(version);
+        self.metrics.checkpoints.inc();
+        self.metrics.checkpoint_bytes.set(bytes as i64);
+        tracing::info!(checkpoint = version, bytes, secs = started.elapsed().as_secs_f64(), "state checkpointed");
+        Ok(())
+    }
+
     fn data_driven(&self) -> bool {
         self.engine.config().models.iter().any(|m| m.is_data_driven())
     }
@@ -243,6 +270,7 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         position: recovered.position,
         writer: Writer::new(client.clone(), RetryPolicy::default()),
         metrics: Arc::clone(startup.metrics),
+        checkpointed: recovered.checkpoint.as_ref().map(|c| c.checkpoint),
     };
     // Bring the tables in line with the recovered state (the write path: retried until done).
     let reconciled = if state.data_driven() {
@@ -256,7 +284,10 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         Err(e) => return Err(Stopped::Failed(e.into())),
     }
     startup.metrics.recovered_events.set(recovered.events as i64);
+    let restored = recovered.checkpoint.as_ref().map_or(0, |c| c.checkpoint);
+    startup.metrics.restored_checkpoint.set(restored as i64);
     tracing::info!(
+        checkpoint = restored,
         events = recovered.events,
         people = state.engine.store().people(),
         secs = started.elapsed().as_secs_f64(),
@@ -291,6 +322,7 @@ async fn consume(
 
     let mut progress = Progress::default();
     let mut last_refit = Instant::now();
+    let mut last_checkpoint = Instant::now();
     let mut last_ping = Instant::now();
     let mut sd = shutdown.clone();
     let max_wait = Duration::from_millis(config.service.batch_max_wait_ms.max(1));
@@ -370,11 +402,19 @@ async fn consume(
             state.refit(shutdown).await?;
             last_refit = Instant::now();
         }
+        let interval = config.service.checkpoint_interval_secs;
+        if interval > 0 && last_checkpoint.elapsed() >= Duration::from_secs(interval) {
+            state.checkpoint(shutdown).await?;
+            last_checkpoint = Instant::now();
+        }
         if config.stop_when_caught_up && msgs.is_empty() && progress.caught_up(&consumer, &stats) {
             // Everything up to the start's high watermarks is written: refit on all of it
             // (unless nothing arrived since the last refit, which already saw it all).
             if state.accepted_since_refit {
                 state.refit(shutdown).await?;
+            }
+            if config.service.checkpoint_interval_secs > 0 {
+                state.checkpoint(shutdown).await?;
             }
             let memory = crate::process_memory();
             tracing::info!(

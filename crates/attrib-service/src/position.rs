@@ -43,10 +43,16 @@ impl Position {
         }
     }
 
+    /// The version of the position itself (a batch write's, before any refit): what a
+    /// checkpoint of the state at this position is numbered by.
+    pub(crate) fn version(&self) -> u64 {
+        let consumed: i64 = self.next.values().map(|n| (*n).max(0)).sum();
+        (consumed as u64) * 2
+    }
+
     /// The row version of a write at this position, never below one handed out before.
     pub(crate) fn revision(&mut self, flush: Flush) -> u64 {
-        let consumed: i64 = self.next.values().map(|n| (*n).max(0)).sum();
-        self.highest = self.highest.max((consumed as u64) * 2 + flush as u64);
+        self.highest = self.highest.max(self.version() + flush as u64);
         self.highest
     }
 

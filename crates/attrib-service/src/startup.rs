@@ -4,9 +4,9 @@
 use crate::metrics::Metrics;
 use crate::pipeline::ServiceError;
 use crate::position::Position;
-use attrib_clickhouse::Attempts;
+use attrib_clickhouse::{Attempts, CheckpointInfo};
 use attrib_contract::Topic;
-use attrib_ledger::{AttributionConfig, Engine, IncrementalLedger};
+use attrib_ledger::{AttributionConfig, Engine, IncrementalLedger, Restore};
 use attrib_retry::{Failure, Retry, RetryPolicy};
 use std::fmt::Display;
 use std::sync::Arc;
@@ -80,16 +80,52 @@ impl<'a> Startup<'a> {
     }
 }
 
-/// The state rebuilt from ClickHouse: every raw event replayed, the written rows' fingerprints.
+/// The state rebuilt from ClickHouse: the newest checkpoint and the raw events after it (or
+/// every raw event, without a usable checkpoint), and the written rows' fingerprints.
 pub(crate) struct Recovered {
     pub(crate) engine: Engine,
     pub(crate) inc: IncrementalLedger,
     pub(crate) position: Position,
+    /// Raw events replayed on top of the checkpoint (all of them without one).
     pub(crate) events: u64,
+    /// The checkpoint started from, if any.
+    pub(crate) checkpoint: Option<CheckpointInfo>,
 }
 
-/// Reads the state back from scratch. Both reads stream: memory holds the state being rebuilt,
-/// not the history. A read cut half-way fails the whole recovery, which then starts over on a
+/// Why a checkpoint was not restored.
+enum NotRestored {
+    /// It cannot be read back: the history is replayed instead.
+    Unreadable(String),
+    /// Reading it failed: the whole recovery is retried.
+    ClickHouse(attrib_clickhouse::Error),
+}
+
+impl From<attrib_clickhouse::Error> for NotRestored {
+    fn from(e: attrib_clickhouse::Error) -> Self {
+        NotRestored::ClickHouse(e)
+    }
+}
+
+/// The engine of a checkpoint, its parts streamed and applied one at a time.
+async fn restore(
+    client: &attrib_clickhouse::Client,
+    attribution: &AttributionConfig,
+    info: &CheckpointInfo,
+) -> Result<Engine, NotRestored> {
+    let mut restore = Restore::new(attribution.clone());
+    let parts = attrib_clickhouse::for_each_checkpoint_part(client, info.checkpoint, |part| {
+        restore.feed(part).map_err(|e| NotRestored::Unreadable(e.to_string()))
+    })
+    .await?;
+    if parts != info.parts {
+        return Err(NotRestored::Unreadable(format!("{parts} of its {} parts are there", info.parts)));
+    }
+    restore.finish().map_err(|e| NotRestored::Unreadable(e.to_string()))
+}
+
+/// Reads the state back: the newest checkpoint of this state's layout and settings, then the
+/// raw events it does not cover. Every read streams: memory holds the state being rebuilt, not
+/// the history. A read cut half-way fails the whole recovery, which then starts over on a
 /// fresh state rather than going on from a partial one.
 pub(crate) async fn recover(
     client: &attrib_clickhouse::Client,
@@ -97,16 +133,32 @@ pub(crate) async fn recover(
     topic_prefix: &str,
 ) -> Result<Recovered, attrib_clickhouse::Error> {
     let position = Position::from_rows(attrib_clickhouse::frontier(client, topic_prefix).await?);
-    let mut engine = Engine::new(attribution.clone());
+    let tag = Engine::new(attribution.clone()).checkpoint_tag();
+    let (mut engine, checkpoint) = match attrib_clickhouse::latest_checkpoint(client, &tag).await? {
+        None => (Engine::new(attribution.clone()), None),
+        Some(info) => match restore(client, attribution, &info).await {
+            Ok(engine) => (engine, Some(info)),
+            Err(NotRestored::ClickHouse(e)) => return Err(e),
+            Err(NotRestored::Unreadable(why)) => {
+                tracing::warn!(checkpoint = info.checkpoint, %why, "checkpoint not restored; replaying the history");
+                (Engine::new(attribution.clone()), None)
+            }
+        },
+    };
     let mut events = 0u64;
-    attrib_clickhouse::for_each_raw_event(client, |topic, payload| {
+    let mut replay = |topic: &str, payload: &str| {
         if let Some(t) = Topic::parse(topic) {
             let _ = engine.ingest_bytes(t, payload.as_bytes());
             events += 1;
         }
-    })
-    .await?;
+    };
+    match &checkpoint {
+        Some(info) => {
+            attrib_clickhouse::for_each_raw_event_after(client, &info.frontier, topic_prefix, &mut replay).await?
+        }
+        None => attrib_clickhouse::for_each_raw_event(client, &mut replay).await?,
+    };
     let mut inc = IncrementalLedger::new();
     attrib_clickhouse::for_each_live_rows(client, 50_000, |rows| inc.seed(&engine, rows)).await?;
-    Ok(Recovered { engine, inc, position, events })
+    Ok(Recovered { engine, inc, position, events, checkpoint })
 }

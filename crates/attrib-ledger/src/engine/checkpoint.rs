@@ -1,0 +1,205 @@
+//! The engine's state as a checkpoint (tags 30–39 and `END`; the store's and graph's are
+//! their own): saved with the input position it covers, restored part by part.
+
+use super::*;
+use crate::credits::fnv1a;
+use attrib_contract::{ActorType, Currency, Date, Money, Platform};
+use attrib_identity::checkpoint::{unknown_tag, CheckpointWriter, CodecError, Decoder, Encoder};
+
+const ENGAGEMENT: u8 = 30;
+const FX: u8 = 31;
+const SPEND: u8 = 32;
+const DIRTY_SPEND: u8 = 33;
+const SEEN_OTHER: u8 = 34;
+const COUNTS: u8 = 35;
+/// The last record: how many came before it, so a checkpoint cut short is never taken whole.
+const END: u8 = 255;
+
+/// Bumped whenever a record's layout changes: a checkpoint of another layout is not read.
+const LAYOUT: u32 = 1;
+
+/// The sources a spend entry can have (its `source` is one of these).
+const SPEND_SOURCES: [&str; 2] = ["ads.spend", "social.interactions"];
+
+fn put_date(e: &mut Encoder, d: Date) {
+    e.i64(i64::from(d.days_since_epoch()));
+}
+
+fn get_date(d: &mut Decoder<'_>) -> Result<Date, CodecError> {
+    let days = i32::try_from(d.i64()?).map_err(|_| CodecError("a date out of range".into()))?;
+    Ok(Date::from_days_since_epoch(days))
+}
+
+fn get_currency(d: &mut Decoder<'_>) -> Result<Currency, CodecError> {
+    let s = d.str()?;
+    Currency::parse(s).ok_or_else(|| CodecError(format!("{s:?} is no currency")))
+}
+
+impl Engine {
+    /// What a checkpoint depends on besides the records: the layout and the journey settings
+    /// that decide which facts are kept. A checkpoint taken under another tag is not restored.
+    pub fn checkpoint_tag(&self) -> String {
+        let text = format!("layout={LAYOUT};journeys={:?}", self.config.journeys);
+        format!("state-{:012x}", fnv1a(text.as_bytes()) & 0xffff_ffff_ffff)
+    }
+
+    /// The whole state as checkpoint parts (each a few MiB, cut between records).
+    pub fn checkpoint(&self) -> Vec<Vec<u8>> {
+        let mut w = CheckpointWriter::new();
+        self.store.checkpoint(&mut w);
+        for a in &self.engagement {
+            w.record(ENGAGEMENT, |e| JourneyStore::put_activity(e, a));
+        }
+        for f in &self.fx {
+            w.record(FX, |e| {
+                put_date(e, f.date);
+                e.str(f.currency.as_str());
+                e.str(&f.rate_to_reporting);
+            });
+        }
+        for s in &self.spend_entries {
+            w.record(SPEND, |e| {
+                e.str(s.source);
+                e.str(&s.event_id);
+                put_date(e, s.date);
+                e.str(s.platform.as_str());
+                e.str(&s.campaign_id);
+                e.str(&s.ad_id);
+                e.str(&s.post_id);
+                e.str(&s.actor_type);
+                e.i64(s.spend.minor);
+                e.str(s.spend.currency.as_str());
+                e.i64(s.impressions);
+                e.i64(s.clicks);
+            });
+        }
+        for i in &self.dirty_spend {
+            w.record(DIRTY_SPEND, |e| e.u64(*i as u64));
+        }
+        for fp in self.seen_other.fingerprints() {
+            w.record(SEEN_OTHER, |e| e.u128_fixed(fp));
+        }
+        for (topic, c) in &self.counts {
+            w.record(COUNTS, |e| {
+                e.str(topic);
+                for n in [c.received, c.accepted, c.duplicates, c.rejected] {
+                    e.u64(n);
+                }
+            });
+        }
+        let records = w.records();
+        w.record(END, |e| e.u64(records));
+        w.finish()
+    }
+}
+
+/// An engine being rebuilt from checkpoint parts fed in order.
+pub struct Restore {
+    engine: Engine,
+    records: u64,
+    ended: bool,
+}
+
+impl Restore {
+    pub fn new(config: AttributionConfig) -> Restore {
+        Restore { engine: Engine::new(config), records: 0, ended: false }
+    }
+
+    /// Applies every record of one part.
+    pub fn feed(&mut self, part: &[u8]) -> Result<(), CodecError> {
+        let mut d = Decoder::new(part);
+        while !d.is_empty() {
+            if self.ended {
+                return Err(CodecError("records after the end".into()));
+            }
+            let tag = d.u8()?;
+            if tag == END {
+                let want = d.u64()?;
+                if want != self.records {
+                    return Err(CodecError(format!("{} records where the checkpoint wrote {want}", self.records)));
+                }
+                self.ended = true;
+                continue;
+            }
+            self.record(tag, &mut d)?;
+            self.records += 1;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, tag: u8, d: &mut Decoder<'_>) -> Result<(), CodecError> {
+        let e = &mut self.engine;
+        match tag {
+            ENGAGEMENT => {
+                let a = e.store.get_activity(d)?;
+                e.engagement.push(a);
+            }
+            FX => {
+                let date = get_date(d)?;
+                let currency = get_currency(d)?;
+                let rate = FxRate { date, currency, rate_to_reporting: d.str()?.to_string() };
+                e.fx_table.insert(&rate);
+                e.fx.push(rate);
+            }
+            SPEND => {
+                let source = d.str()?;
+                let source = SPEND_SOURCES
+                    .into_iter()
+                    .find(|s| *s == source)
+                    .ok_or_else(|| CodecError(format!("{source:?} is no spend source")))?;
+                let event_id = d.str()?.to_string();
+                let date = get_date(d)?;
+                let platform = d.str()?;
+                let platform = Platform::parse(platform).ok_or_else(|| CodecError(format!("{platform:?}")))?;
+                let (campaign_id, ad_id, post_id) = (d.str()?.to_string(), d.str()?.to_string(), d.str()?.to_string());
+                let actor_type = d.str()?.to_string();
+                if ActorType::parse(&actor_type).is_none() {
+                    return Err(CodecError(format!("{actor_type:?} is no actor type")));
+                }
+                let spend = Money { minor: d.i64()?, currency: get_currency(d)? };
+                let (impressions, clicks) = (d.i64()?, d.i64()?);
+                e.spend_entries.push(SpendEntry {
+                    source,
+                    event_id,
+                    date,
+                    platform,
+                    campaign_id,
+                    ad_id,
+                    post_id,
+                    actor_type,
+                    spend,
+                    impressions,
+                    clicks,
+                });
+            }
+            DIRTY_SPEND => {
+                let i = d.u64()? as usize;
+                if i >= e.spend_entries.len() {
+                    return Err(CodecError(format!("spend entry {i} is not there")));
+                }
+                e.dirty_spend.push(i);
+            }
+            SEEN_OTHER => e.seen_other.insert_fingerprint(d.u128_fixed()?),
+            COUNTS => {
+                let topic = d.str()?;
+                let topic = Topic::parse(topic).ok_or_else(|| CodecError(format!("{topic:?} is no topic")))?;
+                let c = e.count(topic);
+                *c = TopicCounts { received: d.u64()?, accepted: d.u64()?, duplicates: d.u64()?, rejected: d.u64()? };
+            }
+            other => {
+                if !e.store.restore_record(other, d)? {
+                    return Err(unknown_tag(other));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine, once the last part was fed.
+    pub fn finish(self) -> Result<Engine, CodecError> {
+        match self.ended {
+            true => Ok(self.engine),
+            false => Err(CodecError(format!("cut short after {} records", self.records))),
+        }
+    }
+}
