@@ -9,7 +9,9 @@ use crate::fx::FxTable;
 use crate::kpi::{engagement_counts, kpi_facts, EngagementRow, KpiFact, KpiInputs};
 use crate::parallel::par_map;
 use crate::spend::{SpendEntry, SpendRow};
+use attrib_contract::Timestamp;
 use attrib_contract::{decode, DecodeError, Event, FxRate, Topic};
+use attrib_journeys::TouchSource;
 use attrib_journeys::{FirstCopies, Ingested, JourneyStore, SocialActivity};
 use attrib_models::Model;
 use std::collections::BTreeMap;
@@ -272,13 +274,16 @@ impl Engine {
         ledger.pipeline.shrink_to_fit();
         ledger.conversions.shrink_to_fit();
         ledger.fits = fits.reports;
-        // Stable sort: rows of one conversion and model keep their touch order.
+        // By conversion, model (in configured order), then touch order (time, event id,
+        // topic), which the rows of one conversion and model were pushed in: a total order, so
+        // an in-place unstable sort gives the stable one without a scratch copy of the ledger.
         let model_rank = |m: Model| self.config.models.iter().position(|x| *x == m).unwrap_or(usize::MAX);
-        let by_conversion_and_model = |a: &CreditRow, b: &CreditRow| {
-            (&a.conversion_id, model_rank(a.model)).cmp(&(&b.conversion_id, model_rank(b.model)))
-        };
-        ledger.credits.sort_by(by_conversion_and_model);
-        ledger.pipeline.sort_by(by_conversion_and_model);
+        fn key(c: &CreditRow, rank: usize) -> (&str, usize, Option<Timestamp>, &str, Option<TouchSource>) {
+            (&c.conversion_id, rank, c.touch_time, &c.touch_event_id, c.touch_source)
+        }
+        let order = |a: &CreditRow, b: &CreditRow| key(a, model_rank(a.model)).cmp(&key(b, model_rank(b.model)));
+        ledger.credits.sort_unstable_by(order);
+        ledger.pipeline.sort_unstable_by(order);
         ledger.conversions.sort_by(|a, b| a.conversion_id.cmp(&b.conversion_id));
         ledger
     }
