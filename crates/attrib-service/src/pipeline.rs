@@ -273,6 +273,7 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         checkpointed: recovered.checkpoint.as_ref().map(|c| c.checkpoint),
     };
     // Bring the tables in line with the recovered state (the write path: retried until done).
+    let reconciling = Instant::now();
     let reconciled = if state.data_driven() {
         state.refit(shutdown).await
     } else {
@@ -286,8 +287,13 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
     startup.metrics.recovered_events.set(recovered.events as i64);
     let restored = recovered.checkpoint.as_ref().map_or(0, |c| c.checkpoint);
     startup.metrics.restored_checkpoint.set(restored as i64);
+    let [checkpoint_secs, replay_secs, seed_secs] = recovered.timings;
     tracing::info!(
         checkpoint = restored,
+        checkpoint_secs,
+        replay_secs,
+        seed_secs,
+        reconcile_secs = reconciling.elapsed().as_secs_f64(),
         events = recovered.events,
         people = state.engine.store().people(),
         secs = started.elapsed().as_secs_f64(),

@@ -90,6 +90,8 @@ pub(crate) struct Recovered {
     pub(crate) events: u64,
     /// The checkpoint started from, if any.
     pub(crate) checkpoint: Option<CheckpointInfo>,
+    /// Seconds spent loading the checkpoint, replaying raw events, reading back written rows.
+    pub(crate) timings: [f64; 3],
 }
 
 /// Why a checkpoint was not restored.
@@ -133,6 +135,7 @@ pub(crate) async fn recover(
     topic_prefix: &str,
 ) -> Result<Recovered, attrib_clickhouse::Error> {
     let position = Position::from_rows(attrib_clickhouse::frontier(client, topic_prefix).await?);
+    let started = Instant::now();
     let tag = Engine::new(attribution.clone()).checkpoint_tag();
     let (mut engine, checkpoint) = match attrib_clickhouse::latest_checkpoint(client, &tag).await? {
         None => (Engine::new(attribution.clone()), None),
@@ -145,6 +148,7 @@ pub(crate) async fn recover(
             }
         },
     };
+    let loaded = started.elapsed().as_secs_f64();
     let mut events = 0u64;
     let mut replay = |topic: &str, payload: &str| {
         if let Some(t) = Topic::parse(topic) {
@@ -158,7 +162,9 @@ pub(crate) async fn recover(
         }
         None => attrib_clickhouse::for_each_raw_event(client, &mut replay).await?,
     };
+    let replayed = started.elapsed().as_secs_f64();
     let mut inc = IncrementalLedger::new();
     attrib_clickhouse::for_each_live_rows(client, 50_000, |rows| inc.seed(&engine, rows)).await?;
-    Ok(Recovered { engine, inc, position, events, checkpoint })
+    let timings = [loaded, replayed - loaded, started.elapsed().as_secs_f64() - replayed];
+    Ok(Recovered { engine, inc, position, events, checkpoint, timings })
 }
