@@ -1,6 +1,7 @@
 //! Restarts from a checkpoint: a new process (a rescheduled pod: no local state at all) loads
 //! the newest checkpoint from ClickHouse, replays only the raw events after it, and goes on to
-//! the batch ledger.
+//! the batch ledger; with the written rows' fingerprints from the checkpoint when no refit
+//! rewrote rows after it, read back from the ledger when one did.
 
 use crate::service::{path, Setup};
 use attrib_tests::{attrib, ch_query, infra, unique, TempDir};
@@ -20,10 +21,15 @@ fn plain(line: &str) -> String {
 }
 
 /// The `key=value` of the "state recovered" log line.
-fn recovered(log: &str, key: &str) -> u64 {
+fn field(log: &str, key: &str) -> String {
     let line = log.lines().map(plain).find(|l| l.contains("state recovered")).expect("a recovery line");
-    let field = line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{key}="))).expect("field");
-    field.parse().unwrap_or_else(|_| panic!("{key}={field} in {line}"))
+    let value = line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{key}=")).map(str::to_string));
+    value.unwrap_or_else(|| panic!("no {key} in {line}"))
+}
+
+fn recovered(log: &str, key: &str) -> u64 {
+    let v = field(log, key);
+    v.parse().unwrap_or_else(|_| panic!("{key}={v}"))
 }
 
 #[test]
@@ -75,6 +81,7 @@ fn a_new_process_restores_the_checkpoint_replays_only_what_follows_and_reaches_t
     let log = s.run_to_end_logged("pod", &format!("{small}\ncheckpoint_interval_secs = 0"));
     assert_eq!(recovered(&log, "checkpoint"), saved, "restored from the checkpoint");
     assert_eq!(recovered(&log, "events"), 0, "no raw event replayed: the checkpoint covers them all");
+    assert_eq!(field(&log, "fingerprints_restored"), "true", "nothing refitted since: no ledger read-back");
     s.assert_ledger_equals_batch();
 
     // 3. Another new process, in a new consumer group (it re-reads both deliveries): it restores
@@ -85,5 +92,10 @@ fn a_new_process_restores_the_checkpoint_replays_only_what_follows_and_reaches_t
     let log = s.run_to_end_logged("pod2", &format!("{small}\ncheckpoint_interval_secs = 0"));
     assert_eq!(recovered(&log, "checkpoint"), saved);
     assert_eq!(recovered(&log, "events"), written_after, "exactly the raw events written after the checkpoint");
+    assert_eq!(
+        field(&log, "fingerprints_restored"),
+        "false",
+        "rows were written after the checkpoint: they are read back"
+    );
     s.assert_ledger_equals_batch();
 }

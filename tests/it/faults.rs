@@ -81,8 +81,11 @@ fn clickhouse_faults_at_startup_in_recovery_and_mid_stream_never_stop_the_servic
     let via_proxy = Infra { brokers: s.infra.brokers.clone(), clickhouse: proxy.url() };
     let group = format!("{}-group", s.prefix);
     let http = "127.0.0.1:29465";
+    // No checkpoints: (b) is about the replay of the whole stored history (tests/it/checkpoint.rs
+    // covers restarts from a checkpoint).
     let extra = format!(
-        "batch_max_messages = 500\nbatch_max_wait_ms = 100\nhttp_listen = \"{http}\"\nstartup_timeout_secs = 240"
+        "batch_max_messages = 500\nbatch_max_wait_ms = 100\nhttp_listen = \"{http}\"\nstartup_timeout_secs = 240\n\
+         checkpoint_interval_secs = 0"
     );
     let config = attrib_tests::service_config(s.dir.path(), &via_proxy, &s.prefix, &group, &s.database, &extra);
     let spawn = || {

@@ -49,6 +49,7 @@ struct SummaryRow {
     tag: String,
     parts: u32,
     bytes: u64,
+    highest_revision: u64,
     frontier: String,
     created_at: u32,
 }
@@ -60,11 +61,13 @@ pub struct CheckpointInfo {
     pub tag: String,
     pub parts: u32,
     pub bytes: u64,
+    /// The highest row version handed out when it was saved.
+    pub highest_revision: u64,
     pub frontier: Vec<FrontierRow>,
 }
 
 impl Writer {
-    /// Saves a checkpoint numbered `checkpoint` (the row version of the position it covers):
+    /// Saves a checkpoint numbered `checkpoint` (the highest row version written when it was taken):
     /// its parts, then the summary that makes it visible, then drops the parts of every other
     /// checkpoint (older ones, or a save a crash cut short). Retried like every write.
     pub async fn save_checkpoint(
@@ -94,6 +97,7 @@ impl Writer {
             tag: info.tag.clone(),
             parts: info.parts,
             bytes: info.bytes,
+            highest_revision: info.highest_revision,
             frontier: serde_json::to_string(&frontier).unwrap_or_default(),
             created_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -141,7 +145,30 @@ pub async fn latest_checkpoint(client: &Client, tag: &str) -> Result<Option<Chec
         .into_iter()
         .map(|(topic, kafka_partition, next_offset)| FrontierRow { topic, kafka_partition, next_offset })
         .collect();
-    Ok(Some(CheckpointInfo { checkpoint: s.checkpoint, tag: s.tag, parts: s.parts, bytes: s.bytes, frontier }))
+    Ok(Some(CheckpointInfo {
+        checkpoint: s.checkpoint,
+        tag: s.tag,
+        parts: s.parts,
+        bytes: s.bytes,
+        highest_revision: s.highest_revision,
+        frontier,
+    }))
+}
+
+/// Whether a refit rewrote ledger rows after a checkpoint that had handed out versions up to
+/// `highest` (refit rows have odd versions): then the rows in ClickHouse are not the ones its
+/// fingerprints describe.
+pub async fn refit_after(client: &Client, highest: u64) -> Result<bool, Error> {
+    let n: u64 = client
+        .query(
+            "SELECT count() FROM (SELECT revision FROM attribution_credits WHERE revision > ? AND revision % 2 = 1 \
+             LIMIT 1 UNION ALL SELECT revision FROM pipeline_credits WHERE revision > ? AND revision % 2 = 1 LIMIT 1)",
+        )
+        .bind(highest)
+        .bind(highest)
+        .fetch_one()
+        .await?;
+    Ok(n > 0)
 }
 
 /// Streams the parts of a checkpoint in order to `each`: one part in memory at a time.

@@ -11,7 +11,9 @@ mod writer;
 
 pub use attrib_retry::RetryPolicy;
 pub use calls::{Attempts, OnRetry};
-pub use checkpoint::{for_each_checkpoint_part, for_each_raw_event_after, latest_checkpoint, CheckpointInfo};
+pub use checkpoint::{
+    for_each_checkpoint_part, for_each_raw_event_after, latest_checkpoint, refit_after, CheckpointInfo,
+};
 pub use migrate::{migrate, Migration, MigrationReport, MIGRATIONS};
 pub use recovery::{
     deal_versions, for_each_live_rows, for_each_raw_event, frontier, fx_rates, live_credits, table_csv,

@@ -21,6 +21,8 @@ use attrib_identity::NodeId;
 use attrib_journeys::{ConversionType, Journey, JourneyStore, Sym, Symbols, Touch, TouchSource};
 use attrib_models::Model;
 use hashbrown::{HashMap, HashSet};
+
+mod checkpoint;
 use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 
@@ -394,11 +396,7 @@ impl IncrementalLedger {
     /// Refits the data-driven models on all journeys and marks everyone for recomputation,
     /// so the next `update` rewrites data-driven credits with the new `model_version`.
     pub fn refit(&mut self, engine: &mut Engine) {
-        let config = engine.config().clone();
-        let latest = engine.store().latest_event_time();
-        let store = engine.store();
-        self.fits = fit_data_driven(store.person_roots().into_iter().map(|r| store.journey(r)), &config, latest);
-        self.versions = model_versions(&config, &self.fits);
+        self.fit(engine);
         engine.store_mut().mark_all_dirty();
     }
 

@@ -498,7 +498,7 @@ fn generated(people: u64, seed: u64) -> Vec<(Topic, String)> {
     lines
 }
 
-fn restore(parts: &[Vec<u8>]) -> Result<Engine, attrib_identity::checkpoint::CodecError> {
+fn restore(parts: &[Vec<u8>]) -> Result<(Engine, IncrementalLedger), attrib_identity::checkpoint::CodecError> {
     let mut r = Restore::new(AttributionConfig::default());
     for p in parts {
         r.feed(p)?;
@@ -506,23 +506,24 @@ fn restore(parts: &[Vec<u8>]) -> Result<Engine, attrib_identity::checkpoint::Cod
     r.finish()
 }
 
+fn ingest_lines(e: &mut Engine, lines: &[(Topic, String)]) {
+    for (t, l) in lines {
+        let _ = e.ingest_bytes(*t, l.as_bytes());
+    }
+}
+
 #[test]
 fn an_engine_restored_from_its_checkpoint_goes_on_as_if_it_never_stopped() {
     let lines = generated(400, 11);
-    let ingest = |e: &mut Engine, lines: &[(Topic, String)]| {
-        for (t, l) in lines {
-            let _ = e.ingest_bytes(*t, l.as_bytes());
-        }
-    };
     let mut whole = Engine::new(AttributionConfig::default());
-    ingest(&mut whole, &lines);
+    ingest_lines(&mut whole, &lines);
     for cut in [0, lines.len() / 3, lines.len()] {
         let mut before = Engine::new(AttributionConfig::default());
-        ingest(&mut before, &lines[..cut]);
-        let parts = before.checkpoint();
-        let mut restored = restore(&parts).expect("a checkpoint reads back");
+        ingest_lines(&mut before, &lines[..cut]);
+        let parts = before.checkpoint(&IncrementalLedger::new());
+        let (mut restored, _) = restore(&parts).expect("a checkpoint reads back");
         assert_eq!(restored.checkpoint_tag(), before.checkpoint_tag());
-        ingest(&mut restored, &lines[cut..]);
+        ingest_lines(&mut restored, &lines[cut..]);
         let (want, got) = (whole.attribute(1), restored.attribute(1));
         assert!(!want.credits.is_empty());
         assert_eq!(got, want, "the ledger after a restore at record {cut}");
@@ -537,13 +538,41 @@ fn an_engine_restored_from_its_checkpoint_goes_on_as_if_it_never_stopped() {
 }
 
 #[test]
+fn restored_fingerprints_let_the_stream_go_on_writing_only_what_changes() {
+    let lines = generated(300, 17);
+    let (first, rest) = lines.split_at(lines.len() / 2);
+    // The stream up to the checkpoint: every change written to the table.
+    let mut e = Engine::new(AttributionConfig::default());
+    let mut inc = IncrementalLedger::new();
+    let mut table = Table::default();
+    ingest_lines(&mut e, first);
+    inc.refit(&mut e);
+    table.apply(&inc.update(&mut e));
+    let parts = e.checkpoint(&inc);
+    // A new process: the state and fingerprints restored, the fits computed again, nothing dirty.
+    let (mut e2, mut inc2) = restore(&parts).expect("restore");
+    inc2.fit(&e2);
+    assert_eq!(inc2.written_rows(), inc.written_rows());
+    assert!(inc2.update(&mut e2).is_empty(), "nothing to rewrite right after a restore");
+    // It goes on with the rest of the stream, and a final refit gives the batch ledger.
+    ingest_lines(&mut e2, rest);
+    table.apply(&inc2.update(&mut e2));
+    inc2.refit(&mut e2);
+    table.apply(&inc2.update(&mut e2));
+    let mut whole = Engine::new(AttributionConfig::default());
+    ingest_lines(&mut whole, &lines);
+    assert_eq!(table.live(), sorted(whole.attribute(1).credits));
+}
+
+#[test]
 fn a_checkpoint_cut_short_or_damaged_is_refused_not_half_restored() {
     let lines = generated(60, 4);
     let mut e = Engine::new(AttributionConfig::default());
-    for (t, l) in &lines {
-        let _ = e.ingest_bytes(*t, l.as_bytes());
-    }
-    let parts = e.checkpoint();
+    ingest_lines(&mut e, &lines);
+    let mut inc = IncrementalLedger::new();
+    inc.update(&mut e);
+    let parts = e.checkpoint(&inc);
+    assert!(restore(&parts).is_ok());
     let mut cut = parts.clone();
     let last = cut.last_mut().expect("a part");
     last.truncate(last.len() - 1);

@@ -13,7 +13,7 @@ use crate::position::{Flush, Position};
 use crate::startup::{recover, Startup, Stopped};
 use attrib_clickhouse::{
     connect, AdSpendRow, Batch, CheckpointInfo, ConversionTableRow, CreditTableRow, CrmDealRow, EngagementTableRow,
-    FxRateRow, ModelFitRow, RawEventRow, SpendFactRow, TouchpointRow, Writer,
+    FrontierRow, FxRateRow, ModelFitRow, RawEventRow, SpendFactRow, TouchpointRow, Writer,
 };
 use attrib_contract::{decode, Event, Topic};
 use attrib_kafka::{StatsContext, StatsMap};
@@ -103,26 +103,39 @@ struct State {
     metrics: Arc<Metrics>,
     /// The position the newest checkpoint saved (or restored) covers.
     checkpointed: Option<u64>,
+    /// Checkpoints are on (`checkpoint_interval_secs` > 0): one follows every refit.
+    checkpoint_after_refit: bool,
+    /// A refit rewrote rows since the last checkpoint: the next turn of the loop saves one.
+    checkpoint_due: bool,
 }
 
 impl State {
-    /// Saves the state, with the position it covers, as a checkpoint (unless one of this
-    /// position exists). Call it only between batches: everything consumed is written.
-    async fn checkpoint(&mut self, shutdown: &watch::Receiver<bool>) -> Result<(), attrib_clickhouse::Error> {
-        let version = self.position.version();
+    /// Saves the state as a checkpoint (unless this state was saved already) covering `covered`:
+    /// per partition, the offset below which every message is in the state. Call it only
+    /// between batches: everything consumed is written.
+    async fn checkpoint(
+        &mut self,
+        covered: Vec<FrontierRow>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<(), attrib_clickhouse::Error> {
+        // Numbered by the highest row version written: a refit at an unchanged position (which
+        // rewrites rows) gets a checkpoint of its own, an unchanged state none.
+        let version = self.position.highest().max(self.position.version());
         if self.checkpointed == Some(version) {
             return Ok(());
         }
         let started = Instant::now();
-        let parts = self.engine.checkpoint();
+        let parts = self.engine.checkpoint(&self.inc);
         let bytes: u64 = parts.iter().map(|p| p.len() as u64).sum();
         let info = CheckpointInfo {
             checkpoint: version,
             tag: self.engine.checkpoint_tag(),
             parts: parts.len() as u32,
             bytes,
-            frontier: self.position.rows(),
+            highest_revision: self.position.highest(),
+            frontier: covered,
         };
+        self.checkpoint_due = false;
         self.writer.save_checkpoint(&info, parts, self.metrics.as_ref(), shutdown).await?;
         self.checkpointed = Some(version);
         self.metrics.checkpoints.inc();
@@ -191,7 +204,10 @@ impl State {
         self.accepted_since_refit = false;
         self.metrics.refits.inc();
         let batch = Batch { fits: fit_rows(&self.inc), ..Batch::default() };
-        self.flush(batch, Flush::Refit, shutdown).await
+        self.flush(batch, Flush::Refit, shutdown).await?;
+        // A refit rewrites everyone: a checkpoint follows, so a restart's fingerprints hold.
+        self.checkpoint_due = self.checkpoint_after_refit;
+        Ok(())
     }
 }
 
@@ -271,10 +287,19 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         writer: Writer::new(client.clone(), RetryPolicy::default()),
         metrics: Arc::clone(startup.metrics),
         checkpointed: recovered.checkpoint.as_ref().map(|c| c.checkpoint),
+        checkpoint_after_refit: config.service.checkpoint_interval_secs > 0,
+        checkpoint_due: false,
     };
     // Bring the tables in line with the recovered state (the write path: retried until done).
     let reconciling = Instant::now();
-    let reconciled = if state.data_driven() {
+    let reconciled = if recovered.fingerprints_restored {
+        // The rows written are those the fingerprints describe, for this very state: fit
+        // (without rewriting anyone) and go on.
+        if state.data_driven() {
+            state.inc.fit(&state.engine);
+        }
+        state.flush(Batch::default(), Flush::Batch, shutdown).await
+    } else if state.data_driven() {
         state.refit(shutdown).await
     } else {
         state.flush(Batch::default(), Flush::Batch, shutdown).await
@@ -294,6 +319,7 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         replay_secs,
         seed_secs,
         reconcile_secs = reconciling.elapsed().as_secs_f64(),
+        fingerprints_restored = recovered.fingerprints_restored,
         events = recovered.events,
         people = state.engine.store().people(),
         secs = started.elapsed().as_secs_f64(),
@@ -409,9 +435,11 @@ async fn consume(
             last_refit = Instant::now();
         }
         let interval = config.service.checkpoint_interval_secs;
-        if interval > 0 && last_checkpoint.elapsed() >= Duration::from_secs(interval) {
-            state.checkpoint(shutdown).await?;
-            last_checkpoint = Instant::now();
+        if interval > 0 && (state.checkpoint_due || last_checkpoint.elapsed() >= Duration::from_secs(interval)) {
+            if let Some(covered) = covered(&consumer, &progress, &state.position) {
+                state.checkpoint(covered, shutdown).await?;
+                last_checkpoint = Instant::now();
+            }
         }
         if config.stop_when_caught_up && msgs.is_empty() && progress.caught_up(&consumer, &stats) {
             // Everything up to the start's high watermarks is written: refit on all of it
@@ -419,8 +447,10 @@ async fn consume(
             if state.accepted_since_refit {
                 state.refit(shutdown).await?;
             }
-            if config.service.checkpoint_interval_secs > 0 {
-                state.checkpoint(shutdown).await?;
+            if state.checkpoint_after_refit {
+                if let Some(covered) = covered(&consumer, &progress, &state.position) {
+                    state.checkpoint(covered, shutdown).await?;
+                }
             }
             let memory = crate::process_memory();
             tracing::info!(
@@ -544,6 +574,41 @@ impl Progress {
                 .is_some_and(|p| matches!(p.offset(), Offset::Offset(o) if o >= *target))
         })
     }
+}
+
+/// What the state covers for a checkpoint: per partition, the committed offset (every message
+/// below it was written, so it is in the state or in the raw events replayed with it), never
+/// past the position. Not the position itself: after a restart the recorded frontier can be
+/// ahead of the raw events recovered (it is written first), and the messages in between come
+/// back only when the uncommitted batch is consumed again. None if the broker does not say.
+fn covered(
+    consumer: &StreamConsumer<StatsContext>,
+    progress: &Progress,
+    position: &Position,
+) -> Option<Vec<FrontierRow>> {
+    let committed = match consumer.committed(Duration::from_secs(5)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "committed offsets unknown; checkpoint postponed");
+            return None;
+        }
+    };
+    let rows = position
+        .rows()
+        .into_iter()
+        .map(|mut row| {
+            let key = (row.topic.clone(), row.kafka_partition);
+            let from_broker =
+                committed.find_partition(&row.topic, row.kafka_partition).and_then(|p| match p.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            let next = progress.next.get(&key).copied().or(from_broker).unwrap_or(0);
+            row.next_offset = row.next_offset.min(next);
+            row
+        })
+        .collect();
+    Some(rows)
 }
 
 /// Commits, per partition, the offset after the last message of the batch.

@@ -50,6 +50,11 @@ impl Position {
         (consumed as u64) * 2
     }
 
+    /// The highest row version handed out so far.
+    pub(crate) fn highest(&self) -> u64 {
+        self.highest
+    }
+
     /// The row version of a write at this position, never below one handed out before.
     pub(crate) fn revision(&mut self, flush: Flush) -> u64 {
         self.highest = self.highest.max(self.version() + flush as u64);

@@ -90,6 +90,9 @@ pub(crate) struct Recovered {
     pub(crate) events: u64,
     /// The checkpoint started from, if any.
     pub(crate) checkpoint: Option<CheckpointInfo>,
+    /// Whether the written-row fingerprints came from the checkpoint (nothing written since it:
+    /// no raw event after it, no refit): then nothing needs recomputing.
+    pub(crate) fingerprints_restored: bool,
     /// Seconds spent loading the checkpoint, replaying raw events, reading back written rows.
     pub(crate) timings: [f64; 3],
 }
@@ -108,12 +111,13 @@ impl From<attrib_clickhouse::Error> for NotRestored {
     }
 }
 
-/// The engine of a checkpoint, its parts streamed and applied one at a time.
+/// The engine and written-row fingerprints of a checkpoint, its parts streamed and applied
+/// one at a time.
 async fn restore(
     client: &attrib_clickhouse::Client,
     attribution: &AttributionConfig,
     info: &CheckpointInfo,
-) -> Result<Engine, NotRestored> {
+) -> Result<(Engine, IncrementalLedger), NotRestored> {
     let mut restore = Restore::new(attribution.clone());
     let parts = attrib_clickhouse::for_each_checkpoint_part(client, info.checkpoint, |part| {
         restore.feed(part).map_err(|e| NotRestored::Unreadable(e.to_string()))
@@ -137,16 +141,25 @@ pub(crate) async fn recover(
     let position = Position::from_rows(attrib_clickhouse::frontier(client, topic_prefix).await?);
     let started = Instant::now();
     let tag = Engine::new(attribution.clone()).checkpoint_tag();
-    let (mut engine, checkpoint) = match attrib_clickhouse::latest_checkpoint(client, &tag).await? {
-        None => (Engine::new(attribution.clone()), None),
+    let fresh = || (Engine::new(attribution.clone()), None);
+    let (mut engine, restored) = match attrib_clickhouse::latest_checkpoint(client, &tag).await? {
+        None => fresh(),
         Some(info) => match restore(client, attribution, &info).await {
-            Ok(engine) => (engine, Some(info)),
+            Ok((engine, ledger)) => (engine, Some((info, ledger))),
             Err(NotRestored::ClickHouse(e)) => return Err(e),
             Err(NotRestored::Unreadable(why)) => {
                 tracing::warn!(checkpoint = info.checkpoint, %why, "checkpoint not restored; replaying the history");
-                (Engine::new(attribution.clone()), None)
+                fresh()
             }
         },
+    };
+    // A refit after the checkpoint rewrote rows its fingerprints do not describe.
+    let (checkpoint, restored_ledger) = match restored {
+        Some((info, ledger)) => {
+            let stale = attrib_clickhouse::refit_after(client, info.highest_revision).await?;
+            (Some(info), (!stale).then_some(ledger))
+        }
+        None => (None, None),
     };
     let loaded = started.elapsed().as_secs_f64();
     let mut events = 0u64;
@@ -163,8 +176,18 @@ pub(crate) async fn recover(
         None => attrib_clickhouse::for_each_raw_event(client, &mut replay).await?,
     };
     let replayed = started.elapsed().as_secs_f64();
-    let mut inc = IncrementalLedger::new();
-    attrib_clickhouse::for_each_live_rows(client, 50_000, |rows| inc.seed(&engine, rows)).await?;
+    // Rows written after the checkpoint (the replayed events') may include versions a crash left
+    // behind that only ClickHouse knows: then the written rows are read back.
+    let restored_ledger = restored_ledger.filter(|_| events == 0);
+    let fingerprints_restored = restored_ledger.is_some();
+    let inc = match restored_ledger {
+        Some(inc) => inc,
+        None => {
+            let mut inc = IncrementalLedger::new();
+            attrib_clickhouse::for_each_live_rows(client, 50_000, |rows| inc.seed(&engine, rows)).await?;
+            inc
+        }
+    };
     let timings = [loaded, replayed - loaded, started.elapsed().as_secs_f64() - replayed];
-    Ok(Recovered { engine, inc, position, events, checkpoint, timings })
+    Ok(Recovered { engine, inc, position, events, checkpoint, fingerprints_restored, timings })
 }

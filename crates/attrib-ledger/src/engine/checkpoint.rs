@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::credits::fnv1a;
+use crate::IncrementalLedger;
 use attrib_contract::{ActorType, Currency, Date, Money, Platform};
 use attrib_identity::checkpoint::{unknown_tag, CheckpointWriter, CodecError, Decoder, Encoder};
 
@@ -16,7 +17,7 @@ const COUNTS: u8 = 35;
 const END: u8 = 255;
 
 /// Bumped whenever a record's layout changes: a checkpoint of another layout is not read.
-const LAYOUT: u32 = 1;
+const LAYOUT: u32 = 2;
 
 /// The sources a spend entry can have (its `source` is one of these).
 const SPEND_SOURCES: [&str; 2] = ["ads.spend", "social.interactions"];
@@ -43,10 +44,12 @@ impl Engine {
         format!("state-{:012x}", fnv1a(text.as_bytes()) & 0xffff_ffff_ffff)
     }
 
-    /// The whole state as checkpoint parts (each a few MiB, cut between records).
-    pub fn checkpoint(&self) -> Vec<Vec<u8>> {
+    /// The whole state as checkpoint parts (each a few MiB, cut between records), with the
+    /// fingerprints of the rows `ledger` wrote for it.
+    pub fn checkpoint(&self, ledger: &IncrementalLedger) -> Vec<Vec<u8>> {
         let mut w = CheckpointWriter::new();
         self.store.checkpoint(&mut w);
+        ledger.checkpoint(&mut w);
         for a in &self.engagement {
             w.record(ENGAGEMENT, |e| JourneyStore::put_activity(e, a));
         }
@@ -93,16 +96,17 @@ impl Engine {
     }
 }
 
-/// An engine being rebuilt from checkpoint parts fed in order.
+/// An engine and its written-row fingerprints being rebuilt from checkpoint parts fed in order.
 pub struct Restore {
     engine: Engine,
+    ledger: IncrementalLedger,
     records: u64,
     ended: bool,
 }
 
 impl Restore {
     pub fn new(config: AttributionConfig) -> Restore {
-        Restore { engine: Engine::new(config), records: 0, ended: false }
+        Restore { engine: Engine::new(config), ledger: IncrementalLedger::new(), records: 0, ended: false }
     }
 
     /// Applies every record of one part.
@@ -187,7 +191,7 @@ impl Restore {
                 *c = TopicCounts { received: d.u64()?, accepted: d.u64()?, duplicates: d.u64()?, rejected: d.u64()? };
             }
             other => {
-                if !e.store.restore_record(other, d)? {
+                if !e.store.restore_record(other, d)? && !self.ledger.restore_record(other, d, &e.store)? {
                     return Err(unknown_tag(other));
                 }
             }
@@ -195,10 +199,11 @@ impl Restore {
         Ok(())
     }
 
-    /// The engine, once the last part was fed.
-    pub fn finish(self) -> Result<Engine, CodecError> {
+    /// The engine and the fingerprints (without fits: see `IncrementalLedger::fit`), once the
+    /// last part was fed.
+    pub fn finish(self) -> Result<(Engine, IncrementalLedger), CodecError> {
         match self.ended {
-            true => Ok(self.engine),
+            true => Ok((self.engine, self.ledger)),
             false => Err(CodecError(format!("cut short after {} records", self.records))),
         }
     }
