@@ -101,8 +101,8 @@ struct State {
     accepted_since_refit: bool,
     writer: Writer,
     metrics: Arc<Metrics>,
-    /// The position the newest checkpoint saved (or restored) covers.
-    checkpointed: Option<u64>,
+    /// The number and coverage of the newest checkpoint saved (or restored).
+    checkpointed: Option<(u64, Vec<FrontierRow>)>,
     /// Checkpoints are on (`checkpoint_interval_secs` > 0): one follows every refit.
     checkpoint_after_refit: bool,
     /// A refit rewrote rows since the last checkpoint: the next turn of the loop saves one.
@@ -118,10 +118,11 @@ impl State {
         covered: Vec<FrontierRow>,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), attrib_clickhouse::Error> {
-        // Numbered by the highest row version written: a refit at an unchanged position (which
-        // rewrites rows) gets a checkpoint of its own, an unchanged state none.
+        // Numbered by the highest row version written. An unchanged state, saved already with
+        // the same coverage, is not saved again; after a refit it always is.
         let version = self.position.highest().max(self.position.version());
-        if self.checkpointed == Some(version) {
+        let same = self.checkpointed.as_ref().is_some_and(|(v, c)| *v == version && *c == covered);
+        if same && !self.checkpoint_due {
             return Ok(());
         }
         let started = Instant::now();
@@ -133,11 +134,11 @@ impl State {
             parts: parts.len() as u32,
             bytes,
             highest_revision: self.position.highest(),
-            frontier: covered,
+            frontier: covered.clone(),
         };
         self.checkpoint_due = false;
         self.writer.save_checkpoint(&info, parts, self.metrics.as_ref(), shutdown).await?;
-        self.checkpointed = Some(version);
+        self.checkpointed = Some((version, covered));
         self.metrics.checkpoints.inc();
         self.metrics.checkpoint_bytes.set(bytes as i64);
         tracing::info!(checkpoint = version, bytes, secs = started.elapsed().as_secs_f64(), "state checkpointed");
@@ -279,14 +280,18 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
     let recovered = startup
         .step("recovery", &at_clickhouse, || recover(&client, &config.attribution, &settings.topic_prefix), retriable)
         .await?;
+    let mut position = recovered.position;
+    if let Some(c) = &recovered.checkpoint {
+        position.raise_to(c.highest_revision);
+    }
     let mut state = State {
         engine: recovered.engine,
         inc: recovered.inc,
         accepted_since_refit: false,
-        position: recovered.position,
+        position,
         writer: Writer::new(client.clone(), RetryPolicy::default()),
         metrics: Arc::clone(startup.metrics),
-        checkpointed: recovered.checkpoint.as_ref().map(|c| c.checkpoint),
+        checkpointed: recovered.checkpoint.as_ref().map(|c| (c.checkpoint, c.frontier.clone())),
         checkpoint_after_refit: config.service.checkpoint_interval_secs > 0,
         checkpoint_due: false,
     };
@@ -586,7 +591,13 @@ fn covered(
     progress: &Progress,
     position: &Position,
 ) -> Option<Vec<FrontierRow>> {
-    let committed = match consumer.committed(Duration::from_secs(5)) {
+    // Asked per partition of the position: before the group's assignment arrives,
+    // `committed()` would know no partition at all.
+    let mut partitions = TopicPartitionList::new();
+    for row in position.rows() {
+        partitions.add_partition(&row.topic, row.kafka_partition);
+    }
+    let committed = match consumer.committed_offsets(partitions, Duration::from_secs(5)) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "committed offsets unknown; checkpoint postponed");

@@ -50,6 +50,12 @@ impl Position {
         (consumed as u64) * 2
     }
 
+    /// Versions handed out from now on are at least `revision` (one a restored checkpoint
+    /// records as written: the state goes on from there).
+    pub(crate) fn raise_to(&mut self, revision: u64) {
+        self.highest = self.highest.max(revision);
+    }
+
     /// The highest row version handed out so far.
     pub(crate) fn highest(&self) -> u64 {
         self.highest
