@@ -88,7 +88,7 @@ impl Writer {
             .collect();
         // One part per insert: a few MiB per request, whatever the state's size.
         for row in rows.chunks(1) {
-            self.rows("state_checkpoint_parts", row, observer, shutdown).await?;
+            self.table("state_checkpoint_parts", row, observer, shutdown).await?;
         }
         let frontier: Vec<(&str, i32, i64)> =
             info.frontier.iter().map(|f| (f.topic.as_str(), f.kafka_partition, f.next_offset)).collect();
@@ -103,7 +103,7 @@ impl Writer {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as u32),
         };
-        self.rows("state_checkpoints", &[summary], observer, shutdown).await?;
+        self.table("state_checkpoints", &[summary], observer, shutdown).await?;
         // Dropping is housekeeping: a failure leaves extra parts that the next save drops.
         if let Err(e) = drop_other_checkpoints(self.client(), info.checkpoint).await {
             tracing::warn!(error = %e, "dropping outdated checkpoint parts failed; the next checkpoint retries");

@@ -113,21 +113,8 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes `rows` to `table`, retried as every write is.
-    pub(crate) async fn rows<T>(
-        &self,
-        table: &'static str,
-        rows: &[T],
-        observer: &dyn WriteObserver,
-        shutdown: &watch::Receiver<bool>,
-    ) -> Result<(), Error>
-    where
-        T: Row + Serialize + Send + Sync + for<'a> Row<Value<'a> = T>,
-    {
-        self.table(table, rows, observer, shutdown).await
-    }
-
-    async fn table<T>(
+    /// Writes `rows` to `table` in bounded inserts, each retried.
+    pub(crate) async fn table<T>(
         &self,
         table: &'static str,
         rows: &[T],

@@ -140,7 +140,7 @@ pub(crate) async fn recover(
 ) -> Result<Recovered, attrib_clickhouse::Error> {
     let position = Position::from_rows(attrib_clickhouse::frontier(client, topic_prefix).await?);
     let started = Instant::now();
-    let tag = Engine::new(attribution.clone()).checkpoint_tag();
+    let tag = Engine::checkpoint_tag_of(attribution);
     let fresh = || (Engine::new(attribution.clone()), None);
     let (mut engine, restored) = match attrib_clickhouse::latest_checkpoint(client, &tag).await? {
         None => fresh(),

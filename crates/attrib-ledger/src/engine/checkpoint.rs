@@ -40,7 +40,12 @@ impl Engine {
     /// What a checkpoint depends on besides the records: the layout and the journey settings
     /// that decide which facts are kept. A checkpoint taken under another tag is not restored.
     pub fn checkpoint_tag(&self) -> String {
-        let text = format!("layout={LAYOUT};journeys={:?}", self.config.journeys);
+        Engine::checkpoint_tag_of(&self.config)
+    }
+
+    /// `checkpoint_tag` of an engine configured with `config`, without building one.
+    pub fn checkpoint_tag_of(config: &AttributionConfig) -> String {
+        let text = format!("layout={LAYOUT};journeys={:?}", config.journeys);
         format!("state-{:012x}", fnv1a(text.as_bytes()) & 0xffff_ffff_ffff)
     }
 
