@@ -8,7 +8,7 @@
 //! instead of being published twice.
 
 use crate::cursor::CursorStore;
-use crate::http::Http;
+use crate::http::{Http, HttpError};
 use crate::hubspot::amount_minor;
 use crate::sink::{Record, Sink};
 use crate::{ConnectorError, PassReport};
@@ -221,12 +221,15 @@ pub async fn meta_pass(
     let mut report = PassReport::default();
     let Some(due) = due("meta", &config.window, &config.ad_account_ids, store, today)? else { return Ok(report) };
     let (since, until) = (due.since, due.until);
-    let mut rows = Vec::new();
+    // Keyed by event id: an account paged again after an expired cursor adds no row twice.
+    let mut rows: BTreeMap<String, AdSpend> = BTreeMap::new();
     for account in &config.ad_account_ids {
         let act = if account.starts_with("act_") { account.clone() } else { format!("act_{account}") };
         let base = format!("{}/{}/{act}/insights", config.base_url.trim_end_matches('/'), config.api_version);
-        let mut next = reqwest::Url::parse(&base).map_err(|e| ConnectorError::Config(format!("meta.base_url: {e}")))?;
-        next.query_pairs_mut()
+        let mut first =
+            reqwest::Url::parse(&base).map_err(|e| ConnectorError::Config(format!("meta.base_url: {e}")))?;
+        first
+            .query_pairs_mut()
             .append_pair("level", "ad")
             .append_pair("time_increment", "1")
             .append_pair("fields", "ad_id,campaign_id,spend,impressions,clicks,account_currency,date_start")
@@ -234,11 +237,31 @@ pub async fn meta_pass(
             .append_pair("limit", "500")
             // The Graph API's documented form; every URL shown in logs and errors is redacted.
             .append_pair("access_token", token);
+        let mut next = first.clone();
+        let mut page = 0usize;
+        // The furthest page reached when the account was last paged again from its start.
+        let mut restarted_at: Option<usize> = None;
         loop {
-            let resp = http.get_json(&next).await?;
+            let resp = match http.get_json(&next).await {
+                Ok(resp) => resp,
+                // Paging cursors expire (and a long pass outlives them): page the account again
+                // from the start, as long as the previous attempt got further than this one.
+                Err(HttpError::Rejected { status, body, .. })
+                    if (400..500).contains(&status) && page > 0 && restarted_at.is_none_or(|at| page > at) =>
+                {
+                    tracing::warn!(account = %act, page, status, body = %body, "Meta refused a paging cursor (expired?); paging the account again from the start");
+                    restarted_at = Some(page);
+                    next = first.clone();
+                    page = 0;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             for d in resp.get("data").and_then(Value::as_array).into_iter().flatten() {
                 match meta_row(&act, d) {
-                    Ok(row) => rows.push(row),
+                    Ok(row) => {
+                        rows.insert(row.event_id.clone(), row);
+                    }
                     Err(reason) => {
                         report.skipped.push(format!("{act}/{}: {reason}", text(d.get("ad_id")).unwrap_or_default()))
                     }
@@ -247,12 +270,14 @@ pub async fn meta_pass(
             match resp.pointer("/paging/next").and_then(Value::as_str) {
                 Some(url) => {
                     next = reqwest::Url::parse(url)
-                        .map_err(|e| ConnectorError::Vendor(format!("meta paging.next: {e}")))?
+                        .map_err(|e| ConnectorError::Vendor(format!("meta paging.next: {e}")))?;
+                    page += 1;
                 }
                 None => break,
             }
         }
     }
+    let rows = rows.into_values().collect();
     settle("meta", due, rows, config.window.lookback_days, store, sink, &mut report).await?;
     Ok(report)
 }
@@ -307,27 +332,57 @@ pub async fn linkedin_pass(
         .map(|a| if a.starts_with("urn:") { a.clone() } else { format!("urn:li:sponsoredAccount:{a}") })
         .map(|urn| urn.replace(':', "%3A"))
         .collect();
-    // Rest.li 2.0 query syntax: parentheses and commas stay literal, URNs are encoded.
-    let query = format!(
-        "q=analytics&pivot={}&timeGranularity=DAILY&dateRange=(start:{},end:{})&accounts=List({})&fields=costInLocalCurrency,impressions,clicks,dateRange,pivotValues",
-        config.pivot,
-        date(since),
-        date(until),
-        accounts.join(",")
-    );
-    let url = reqwest::Url::parse(&format!("{}/rest/adAnalytics?{query}", config.base_url.trim_end_matches('/')))
-        .map_err(|e| ConnectorError::Config(format!("linkedin.base_url: {e}")))?;
-    let resp = http.get_json(&url).await?;
     let mut rows = Vec::new();
-    for e in resp.get("elements").and_then(Value::as_array).into_iter().flatten() {
-        match linkedin_row(e, currency, by_campaign) {
-            Ok(row) => rows.push(row),
-            Err(reason) => report.skipped.push(format!("linkedin element: {reason}")),
+    // adAnalytics does not page: one answer holds at most 15,000 elements and a larger result is
+    // cut silently. An answer at the cap is asked again as two halves of its days (then of its
+    // accounts), until every answer is below the cap.
+    let mut requests = vec![(accounts.as_slice(), since, until)];
+    while let Some((accounts, since, until)) = requests.pop() {
+        // Rest.li 2.0 query syntax: parentheses and commas stay literal, URNs are encoded.
+        let query = format!(
+            "q=analytics&pivot={}&timeGranularity=DAILY&dateRange=(start:{},end:{})&accounts=List({})&fields=costInLocalCurrency,impressions,clicks,dateRange,pivotValues",
+            config.pivot,
+            date(since),
+            date(until),
+            accounts.join(",")
+        );
+        let url = reqwest::Url::parse(&format!("{}/rest/adAnalytics?{query}", config.base_url.trim_end_matches('/')))
+            .map_err(|e| ConnectorError::Config(format!("linkedin.base_url: {e}")))?;
+        let resp = http.get_json(&url).await?;
+        let elements = resp.get("elements").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        if elements.len() >= LINKEDIN_ANSWER_CAP {
+            let days = until.days_since_epoch() - since.days_since_epoch();
+            if days > 0 {
+                let mid = Date::from_days_since_epoch(since.days_since_epoch() + days / 2);
+                requests.push((accounts, Date::from_days_since_epoch(mid.days_since_epoch() + 1), until));
+                requests.push((accounts, since, mid));
+            } else if accounts.len() > 1 {
+                let (left, right) = accounts.split_at(accounts.len() / 2);
+                requests.push((right, since, until));
+                requests.push((left, since, until));
+            } else {
+                return Err(ConnectorError::Vendor(format!(
+                    "linkedin: {} has {LINKEDIN_ANSWER_CAP} or more {} rows on {since}, more than adAnalytics answers; \
+                     use pivot = \"CAMPAIGN\"",
+                    accounts[0].replace("%3A", ":"),
+                    config.pivot
+                )));
+            }
+            continue;
+        }
+        for e in elements {
+            match linkedin_row(e, currency, by_campaign) {
+                Ok(row) => rows.push(row),
+                Err(reason) => report.skipped.push(format!("linkedin element: {reason}")),
+            }
         }
     }
     settle("linkedin", due, rows, config.window.lookback_days, store, sink, &mut report).await?;
     Ok(report)
 }
+
+/// The most elements one adAnalytics answer holds (LinkedIn cuts larger results silently).
+pub const LINKEDIN_ANSWER_CAP: usize = 15_000;
 
 fn linkedin_row(e: &Value, currency: Currency, by_campaign: bool) -> Result<AdSpend, &'static str> {
     let pivot = e

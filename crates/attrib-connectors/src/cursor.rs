@@ -61,6 +61,7 @@ impl CursorStore {
 /// records modified at or after `modified_ms`, so the ids already published at exactly that
 /// instant are kept to leave them out, neither skipping nor repeating a record.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ObjectCursor {
     /// The newest last-modified time published, in epoch milliseconds.
     pub modified_ms: i64,
@@ -70,6 +71,9 @@ pub struct ObjectCursor {
     pub after: Option<String>,
     /// The lower bound of the query in progress (HubSpot).
     pub query_from_ms: i64,
+    /// Set while the records modified at exactly `modified_ms` are paged by id, after this id
+    /// (HubSpot: more records share one instant than a page holds).
+    pub tie_after_id: Option<String>,
 }
 
 /// A vendor row with its id and last-modified time.
@@ -96,6 +100,14 @@ impl ObjectCursor {
                     || s.modified_ms == self.modified_ms && !self.ids_at_modified.contains(&s.id)
             })
             .collect()
+    }
+
+    /// Drops the query in progress: the next one starts again from the newest instant published
+    /// (its ids there skipped). Nothing is lost, at worst an instant is fetched again.
+    pub fn restart_from_published(&mut self) {
+        self.after = None;
+        self.tie_after_id = None;
+        self.query_from_ms = self.modified_ms.max(0);
     }
 
     /// Moves the cursor past rows just published.

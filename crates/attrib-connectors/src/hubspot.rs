@@ -5,13 +5,16 @@
 //! Incremental pull: `POST /crm/v3/objects/{contacts|deals}/search` filtered on
 //! `lastmodifieddate` / `hs_lastmodifieddate` ≥ the cursor, sorted ascending, paged with
 //! `after`. The cursor keeps the last modified time published and the ids published at that
-//! instant, so a new query from that instant neither skips nor repeats a record. Search stops at
-//! 10,000 results per query: the pass then starts a new query from the cursor.
+//! instant, so a new query from that instant neither skips nor repeats a record. HubSpot answers
+//! at most 10,000 results per search (`400` past them): before the cap the pass starts a new
+//! search from the newest instant published. When a whole page shares one instant, that instant
+//! is paged by `hs_object_id` (EQ the instant, GT the last id) so no number of ties can stall it.
+//! A saved position HubSpot refuses is dropped for a search from the last published instant.
 //! A deal's `version` is its `hs_lastmodifieddate` in milliseconds (monotonic per deal), its
 //! event id `hubspot:deal:<id>:<version>`: re-pulling is idempotent downstream.
 
 use crate::cursor::{CursorStore, ObjectCursor};
-use crate::http::Http;
+use crate::http::{Http, HttpError};
 use crate::sink::{Record, Sink};
 use crate::{ConnectorError, PassReport};
 use attrib_contract::{CrmObject, CrmRecord, Currency, Deal, DealStage, Event, Money, Timestamp};
@@ -148,7 +151,9 @@ fn contact_records(c: &Value) -> Mapped {
     // Becoming a lead is a conversion: one record per contact, at the date HubSpot recorded.
     if let Some(lead_at) = time(c, "hs_lifecyclestage_lead_date") {
         out.push(Record::new(Event::Crm(CrmRecord {
-            event_id: format!("hubspot:lead:{id}"),
+            // The lead date is part of the id: a contact that becomes a lead again (or whose
+            // lead date HubSpot moves) is a new lead downstream, a re-pull of it is not.
+            event_id: format!("hubspot:lead:{id}:{}", millis(lead_at)),
             occurred_at: lead_at,
             object: CrmObject::Lead,
             contact_id: id.to_string(),
@@ -251,72 +256,205 @@ const DEAL_PROPERTIES: [&str; 10] = [
     "hs_is_closed",
 ];
 
-/// HubSpot's search returns at most this many results per query.
+/// HubSpot's search returns at most this many results per query: asking for a page past it is
+/// answered `400`.
 const SEARCH_LIMIT: u64 = 10_000;
 
-/// One pass over contacts, then deals (so a deal's contact is published before the deal).
+/// The two object types, pulled in this order (a deal's contact is published before the deal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Object {
+    Contacts,
+    Deals,
+}
+
+impl Object {
+    fn name(self) -> &'static str {
+        match self {
+            Object::Contacts => "contacts",
+            Object::Deals => "deals",
+        }
+    }
+
+    fn modified_property(self) -> &'static str {
+        match self {
+            Object::Contacts => "lastmodifieddate",
+            Object::Deals => "hs_lastmodifieddate",
+        }
+    }
+
+    fn properties(self) -> &'static [&'static str] {
+        match self {
+            Object::Contacts => &CONTACT_PROPERTIES,
+            Object::Deals => &DEAL_PROPERTIES,
+        }
+    }
+
+    fn cursor(self, state: &mut HubSpotCursor) -> &mut ObjectCursor {
+        match self {
+            Object::Contacts => &mut state.contacts,
+            Object::Deals => &mut state.deals,
+        }
+    }
+}
+
+/// The search the cursor stands at: by modified time from `query_from_ms` (paged with `after`),
+/// or, while one instant holds more records than a page, that instant by ascending object id.
+fn search_body(object: Object, c: &ObjectCursor, limit: u32) -> Value {
+    let modified = object.modified_property();
+    let (filters, sort) = match &c.tie_after_id {
+        Some(after_id) => (
+            json!([
+                {"propertyName": modified, "operator": "EQ", "value": c.modified_ms.to_string()},
+                {"propertyName": "hs_object_id", "operator": "GT", "value": after_id},
+            ]),
+            "hs_object_id",
+        ),
+        None => {
+            (json!([{"propertyName": modified, "operator": "GTE", "value": c.query_from_ms.to_string()}]), modified)
+        }
+    };
+    let mut body = json!({
+        "filterGroups": [{"filters": filters}],
+        "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+        "properties": object.properties(),
+        "limit": limit,
+    });
+    if let (Some(after), None) = (&c.after, &c.tie_after_id) {
+        body["after"] = json!(after);
+    }
+    body
+}
+
+/// Whether paging on from `after` would ask for results past the search cap.
+fn past_the_cap(after: &str, limit: u32) -> bool {
+    after.parse::<u64>().is_ok_and(|a| a.saturating_add(limit as u64) > SEARCH_LIMIT)
+}
+
+/// Numeric ids compare as numbers (HubSpot's order of `hs_object_id`).
+fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
+    (a.len(), a).cmp(&(b.len(), b))
+}
+
+/// One pass over contacts, then deals. A type whose pull fails is reported and the other is
+/// still pulled; credentials, publishing and cursor errors stop the pass.
 pub async fn pass(
     config: &HubSpotConfig,
     http: &Http,
     cursor: &CursorStore,
     sink: &mut Sink,
 ) -> Result<PassReport, ConnectorError> {
+    if !(1..=200).contains(&config.page_size) {
+        return Err(ConnectorError::Config(format!(
+            "connectors.hubspot.page_size = {}: HubSpot's search answers 1 to 200 results per page",
+            config.page_size
+        )));
+    }
     let mut state: HubSpotCursor = cursor.load()?;
     let mut report = PassReport::default();
-    for object in ["contacts", "deals"] {
-        loop {
-            let c = if object == "contacts" { &mut state.contacts } else { &mut state.deals };
-            let modified_prop = if object == "contacts" { "lastmodifieddate" } else { "hs_lastmodifieddate" };
-            let properties: &[&str] = if object == "contacts" { &CONTACT_PROPERTIES } else { &DEAL_PROPERTIES };
-            let mut body = json!({
-                "filterGroups": [{"filters": [{"propertyName": modified_prop, "operator": "GTE", "value": c.query_from_ms.to_string()}]}],
-                "sorts": [{"propertyName": modified_prop, "direction": "ASCENDING"}],
-                "properties": properties,
-                "limit": config.page_size,
-            });
-            if let Some(after) = &c.after {
-                body["after"] = json!(after);
-            }
-            let resp =
-                http.post_json(&url(&config.base_url, &format!("/crm/v3/objects/{object}/search"))?, &body).await?;
-            let results = resp.get("results").and_then(Value::as_array).cloned().unwrap_or_default();
-            let stamp = |o: &Value| {
-                (o.get("id").map(id_text).unwrap_or_default(), time(o, modified_prop).map_or(i64::MIN, millis))
-            };
-            let fresh = c.unpublished(&results, stamp);
-            let contacts = if object == "deals" {
-                let ids: Vec<String> = fresh.iter().map(|row| row.id.clone()).collect();
-                deal_contacts(http, &config.base_url, &ids).await?
-            } else {
-                BTreeMap::new()
-            };
-            let records = report.map_rows("hubspot", object, &fresh, |o, id| match object {
-                "contacts" => contact_records(o),
-                _ => deal_records(o, contacts.get(id).map(String::as_str), config),
-            });
-            sink.publish(&records).await?;
-            report.count(&records);
-            c.advance(&fresh);
-            let next = resp.pointer("/paging/next/after").map(id_text);
-            let at_limit = next.as_deref().and_then(|a| a.parse::<u64>().ok()).is_some_and(|a| a >= SEARCH_LIMIT);
-            let done = next.is_none();
-            if done || at_limit {
-                // A new query from the newest instant published.
-                c.after = None;
-                c.query_from_ms = c.modified_ms.max(0);
-            } else {
-                c.after = next;
-            }
-            report.cursor =
-                Some(format!("contacts {} / deals {}", state.contacts.modified_ms, state.deals.modified_ms));
-            cursor.save(&state)?;
-            if done {
-                break;
-            }
-        }
+    for object in [Object::Contacts, Object::Deals] {
+        let outcome = pull(object, config, http, cursor, &mut state, sink, &mut report).await;
+        report.object_outcome("hubspot", object.name(), outcome)?;
     }
+    report.cursor = Some(format!("contacts {} / deals {}", state.contacts.modified_ms, state.deals.modified_ms));
     report.newest_ms = Some(state.contacts.modified_ms.max(state.deals.modified_ms));
     Ok(report)
+}
+
+/// Pulls one object type to the end, saving the cursor after every published page.
+async fn pull(
+    object: Object,
+    config: &HubSpotConfig,
+    http: &Http,
+    cursor: &CursorStore,
+    state: &mut HubSpotCursor,
+    sink: &mut Sink,
+    report: &mut PassReport,
+) -> Result<(), ConnectorError> {
+    let search = url(&config.base_url, &format!("/crm/v3/objects/{}/search", object.name()))?;
+    let limit = config.page_size;
+    let modified_prop = object.modified_property();
+    let stamp =
+        |o: &Value| (o.get("id").map(id_text).unwrap_or_default(), time(o, modified_prop).map_or(i64::MIN, millis));
+    let mut repaired = false;
+    loop {
+        let c = object.cursor(state);
+        if c.tie_after_id.is_none() && c.after.as_deref().is_some_and(|a| past_the_cap(a, limit)) {
+            // A cursor saved by an older version (or with a larger page size) can stand at the cap.
+            c.restart_from_published();
+        }
+        let resp = match http.post_json(&search, &search_body(object, c, limit)).await {
+            Ok(resp) => resp,
+            // A search the saved position makes HubSpot refuse would be refused on every pass:
+            // start again from the last published instant, once per pass.
+            Err(HttpError::Rejected { status, body, .. })
+                if (400..500).contains(&status) && !repaired && (c.after.is_some() || c.tie_after_id.is_some()) =>
+            {
+                tracing::warn!(object = object.name(), status, body = %body, "HubSpot refused the search at the saved position; searching again from the last published time");
+                c.restart_from_published();
+                cursor.save(state)?;
+                repaired = true;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let results = resp.get("results").and_then(Value::as_array).cloned().unwrap_or_default();
+        let fresh = c.unpublished(&results, stamp);
+        let contacts = match object {
+            Object::Deals => {
+                let ids: Vec<String> = fresh.iter().map(|row| row.id.clone()).collect();
+                deal_contacts(http, &config.base_url, &ids).await?
+            }
+            Object::Contacts => BTreeMap::new(),
+        };
+        let records = report.map_rows("hubspot", object.name(), &fresh, |o, id| match object {
+            Object::Contacts => contact_records(o),
+            Object::Deals => deal_records(o, contacts.get(id).map(String::as_str), config),
+        });
+        sink.publish(&records).await?;
+        report.count(&records);
+        let next = resp.pointer("/paging/next/after").map(id_text);
+        let mut done = false;
+        if c.tie_after_id.is_some() {
+            // Paging one instant by id: the ids passed are the position, so the list of ids
+            // published at the instant does not grow with it.
+            let last = results.iter().filter_map(|o| o.get("id").map(id_text)).max_by(|a, b| id_order(a, b));
+            match (next, last) {
+                (Some(_), Some(last)) => c.tie_after_id = Some(last),
+                _ => {
+                    // Every record of the instant is published: search on after it.
+                    c.tie_after_id = None;
+                    c.after = None;
+                    c.ids_at_modified.clear();
+                    c.query_from_ms = c.modified_ms.saturating_add(1);
+                }
+            }
+        } else {
+            c.advance(&fresh);
+            match next {
+                None => {
+                    c.after = None;
+                    c.query_from_ms = c.query_from_ms.max(c.modified_ms);
+                    done = true;
+                }
+                Some(_) if results.len() >= limit as usize && results.iter().all(|o| stamp(o).1 == c.modified_ms) => {
+                    // A whole page at one instant: more may share it than a search from that
+                    // instant could get past, so page the instant by id.
+                    c.after = None;
+                    c.tie_after_id = Some("0".to_string());
+                }
+                Some(next) if past_the_cap(&next, limit) => {
+                    // Before the cap: a new search from the newest instant published.
+                    c.after = None;
+                    c.query_from_ms = c.query_from_ms.max(c.modified_ms);
+                }
+                Some(next) => c.after = Some(next),
+            }
+        }
+        cursor.save(state)?;
+        if done {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -333,6 +471,34 @@ mod tests {
         assert_eq!(amount_minor("12000.4", jpy), Some(12_000));
         assert_eq!(amount_minor("1,500", usd), None);
         assert_eq!(amount_minor("", usd), None);
+    }
+
+    #[test]
+    fn searches_never_page_past_the_cap_and_ties_page_by_id() {
+        assert!(!past_the_cap("9900", 100), "results 9,900–9,999 may be asked for");
+        assert!(past_the_cap("10000", 100) && past_the_cap("9950", 100));
+        assert!(!past_the_cap("not-a-number", 100), "an opaque token is HubSpot's to judge");
+        let mut c =
+            ObjectCursor { modified_ms: 5_000, query_from_ms: 1_000, after: Some("300".into()), ..Default::default() };
+        let paged = search_body(Object::Deals, &c, 100);
+        assert_eq!(paged["after"], "300");
+        assert_eq!(paged["filterGroups"][0]["filters"][0]["value"], "1000");
+        assert_eq!(paged["sorts"][0]["propertyName"], "hs_lastmodifieddate");
+        c.tie_after_id = Some("77".into());
+        let tie = search_body(Object::Deals, &c, 100);
+        assert_eq!(
+            tie["filterGroups"][0]["filters"][0],
+            json!({"propertyName": "hs_lastmodifieddate", "operator": "EQ", "value": "5000"})
+        );
+        assert_eq!(
+            tie["filterGroups"][0]["filters"][1],
+            json!({"propertyName": "hs_object_id", "operator": "GT", "value": "77"})
+        );
+        assert_eq!(tie["sorts"][0]["propertyName"], "hs_object_id");
+        assert!(tie.get("after").is_none(), "each page of a tie is a new search after the last id");
+        c.restart_from_published();
+        assert_eq!((c.after, c.tie_after_id, c.query_from_ms), (None, None, 5_000));
+        assert_eq!(id_order("99", "100"), std::cmp::Ordering::Less);
     }
 
     #[test]

@@ -77,6 +77,20 @@ impl ConnectorError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, ConnectorError::Config(_) | ConnectorError::Http(HttpError::Credentials { .. }))
     }
+
+    /// Errors that stop the whole pass. Any other error (a refused or failed request, an
+    /// unexpected answer) ends only the object type it happened on: the pass goes on with the
+    /// next type and reports the failed one.
+    pub fn ends_pass(&self) -> bool {
+        self.is_permanent() || matches!(self, ConnectorError::Sink(_) | ConnectorError::Cursor(_))
+    }
+}
+
+/// An object type whose pull failed in a pass (the other types were still pulled).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectFailure {
+    pub object: &'static str,
+    pub error: String,
 }
 
 /// What one pass did.
@@ -90,6 +104,8 @@ pub struct PassReport {
     pub cursor: Option<String>,
     /// The newest vendor modification time seen, epoch milliseconds (for the cursor lag).
     pub newest_ms: Option<i64>,
+    /// Object types whose pull failed; the pass as a whole failed when this is not empty.
+    pub failed: Vec<ObjectFailure>,
 }
 
 impl PassReport {
@@ -101,6 +117,24 @@ impl PassReport {
 
     pub fn total(&self) -> u64 {
         self.published.values().sum()
+    }
+
+    /// Records the outcome of one object type's pull: an error that ends the pass is returned,
+    /// any other is reported against the object and the pass goes on.
+    pub fn object_outcome(
+        &mut self,
+        connector: &'static str,
+        object: &'static str,
+        outcome: Result<(), ConnectorError>,
+    ) -> Result<(), ConnectorError> {
+        match outcome {
+            Err(e) if !e.ends_pass() => {
+                tracing::warn!(connector, object, error = %e, "pulling this object type failed; the pass goes on with the next");
+                self.failed.push(ObjectFailure { object, error: e.to_string() });
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Maps vendor rows to records; a row that cannot be mapped is logged and listed as skipped.

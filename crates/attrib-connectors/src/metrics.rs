@@ -10,6 +10,7 @@ pub struct ConnectorMetrics {
     errors: IntCounterVec,
     published: IntCounterVec,
     skipped: IntCounterVec,
+    failed_objects: IntCounterVec,
     cursor_lag: GaugeVec,
 }
 
@@ -41,13 +42,18 @@ impl ConnectorMetrics {
             "Vendor records not published, by connector and reason",
             &["connector", "reason"],
         );
+        let failed_objects = counter(
+            "attrib_connector_object_failures_total",
+            "Passes in which pulling an object type failed (the pass went on with the other types)",
+            &["connector", "object"],
+        );
         let cursor_lag = GaugeVec::new(
             Opts::new("attrib_connector_cursor_lag_seconds", "Age of the newest record pulled (now − cursor)"),
             &["connector"],
         )
         .expect("valid metric");
         registry.register(Box::new(cursor_lag.clone())).expect("registered once");
-        ConnectorMetrics { registry, requests, errors, published, skipped, cursor_lag }
+        ConnectorMetrics { registry, requests, errors, published, skipped, failed_objects, cursor_lag }
     }
 
     pub fn request(&self, vendor: &str, status: u16) {
@@ -64,6 +70,10 @@ impl ConnectorMetrics {
 
     pub fn skipped(&self, connector: &str, reason: &str) {
         self.skipped.with_label_values(&[connector, reason]).inc();
+    }
+
+    pub fn object_failed(&self, connector: &str, object: &str) {
+        self.failed_objects.with_label_values(&[connector, object]).inc();
     }
 
     pub fn cursor_lag(&self, connector: &str, seconds: f64) {

@@ -9,7 +9,7 @@
 //! `SystemModstamp` in milliseconds, its event id `salesforce:opportunity:<Id>:<version>`.
 
 use crate::cursor::{CursorStore, ObjectCursor};
-use crate::http::Http;
+use crate::http::{Http, HttpError};
 use crate::hubspot::{amount_minor, hash_email};
 use crate::sink::{Record, Sink};
 use crate::{ConnectorError, PassReport};
@@ -168,7 +168,8 @@ fn url(base: &str, path_and_query: &str) -> Result<reqwest::Url, ConnectorError>
         .map_err(|e| ConnectorError::Config(format!("salesforce.instance_url: {e}")))
 }
 
-/// One pass over Contacts, then Opportunities.
+/// One pass over Contacts, then Opportunities. A type whose pull fails is reported and the other
+/// is still pulled; credentials, publishing and cursor errors stop the pass.
 pub async fn pass(
     config: &SalesforceConfig,
     http: &Http,
@@ -178,49 +179,102 @@ pub async fn pass(
     let mut state: SalesforceCursor = cursor.load()?;
     let mut report = PassReport::default();
     for object in ["Contact", "Opportunity"] {
-        let from_ms = if object == "Contact" { state.contacts.modified_ms } else { state.opportunities.modified_ms };
-        let fields = match object {
-            "Contact" => "Id, Email, SystemModstamp".to_string(),
-            _ => format!(
-                "Id, Amount, {}StageName, IsWon, IsClosed, CloseDate, CreatedDate, SystemModstamp, \
-                 (SELECT ContactId, IsPrimary FROM OpportunityContactRoles)",
-                if config.multi_currency { "CurrencyIsoCode, " } else { "" }
-            ),
-        };
-        let soql = format!(
-            "SELECT {fields} FROM {object} WHERE SystemModstamp >= {} ORDER BY SystemModstamp, Id",
-            soql_time(from_ms)
-        );
-        let mut next = url(&config.instance_url, &format!("/services/data/{}/query", config.api_version))?;
-        next.query_pairs_mut().append_pair("q", &soql);
-        loop {
-            let resp = http.get_json(&next).await?;
-            let c = if object == "Contact" { &mut state.contacts } else { &mut state.opportunities };
-            let rows = resp.get("records").and_then(Value::as_array).cloned().unwrap_or_default();
-            let stamp = |o: &Value| {
-                let modified = text(o, "SystemModstamp").and_then(sf_time).map_or(i64::MIN, Timestamp::unix_millis);
-                (text(o, "Id").unwrap_or_default().to_string(), modified)
-            };
-            let fresh = c.unpublished(&rows, stamp);
-            let records = report.map_rows("salesforce", object, &fresh, |o, _| match object {
-                "Contact" => contact_record(o),
-                _ => opportunity_record(o, config),
-            });
-            sink.publish(&records).await?;
-            report.count(&records);
-            c.advance(&fresh);
-            cursor.save(&state)?;
-            let done = resp.get("done").and_then(Value::as_bool).unwrap_or(true);
-            match resp.get("nextRecordsUrl").and_then(Value::as_str) {
-                Some(path) if !done => next = url(&config.instance_url, path)?,
-                _ => break,
-            }
-        }
+        let outcome = pull(object, config, http, cursor, &mut state, sink, &mut report).await;
+        report.object_outcome("salesforce", object, outcome)?;
     }
     report.cursor =
         Some(format!("contacts {} / opportunities {}", state.contacts.modified_ms, state.opportunities.modified_ms));
     report.newest_ms = Some(state.contacts.modified_ms.max(state.opportunities.modified_ms));
     Ok(report)
+}
+
+/// The first page of a query from the cursor.
+fn query_url(object: &str, config: &SalesforceConfig, from_ms: i64) -> Result<reqwest::Url, ConnectorError> {
+    let fields = match object {
+        "Contact" => "Id, Email, SystemModstamp".to_string(),
+        _ => format!(
+            "Id, Amount, {}StageName, IsWon, IsClosed, CloseDate, CreatedDate, SystemModstamp, \
+             (SELECT ContactId, IsPrimary FROM OpportunityContactRoles)",
+            if config.multi_currency { "CurrencyIsoCode, " } else { "" }
+        ),
+    };
+    let soql = format!(
+        "SELECT {fields} FROM {object} WHERE SystemModstamp >= {} ORDER BY SystemModstamp, Id",
+        soql_time(from_ms)
+    );
+    let mut first = url(&config.instance_url, &format!("/services/data/{}/query", config.api_version))?;
+    first.query_pairs_mut().append_pair("q", &soql);
+    Ok(first)
+}
+
+/// Pulls one object to the end of its query, saving the cursor after every published batch.
+async fn pull(
+    object: &'static str,
+    config: &SalesforceConfig,
+    http: &Http,
+    cursor: &CursorStore,
+    state: &mut SalesforceCursor,
+    sink: &mut Sink,
+    report: &mut PassReport,
+) -> Result<(), ConnectorError> {
+    let mut next = query_url(object, config, cursor_of(object, state).modified_ms)?;
+    let mut on_next_batch = false;
+    // Where the cursor stood when the query last started: a restart must have moved it.
+    let mut restarted_at: Option<(i64, usize)> = None;
+    loop {
+        let resp = match http.get_json(&next).await {
+            Ok(resp) => resp,
+            // A query locator lives about 15 minutes and a limited number of them per user: an
+            // expired or released one (`INVALID_QUERY_LOCATOR`) is a new query from the cursor,
+            // which resumes after the last published batch.
+            Err(HttpError::Rejected { status, body, .. }) if (400..500).contains(&status) && on_next_batch => {
+                let c = cursor_of(object, state);
+                let position = (c.modified_ms, c.ids_at_modified.len());
+                if restarted_at == Some(position) {
+                    return Err(ConnectorError::Vendor(format!(
+                        "{object}: the query from the cursor failed twice at the same position ({status}: {body})"
+                    )));
+                }
+                tracing::warn!(object, status, body = %body, "Salesforce refused the next batch (query locator expired?); querying again from the cursor");
+                restarted_at = Some(position);
+                next = query_url(object, config, c.modified_ms)?;
+                on_next_batch = false;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let c = cursor_of(object, state);
+        let rows = resp.get("records").and_then(Value::as_array).cloned().unwrap_or_default();
+        let stamp = |o: &Value| {
+            let modified = text(o, "SystemModstamp").and_then(sf_time).map_or(i64::MIN, Timestamp::unix_millis);
+            (text(o, "Id").unwrap_or_default().to_string(), modified)
+        };
+        let fresh = c.unpublished(&rows, stamp);
+        let records = report.map_rows("salesforce", object, &fresh, |o, _| match object {
+            "Contact" => contact_record(o),
+            _ => opportunity_record(o, config),
+        });
+        sink.publish(&records).await?;
+        report.count(&records);
+        c.advance(&fresh);
+        cursor.save(state)?;
+        let done = resp.get("done").and_then(Value::as_bool).unwrap_or(true);
+        match resp.get("nextRecordsUrl").and_then(Value::as_str) {
+            Some(path) if !done => {
+                next = url(&config.instance_url, path)?;
+                on_next_batch = true;
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn cursor_of<'a>(object: &str, state: &'a mut SalesforceCursor) -> &'a mut ObjectCursor {
+    if object == "Contact" {
+        &mut state.contacts
+    } else {
+        &mut state.opportunities
+    }
 }
 
 #[cfg(test)]

@@ -117,14 +117,19 @@ pub fn run(cfg: &Config, opts: ConnectOptions) -> Result<()> {
                     for _ in &report.skipped {
                         metrics.skipped(&opts.name, "unmappable");
                     }
+                    for f in &report.failed {
+                        metrics.object_failed(&opts.name, f.object);
+                    }
                     if let Some(ms) = report.newest_ms.filter(|ms| *ms > 0) {
                         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
                         metrics.cursor_lag(&opts.name, (now - ms).max(0) as f64 / 1000.0);
                     }
+                    let failed: Vec<&str> = report.failed.iter().map(|f| f.object).collect();
                     tracing::info!(
                         connector = %opts.name,
                         published = report.total(),
                         skipped = report.skipped.len(),
+                        failed = ?failed,
                         cursor = report.cursor.as_deref().unwrap_or("-"),
                         "pass done"
                     );
@@ -138,6 +143,16 @@ pub fn run(cfg: &Config, opts: ConnectOptions) -> Result<()> {
                         );
                         for s in &report.skipped {
                             println!("  skipped {s}");
+                        }
+                        if !report.failed.is_empty() {
+                            let why: Vec<String> =
+                                report.failed.iter().map(|f| format!("{}: {}", f.object, f.error)).collect();
+                            anyhow::bail!(
+                                "{}: pulling {} failed (the other types were pulled): {}",
+                                opts.name,
+                                failed.join(", "),
+                                why.join("; ")
+                            );
                         }
                     }
                 }

@@ -70,16 +70,34 @@ impl Portal {
             "/crm/v3/objects/deals/search" => (&self.deals, "hs_lastmodifieddate"),
             other => return MockResponse::json(404, &json!({"message": format!("no route {other}")})),
         };
-        let from: i64 =
-            body["filterGroups"][0]["filters"][0]["value"].as_str().and_then(|v| v.parse().ok()).unwrap_or(0);
-        assert_eq!(body["filterGroups"][0]["filters"][0]["operator"], "GTE");
+        // Filters as the v3 search applies them (ANDed): on the modified time or the object id.
+        let value = |o: &Value, property: &str| -> i64 {
+            if property == "hs_object_id" {
+                o["id"].as_str().and_then(|i| i.parse().ok()).unwrap_or_default()
+            } else {
+                millis(o["properties"][property].as_str().unwrap_or_default())
+            }
+        };
+        let filters = body["filterGroups"][0]["filters"].as_array().cloned().unwrap_or_default();
         let mut hits: Vec<&Value> = objects
             .iter()
-            .filter(|o| millis(o["properties"][modified_prop].as_str().unwrap_or_default()) >= from)
+            .filter(|o| {
+                filters.iter().all(|f| {
+                    let (v, x) = (
+                        value(o, f["propertyName"].as_str().unwrap_or_default()),
+                        f["value"].as_str().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0),
+                    );
+                    match f["operator"].as_str() {
+                        Some("GTE") => v >= x,
+                        Some("GT") => v > x,
+                        Some("EQ") => v == x,
+                        other => panic!("operator {other:?}"),
+                    }
+                })
+            })
             .collect();
-        hits.sort_by_key(|o| {
-            (millis(o["properties"][modified_prop].as_str().unwrap_or_default()), o["id"].as_str().map(str::to_string))
-        });
+        let sort = body["sorts"][0]["propertyName"].as_str().unwrap_or(modified_prop).to_string();
+        hits.sort_by_key(|o| (value(o, &sort), value(o, "hs_object_id")));
         let limit = body["limit"].as_u64().unwrap_or(10) as usize;
         let after: usize = body["after"].as_str().and_then(|a| a.parse().ok()).unwrap_or(0);
         let page: Vec<&Value> = hits.iter().skip(after).take(limit).copied().collect();
@@ -130,7 +148,7 @@ fn hubspot_contacts_and_deals_arrive_in_the_wire_format_and_a_restart_resumes_wi
         ids,
         vec![
             format!("hubspot:contact:101:{}", v("2026-03-01T10:00:00Z")).as_str(),
-            "hubspot:lead:101",
+            format!("hubspot:lead:101:{}", v("2026-02-20T08:00:00Z")).as_str(),
             format!("hubspot:contact:102:{}", v("2026-03-01T10:00:00Z")).as_str(),
             format!("hubspot:contact:103:{}", v("2026-03-02T11:00:00Z")).as_str(),
             format!("hubspot:deal:9001:{}", v("2026-03-15T12:00:05Z")).as_str(),

@@ -2,6 +2,7 @@
 //! (HubSpot CRM v3, Salesforce SOQL, Meta insights, LinkedIn adAnalytics, the ECB feed), with
 //! faults: 429 with Retry-After, a 500 then success, a rejected token.
 
+mod at_size;
 mod crm;
 mod spend_and_rates;
 
