@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "007_state_checkpoints",
         sql: include_str!("../../../schemas/clickhouse/007_state_checkpoints.sql"),
     },
+    Migration {
+        version: 8,
+        name: "008_spend_versions",
+        sql: include_str!("../../../schemas/clickhouse/008_spend_versions.sql"),
+    },
 ];
 
 /// Whether a failed statement only repeats a change another instance already made

@@ -211,6 +211,8 @@ pub struct AdSpendRow {
     pub currency: String,
     pub impressions: i64,
     pub clicks: i64,
+    /// Added by migration 008 (appended: RowBinary follows the column order).
+    pub version: i64,
 }
 
 impl From<&AdSpend> for AdSpendRow {
@@ -225,6 +227,7 @@ impl From<&AdSpend> for AdSpendRow {
             currency: s.spend.currency.to_string(),
             impressions: s.impressions,
             clicks: s.clicks,
+            version: s.version,
         }
     }
 }
@@ -276,10 +279,13 @@ pub struct SpendFactRow {
     pub fx_status: String,
     pub fx_date: String,
     pub revision: u64,
+    /// Added by migration 008: a fact a higher `ads.spend` version replaced.
+    pub deleted: u8,
 }
 
 impl SpendFactRow {
-    pub fn of(r: &attrib_ledger::SpendRow, revision: u64) -> Self {
+    pub fn of(c: &Change<attrib_ledger::SpendRow>, revision: u64) -> Self {
+        let r = &c.row;
         SpendFactRow {
             source: r.source.clone(),
             event_id: r.event_id.clone(),
@@ -298,6 +304,7 @@ impl SpendFactRow {
             fx_status: r.fx_status.clone(),
             fx_date: r.fx_date.clone(),
             revision,
+            deleted: u8::from(c.deleted),
         }
     }
 }

@@ -1,11 +1,10 @@
 //! Ad spend into `ads.spend`: Meta Marketing API insights (`level=ad`, daily) and LinkedIn
 //! adAnalytics (`pivot=CREATIVE`, daily), one record per ad and day.
 //!
-//! Platforms revise recent days. `ads.spend` v1 has no version field and downstream keeps the
-//! first copy of an event id, so a day is published once it is `settle_days` old (default 2),
-//! and the last `lookback_days` published days are pulled again every pass: a changed value is
-//! reported (log and `attrib_connector_records_skipped_total{reason="restated_after_publish"}`)
-//! instead of being published twice.
+//! Platforms revise recent days. A day is published once it is `settle_days` old (default 2),
+//! and the last `lookback_days` published days are pulled again every pass: a day whose spend
+//! changed is published again as the next `version` (event id `<id>:v<version>`), which
+//! downstream applies in place of the earlier one (the highest version of an ad-day wins).
 
 use crate::cursor::CursorStore;
 use crate::http::{Http, HttpError};
@@ -107,11 +106,15 @@ impl Default for LinkedInConfig {
 
 /// Published days and the values published, per `ad:date`, within the look-back.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SpendCursor {
     /// The newest day published.
     pub last_date: Option<String>,
-    /// `event id` → spend published (minor units), for days inside the look-back.
+    /// `event id` (of version 0) → spend last published (minor units), for days inside the
+    /// look-back.
     pub published: BTreeMap<String, i64>,
+    /// `event id` (of version 0) → the version last published, for days restated since.
+    pub versions: BTreeMap<String, i64>,
 }
 
 /// The days to pull: from the look-back start (or the start date) to the newest settled day.
@@ -166,13 +169,16 @@ async fn settle(
 ) -> Result<(), ConnectorError> {
     let Due { cursor: mut state, until, .. } = due;
     let mut records = Vec::new();
-    for row in rows {
-        match state.published.get(&row.event_id) {
-            Some(&before) if before != row.spend.minor => {
-                tracing::warn!(connector, event_id = %row.event_id, before, now = row.spend.minor, "spend restated after it was published; ads.spend v1 cannot carry the change");
-                report
-                    .skipped
-                    .push(format!("{}: restated_after_publish ({before} → {})", row.event_id, row.spend.minor));
+    for mut row in rows {
+        match state.published.get(&row.event_id).copied() {
+            Some(before) if before != row.spend.minor => {
+                let version = state.versions.get(&row.event_id).copied().unwrap_or(0) + 1;
+                tracing::info!(connector, event_id = %row.event_id, before, now = row.spend.minor, version, "spend restated after it was published; publishing the new version");
+                state.published.insert(row.event_id.clone(), row.spend.minor);
+                state.versions.insert(row.event_id.clone(), version);
+                row.event_id = format!("{}:v{version}", row.event_id);
+                row.version = version;
+                records.push(Record::new(Event::Spend(row)));
             }
             Some(_) => {}
             None => {
@@ -187,7 +193,9 @@ async fn settle(
     state.last_date = Some(until.to_string());
     // Forget values of days that will not be pulled again.
     let oldest = Date::from_days_since_epoch(until.days_since_epoch() + 1 - lookback.max(0) as i32).to_string();
-    state.published.retain(|id, _| id.rsplit(':').next().is_some_and(|d| *d >= *oldest));
+    let recent = |id: &String| id.rsplit(':').next().is_some_and(|d| *d >= *oldest);
+    state.published.retain(|id, _| recent(id));
+    state.versions.retain(|id, _| recent(id));
     store.save(&state)?;
     report.cursor = state.last_date.clone();
     Ok(())
@@ -299,6 +307,7 @@ fn meta_row(act: &str, d: &Value) -> Result<AdSpend, &'static str> {
         spend: Money { minor: spend, currency },
         impressions: number(d.get("impressions")).unwrap_or(0),
         clicks: number(d.get("clicks")).unwrap_or(0),
+        version: 0,
     })
 }
 
@@ -417,6 +426,7 @@ fn linkedin_row(e: &Value, currency: Currency, by_campaign: bool) -> Result<AdSp
         spend: Money { minor: spend, currency },
         impressions: number(e.get("impressions")).unwrap_or(0),
         clicks: number(e.get("clicks")).unwrap_or(0),
+        version: 0,
     })
 }
 

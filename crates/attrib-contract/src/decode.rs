@@ -273,6 +273,7 @@ fn spend(o: &Obj<'_>) -> Result<AdSpend> {
         spend: Money { minor: o.req_money_minor("spend_minor")?, currency: o.req_currency("currency")? },
         impressions: o.req_count("impressions")?,
         clicks: o.req_count("clicks")?,
+        version: o.opt("version").map(|v| o.integer("version", v)).transpose()?.unwrap_or(0),
     })
 }
 

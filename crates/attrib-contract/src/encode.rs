@@ -78,6 +78,9 @@ pub fn encode(event: &Event) -> Value {
             put(&mut m, "currency", e.spend.currency.as_str());
             put(&mut m, "impressions", e.impressions);
             put(&mut m, "clicks", e.clicks);
+            if e.version != 0 {
+                put(&mut m, "version", e.version);
+            }
         }
         Event::Fx(e) => {
             put(&mut m, "date", e.date.to_string());

@@ -320,6 +320,9 @@ pub struct AdSpend {
     pub spend: Money,
     pub impressions: i64,
     pub clicks: i64,
+    /// Restatements: per (date, platform, campaign, ad) the highest version is the spend
+    /// (ties: the greater event id); absent on the wire = 0.
+    pub version: i64,
 }
 
 /// `fx.rates`: how many units of the reporting currency one unit of `currency` buys on `date`.

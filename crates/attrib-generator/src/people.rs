@@ -464,22 +464,40 @@ pub(crate) fn spend(world: &World, rng: &mut Rng, start: Date, days: u32, drafts
             let spend_minor = (ad.daily_budget_minor as f64 * (0.7 + 0.4 * rng.f64())) as i64;
             let impressions = spend_minor * 1_000 / ad.cpm_minor.max(1);
             let clicks = (impressions as f64 * ad.ctr) as i64;
-            drafts.push(Draft {
-                at: date.start(),
-                event: Event::Spend(AdSpend {
-                    event_id: format!("spend-{}-{date}", ad.id),
-                    date,
-                    platform: ad.platform,
-                    campaign_id: c.id.clone(),
-                    ad_id: Some(ad.id.clone()),
-                    spend: Money { minor: spend_minor, currency: c.currency },
-                    impressions,
-                    clicks,
-                }),
-                offset_minutes: 0,
-            });
+            let record = AdSpend {
+                event_id: format!("spend-{}-{date}", ad.id),
+                date,
+                platform: ad.platform,
+                campaign_id: c.id.clone(),
+                ad_id: Some(ad.id.clone()),
+                spend: Money { minor: spend_minor, currency: c.currency },
+                impressions,
+                clicks,
+                version: 0,
+            };
+            // Platforms revise recent days: about one ad-day in 25 is restated two days later
+            // as version 1 (chosen by a hash, so the random stream of everything else is as
+            // before).
+            let restated =
+                (fnv(ad.id.as_bytes()) ^ u64::from(day).wrapping_mul(0x9E37_79B9_7F4A_7C15)).is_multiple_of(25);
+            if restated && day + 2 < days {
+                let v1 = AdSpend {
+                    event_id: format!("{}:v1", record.event_id),
+                    spend: Money { minor: spend_minor * 9 / 10, currency: c.currency },
+                    impressions: impressions * 9 / 10,
+                    version: 1,
+                    ..record.clone()
+                };
+                let at = Date::from_days_since_epoch(date.days_since_epoch() + 2).start();
+                drafts.push(Draft { at, event: Event::Spend(v1), offset_minutes: 0 });
+            }
+            drafts.push(Draft { at: date.start(), event: Event::Spend(record), offset_minutes: 0 });
         }
     }
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Daily reference rates to the reporting currency (USD) for EUR and GBP.

@@ -6,15 +6,16 @@ use crate::credits::{attribute_journey, model_versions, AttributionConfig, Conve
 use crate::finance::DealVersionRow;
 use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
 use crate::fx::FxTable;
+use crate::incremental::Change;
 use crate::kpi::{engagement_counts, kpi_facts, EngagementRow, KpiFact, KpiInputs};
 use crate::parallel::par_map;
-use crate::spend::{SpendEntry, SpendRow};
+use crate::spend::{AdDay, SpendEntry, SpendRow};
 use attrib_contract::Timestamp;
 use attrib_contract::{decode, DecodeError, Event, FxRate, Topic};
 use attrib_journeys::TouchSource;
 use attrib_journeys::{FirstCopies, Ingested, JourneyStore, SocialActivity};
 use attrib_models::Model;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 mod checkpoint;
 pub use checkpoint::Restore;
@@ -58,6 +59,10 @@ pub struct Engine {
     /// Paid amounts (ads.spend and interaction costs), and those to (re)write.
     spend_entries: Vec<SpendEntry>,
     dirty_spend: Vec<usize>,
+    /// The entry stating each ad-day of `ads.spend` (its highest version).
+    ad_days: HashMap<AdDay, usize>,
+    /// Entries a higher version replaced, whose written facts are to be withdrawn.
+    superseded_spend: Vec<SpendEntry>,
     seen_other: FirstCopies,
     counts: BTreeMap<&'static str, TopicCounts>,
 }
@@ -74,6 +79,8 @@ impl Engine {
             fx_table: FxTable::new(),
             spend_entries: Vec::new(),
             dirty_spend: Vec::new(),
+            ad_days: HashMap::new(),
+            superseded_spend: Vec::new(),
             seen_other: FirstCopies::default(),
             counts,
         }
@@ -123,17 +130,43 @@ impl Engine {
         rows
     }
 
-    /// Spend facts that are new or whose reporting amount may have changed since the last call.
-    pub fn take_spend_changes(&mut self) -> Vec<SpendRow> {
+    /// Spend facts that are new or whose reporting amount may have changed since the last call,
+    /// and withdrawals (`deleted`) of facts a higher `ads.spend` version replaced.
+    pub fn take_spend_changes(&mut self) -> Vec<Change<SpendRow>> {
         let mut idx = std::mem::take(&mut self.dirty_spend);
         idx.sort_unstable();
         idx.dedup();
-        idx.into_iter().map(|i| self.spend_entries[i].row(&self.fx_table, &self.config.reporting)).collect()
+        let reporting = &self.config.reporting;
+        let withdrawn = std::mem::take(&mut self.superseded_spend)
+            .into_iter()
+            .map(|e| Change { row: e.row(&self.fx_table, reporting), deleted: true });
+        let current = idx
+            .into_iter()
+            .map(|i| Change { row: self.spend_entries[i].row(&self.fx_table, reporting), deleted: false });
+        withdrawn.chain(current).collect()
     }
 
     fn add_spend(&mut self, entry: SpendEntry) {
         self.dirty_spend.push(self.spend_entries.len());
         self.spend_entries.push(entry);
+    }
+
+    /// An `ads.spend` record: it states its ad-day unless a higher version already does.
+    fn add_ad_spend(&mut self, entry: SpendEntry) {
+        match self.ad_days.entry(entry.ad_day()) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(self.spend_entries.len());
+                self.add_spend(entry);
+            }
+            std::collections::hash_map::Entry::Occupied(slot) => {
+                let i = *slot.get();
+                if entry.supersedes(&self.spend_entries[i]) {
+                    let replaced = std::mem::replace(&mut self.spend_entries[i], entry);
+                    self.superseded_spend.push(replaced);
+                    self.dirty_spend.push(i);
+                }
+            }
+        }
     }
 
     /// The KPI fact table of `ledger` (attributed by this engine), its spend and engagement.
@@ -209,7 +242,7 @@ impl Engine {
             other @ (Event::Spend(_) | Event::Fx(_)) => {
                 if self.seen_other.insert(topic, &other.dedup_key()) {
                     match other {
-                        Event::Spend(s) => self.add_spend(SpendEntry::from_ads(&s)),
+                        Event::Spend(s) => self.add_ad_spend(SpendEntry::from_ads(&s)),
                         Event::Fx(f) => {
                             // A rate may arrive after the conversions it prices.
                             if self.fx_table.insert(&f) && f.currency != self.config.reporting.currency {

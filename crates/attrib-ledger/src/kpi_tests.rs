@@ -113,7 +113,7 @@ fn a_late_rate_reprices_conversions_and_spend_already_seen() {
     let mut inc = IncrementalLedger::new();
     let first = inc.update(&mut e);
     assert_eq!(first.conversions[0].row.fx_status, "missing_rate");
-    assert_eq!(e.take_spend_changes()[0].fx_status, "missing_rate");
+    assert_eq!(e.take_spend_changes()[0].row.fx_status, "missing_rate");
     let (t, v) = fx("2026-03-05", "EUR", "1.5");
     e.ingest_bytes(t, v.to_string().as_bytes()).expect("valid");
     let later = inc.update(&mut e);
@@ -121,8 +121,53 @@ fn a_late_rate_reprices_conversions_and_spend_already_seen() {
     assert_eq!(conv.row.revenue_reporting_minor, Some(15_000));
     assert!(later.credits.iter().all(|c| c.row.credit_reporting_minor == Some(15_000)));
     let spend = e.take_spend_changes();
-    assert_eq!((spend.len(), spend[0].spend_reporting_minor), (1, Some(4_500)));
+    assert_eq!((spend.len(), spend[0].row.spend_reporting_minor, spend[0].deleted), (1, Some(4_500), false));
     assert!(e.take_spend_changes().is_empty());
+}
+
+fn spend_version(id: &str, minor: i64, version: Option<i64>) -> (Topic, Value) {
+    let (t, mut v) = spend(id, "2026-03-05", "A", "a1", minor, "USD");
+    if let Some(version) = version {
+        v["version"] = json!(version);
+    }
+    (t, v)
+}
+
+#[test]
+fn the_highest_spend_version_of_an_ad_day_is_its_spend_in_any_order() {
+    // v0 without a version field (a v1 producer), then two restatements; ties: greater id.
+    let records = [
+        spend_version("sp1", 3_000, None),
+        spend_version("sp1:v1", 3_500, Some(1)),
+        spend_version("sp1:v2", 2_900, Some(2)),
+        spend_version("sp1:v2b", 2_950, Some(2)),
+    ];
+    let order_of = |order: &[usize]| {
+        let e = engine_with(&order.iter().map(|&i| records[i].clone()).collect::<Vec<_>>());
+        e.spend_rows().into_iter().map(|r| (r.event_id, r.spend_minor)).collect::<Vec<_>>()
+    };
+    let want = vec![("sp1:v2b".to_string(), 2_950)];
+    for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1], [1, 3, 0, 2]] {
+        assert_eq!(order_of(&order), want, "order {order:?}");
+    }
+    // Another ad-day is not touched by them.
+    let mut e = engine_with(&[records[0].clone(), spend("sp9", "2026-03-06", "A", "a1", 100, "USD")]);
+    let mut first = e.take_spend_changes();
+    first.sort_by(|a, b| a.row.event_id.cmp(&b.row.event_id));
+    assert_eq!(
+        first.iter().map(|c| (c.row.event_id.as_str(), c.deleted)).collect::<Vec<_>>(),
+        [("sp1", false), ("sp9", false)]
+    );
+    // A restatement withdraws the written fact and writes its own; a lower version changes nothing.
+    let (t, v) = records[2].clone();
+    e.ingest_bytes(t, v.to_string().as_bytes()).expect("valid");
+    let (t, v) = records[1].clone();
+    e.ingest_bytes(t, v.to_string().as_bytes()).expect("valid");
+    let changes: Vec<(String, i64, bool)> =
+        e.take_spend_changes().into_iter().map(|c| (c.row.event_id, c.row.spend_minor, c.deleted)).collect();
+    assert_eq!(changes, [("sp1".to_string(), 3_000, true), ("sp1:v2".to_string(), 2_900, false)]);
+    let kpi_spend: i64 = e.spend_rows().iter().map(|r| r.spend_minor).sum();
+    assert_eq!(kpi_spend, 2_900 + 100);
 }
 
 fn deal(id: &str, at: &str, stage: &str, amount: i64, version: i64, closed_at: &str) -> (Topic, Value) {

@@ -27,7 +27,7 @@ pub use kpi::{
     time_to_conversion, CampaignKpi, ChannelKpi, EngagementCount, EngagementRow, KpiFact, KpiInputs,
     LedgerReconciliationLine, Reconciliation, TimeToConversion, ACQUISITION_TYPES,
 };
-pub use spend::{SpendEntry, SpendRow};
+pub use spend::{AdDay, SpendEntry, SpendRow};
 
 #[cfg(test)]
 mod kpi_tests;

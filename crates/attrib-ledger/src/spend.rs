@@ -46,7 +46,12 @@ pub struct SpendEntry {
     pub spend: Money,
     pub impressions: i64,
     pub clicks: i64,
+    /// The `ads.spend` version (0 for interaction costs, which are never restated).
+    pub version: i64,
 }
+
+/// The ad-day an `ads.spend` record states: a higher version of it replaces the spend.
+pub type AdDay = (Date, Platform, String, String);
 
 impl SpendEntry {
     pub fn from_ads(s: &AdSpend) -> SpendEntry {
@@ -62,7 +67,18 @@ impl SpendEntry {
             spend: s.spend,
             impressions: s.impressions,
             clicks: s.clicks,
+            version: s.version,
         }
+    }
+
+    pub fn ad_day(&self) -> AdDay {
+        (self.date, self.platform, self.campaign_id.clone(), self.ad_id.clone())
+    }
+
+    /// Whether this entry states its ad-day over `other`: the higher version, then the greater
+    /// event id (as deal versions tie-break).
+    pub fn supersedes(&self, other: &SpendEntry) -> bool {
+        (self.version, &self.event_id) > (other.version, &other.event_id)
     }
 
     /// The cost an interaction carries, if any.
@@ -80,6 +96,7 @@ impl SpendEntry {
             spend: cost,
             impressions: 0,
             clicks: 0,
+            version: 0,
         })
     }
 

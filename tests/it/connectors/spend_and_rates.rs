@@ -107,7 +107,7 @@ fn days_between(since: attrib_contract::Date, until: attrib_contract::Date) -> V
 }
 
 #[test]
-fn meta_insights_are_published_per_ad_and_settled_day_and_restatements_are_reported_not_doubled() {
+fn meta_insights_are_published_per_ad_and_settled_day_and_a_restated_day_as_its_next_version() {
     let start = attrib_contract::Date::from_days_since_epoch(today().days_since_epoch() - 5);
     let passes = Arc::new(Mutex::new(0u32));
     let passes2 = passes.clone();
@@ -172,19 +172,18 @@ fn meta_insights_are_published_per_ad_and_settled_day_and_restatements_are_repor
     assert!(spend.iter().any(|r| r["event_id"] == format!("meta:act_123:a2:{start}") && r["spend_minor"] == 350));
     assert!(spend.iter().all(|r| r["date"].as_str().unwrap() <= until.to_string().as_str()), "unsettled days wait");
 
-    // Again: the platform restated a day; it is reported, not published twice.
-    let second = std::process::Command::new(attrib_tests::attrib_bin())
-        .args(["connect", "meta", "--once", "--config", &config, "--output", &out_s])
-        .output()
-        .expect("second pass");
-    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
-    let printed = String::from_utf8_lossy(&second.stdout);
+    // Again: the platform restated a day; it is published once more, as version 1.
+    attrib(&["connect", "meta", "--once", "--config", &config, "--output", &out_s]).expect("second pass");
     let restated = attrib_contract::Date::from_days_since_epoch(until.days_since_epoch() - 1);
-    assert!(
-        printed.contains(&format!("meta:act_123:a1:{restated}: restated_after_publish (1000 → 1200)")),
-        "{printed}"
-    );
-    assert_eq!(lines(&out.join("ads.spend.jsonl")).len(), spend.len());
+    let after = lines(&out.join("ads.spend.jsonl"));
+    assert_eq!(after.len(), spend.len() + 1, "only the restated day is published again");
+    let v1 = after.last().expect("restatement");
+    assert_eq!(v1["event_id"], format!("meta:act_123:a1:{restated}:v1"));
+    assert_eq!((v1["version"].as_i64(), v1["spend_minor"].as_i64()), (Some(1), Some(1200)));
+    attrib_contract::decode(attrib_contract::Topic::AdsSpend, v1.to_string().as_bytes()).expect("contract-valid");
+    // Unchanged since: nothing new.
+    attrib(&["connect", "meta", "--once", "--config", &config, "--output", &out_s]).expect("third pass");
+    assert_eq!(lines(&out.join("ads.spend.jsonl")).len(), after.len());
 }
 
 #[test]

@@ -13,11 +13,13 @@ const SPEND: u8 = 32;
 const DIRTY_SPEND: u8 = 33;
 const SEEN_OTHER: u8 = 34;
 const COUNTS: u8 = 35;
+/// An `ads.spend` entry a higher version replaced, whose written fact is still to withdraw.
+const SUPERSEDED_SPEND: u8 = 36;
 /// The last record: how many came before it, so a checkpoint cut short is never taken whole.
 const END: u8 = 255;
 
 /// Bumped whenever a record's layout changes: a checkpoint of another layout is not read.
-const LAYOUT: u32 = 2;
+const LAYOUT: u32 = 3;
 
 /// The sources a spend entry can have (its `source` is one of these).
 const SPEND_SOURCES: [&str; 2] = ["ads.spend", "social.interactions"];
@@ -34,6 +36,55 @@ fn get_date(d: &mut Decoder<'_>) -> Result<Date, CodecError> {
 fn get_currency(d: &mut Decoder<'_>) -> Result<Currency, CodecError> {
     let s = d.str()?;
     Currency::parse(s).ok_or_else(|| CodecError(format!("{s:?} is no currency")))
+}
+
+fn put_spend(e: &mut Encoder, s: &SpendEntry) {
+    e.str(s.source);
+    e.str(&s.event_id);
+    put_date(e, s.date);
+    e.str(s.platform.as_str());
+    e.str(&s.campaign_id);
+    e.str(&s.ad_id);
+    e.str(&s.post_id);
+    e.str(&s.actor_type);
+    e.i64(s.spend.minor);
+    e.str(s.spend.currency.as_str());
+    e.i64(s.impressions);
+    e.i64(s.clicks);
+    e.i64(s.version);
+}
+
+fn get_spend(d: &mut Decoder<'_>) -> Result<SpendEntry, CodecError> {
+    let source = d.str()?;
+    let source = SPEND_SOURCES
+        .into_iter()
+        .find(|s| *s == source)
+        .ok_or_else(|| CodecError(format!("{source:?} is no spend source")))?;
+    let event_id = d.str()?.to_string();
+    let date = get_date(d)?;
+    let platform = d.str()?;
+    let platform = Platform::parse(platform).ok_or_else(|| CodecError(format!("{platform:?}")))?;
+    let (campaign_id, ad_id, post_id) = (d.str()?.to_string(), d.str()?.to_string(), d.str()?.to_string());
+    let actor_type = d.str()?.to_string();
+    if ActorType::parse(&actor_type).is_none() {
+        return Err(CodecError(format!("{actor_type:?} is no actor type")));
+    }
+    let spend = Money { minor: d.i64()?, currency: get_currency(d)? };
+    let (impressions, clicks, version) = (d.i64()?, d.i64()?, d.i64()?);
+    Ok(SpendEntry {
+        source,
+        event_id,
+        date,
+        platform,
+        campaign_id,
+        ad_id,
+        post_id,
+        actor_type,
+        spend,
+        impressions,
+        clicks,
+        version,
+    })
 }
 
 impl Engine {
@@ -66,20 +117,10 @@ impl Engine {
             });
         }
         for s in &self.spend_entries {
-            w.record(SPEND, |e| {
-                e.str(s.source);
-                e.str(&s.event_id);
-                put_date(e, s.date);
-                e.str(s.platform.as_str());
-                e.str(&s.campaign_id);
-                e.str(&s.ad_id);
-                e.str(&s.post_id);
-                e.str(&s.actor_type);
-                e.i64(s.spend.minor);
-                e.str(s.spend.currency.as_str());
-                e.i64(s.impressions);
-                e.i64(s.clicks);
-            });
+            w.record(SPEND, |e| put_spend(e, s));
+        }
+        for s in &self.superseded_spend {
+            w.record(SUPERSEDED_SPEND, |e| put_spend(e, s));
         }
         for i in &self.dirty_spend {
             w.record(DIRTY_SPEND, |e| e.u64(*i as u64));
@@ -151,35 +192,15 @@ impl Restore {
                 e.fx.push(rate);
             }
             SPEND => {
-                let source = d.str()?;
-                let source = SPEND_SOURCES
-                    .into_iter()
-                    .find(|s| *s == source)
-                    .ok_or_else(|| CodecError(format!("{source:?} is no spend source")))?;
-                let event_id = d.str()?.to_string();
-                let date = get_date(d)?;
-                let platform = d.str()?;
-                let platform = Platform::parse(platform).ok_or_else(|| CodecError(format!("{platform:?}")))?;
-                let (campaign_id, ad_id, post_id) = (d.str()?.to_string(), d.str()?.to_string(), d.str()?.to_string());
-                let actor_type = d.str()?.to_string();
-                if ActorType::parse(&actor_type).is_none() {
-                    return Err(CodecError(format!("{actor_type:?} is no actor type")));
+                let entry = get_spend(d)?;
+                if entry.source == SPEND_SOURCES[0] {
+                    e.ad_days.insert(entry.ad_day(), e.spend_entries.len());
                 }
-                let spend = Money { minor: d.i64()?, currency: get_currency(d)? };
-                let (impressions, clicks) = (d.i64()?, d.i64()?);
-                e.spend_entries.push(SpendEntry {
-                    source,
-                    event_id,
-                    date,
-                    platform,
-                    campaign_id,
-                    ad_id,
-                    post_id,
-                    actor_type,
-                    spend,
-                    impressions,
-                    clicks,
-                });
+                e.spend_entries.push(entry);
+            }
+            SUPERSEDED_SPEND => {
+                let entry = get_spend(d)?;
+                e.superseded_spend.push(entry);
             }
             DIRTY_SPEND => {
                 let i = d.u64()? as usize;
