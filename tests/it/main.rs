@@ -4,6 +4,7 @@ mod batch;
 mod checkpoint;
 mod connectors;
 mod contract;
+mod exit_codes;
 mod faults;
 mod paths;
 mod report;

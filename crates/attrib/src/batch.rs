@@ -58,6 +58,12 @@ pub fn run(input: &Path, config: &Config, threads: usize) -> Result<BatchRun> {
             files.push((*topic, f));
         }
     }
+    for (name, meant) in crate::files::unread_inputs(input)? {
+        match meant {
+            Some(meant) => eprintln!("warning: {} is not read: did you mean {meant}?", input.join(&name).display()),
+            None => eprintln!("warning: {} is not read (no topic has that name)", input.join(&name).display()),
+        }
+    }
     anyhow::ensure!(!files.is_empty(), "no input files under {} (expected e.g. web.events.jsonl)", input.display());
     let mut bar = Progress::new("reading events", files.len() as u64);
     for (topic, path) in files {

@@ -1,6 +1,7 @@
 //! The command line.
 
-use crate::{batch, config::Config, files, report};
+use crate::exit::{CheckFailed, Usage};
+use crate::{batch, config::Config, files, report, say};
 use anyhow::{Context, Result};
 use attrib_contract::{Date, Topic};
 use attrib_generator::{generate, GenParams};
@@ -167,6 +168,9 @@ pub enum Command {
         clickhouse: Option<String>,
         #[arg(long)]
         database: Option<String>,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Load the JSON Lines files of `generate` into their topics (one message per line).
     Produce {
@@ -198,6 +202,9 @@ pub enum Command {
         /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9465).
         #[arg(long)]
         metrics_listen: Option<String>,
+        /// With --once: print the pass's result as one JSON object.
+        #[arg(long, requires = "once")]
+        json: bool,
     },
     /// Probe a health endpoint of a running service (the container's HEALTHCHECK): exit 0 on a
     /// 200 answer within `--timeout-secs`, 1 otherwise.
@@ -214,6 +221,12 @@ pub enum Command {
         /// A folder of JSON Lines files to decode and report on.
         #[arg(long)]
         input: Option<PathBuf>,
+        /// Exit 1 when any record of --input is rejected.
+        #[arg(long)]
+        strict: bool,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -224,8 +237,10 @@ fn threads(requested: Option<usize>) -> usize {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Generate { out, people, seed, days, start, no_faults } => {
-            let start = Date::parse(&start).with_context(|| format!("--start {start:?} is not YYYY-MM-DD"))?;
-            anyhow::ensure!(days >= 14, "--days must be at least 14");
+            let start = Date::parse(&start).ok_or_else(|| Usage(format!("--start {start:?} is not YYYY-MM-DD")))?;
+            if days < 14 {
+                return Err(Usage("--days must be at least 14".into()).into());
+            }
             let params = GenParams { people, seed, start, days, faults: !no_faults };
             let t = Instant::now();
             let n = write_dataset(&params, &out)?;
@@ -242,7 +257,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut run = batch::run(&input, &config, threads(th))?;
             let written = batch::write(&mut run, &output)?;
             if summary {
-                print!("{}", report::summary(&run));
+                crate::exit::print(&report::summary(&run))?;
             }
             let records: u64 = run.engine.counts().values().map(|c| c.received).sum();
             eprintln!(
@@ -252,10 +267,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 t.elapsed().as_secs_f64(),
                 written.first().and_then(|p| p.parent()).unwrap_or(Path::new(".")).display()
             );
-            anyhow::ensure!(
-                run.reconciliation.iter().all(|r| r.difference_minor == 0),
-                "credits do not reconcile to revenue: see reconciliation.csv"
-            );
+            if !run.reconciliation.iter().all(|r| r.difference_minor == 0) {
+                return Err(CheckFailed("credits do not reconcile to revenue: see reconciliation.csv".into()).into());
+            }
             Ok(())
         }
         Command::Demo { input, output, people, seed, config } => demo(input, &output, people, seed, config.as_deref()),
@@ -272,12 +286,14 @@ pub fn run(cli: Cli) -> Result<()> {
             null_column,
         } => {
             let models = match model {
-                Some(m) => vec![PathModel::parse(&m).with_context(|| {
-                    format!("unknown model {m:?} (expected first, last, linear, markov or shapley)")
+                Some(m) => vec![PathModel::parse(&m).ok_or_else(|| {
+                    Usage(format!("unknown model {m:?} (expected first, last, linear, markov or shapley)"))
                 })?],
                 None => PathModel::ALL.to_vec(),
             };
-            anyhow::ensure!(!sep.is_empty(), "--sep must not be empty");
+            if sep.is_empty() {
+                return Err(Usage("--sep must not be empty".into()).into());
+            }
             let options = crate::paths_cmd::PathsOptions {
                 models,
                 markov: MarkovParams { order, collapse_repeats },
@@ -288,7 +304,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 null_column,
                 format,
             };
-            print!("{}", crate::paths_cmd::run(&input, &options)?);
+            crate::exit::print(&crate::paths_cmd::run(&input, &options)?)?;
             Ok(())
         }
         Command::Run { config, brokers, clickhouse, database, group, stop_when_caught_up } => {
@@ -313,12 +329,12 @@ pub fn run(cli: Cli) -> Result<()> {
             let source = crate::reconcile_cmd::Source::of(input.as_deref(), clickhouse.as_deref(), &database)?;
             let r = crate::reconcile_cmd::reconcile(&month, source, &cfg)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                say!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                print!("{}", crate::reconcile_cmd::render(&r));
+                crate::exit::print(&crate::reconcile_cmd::render(&r))?;
             }
             if !r.balanced() {
-                anyhow::bail!("reconciliation for {month} does not balance");
+                return Err(CheckFailed(format!("reconciliation for {month} does not balance")).into());
             }
             Ok(())
         }
@@ -327,10 +343,10 @@ pub fn run(cli: Cli) -> Result<()> {
             let database = database.unwrap_or_else(|| cfg.clickhouse.database.clone());
             let source = crate::reconcile_cmd::Source::of(input.as_deref(), clickhouse.as_deref(), &database)?;
             crate::report_cmd::write(source, &out, model.as_deref())?;
-            println!("report written to {}", out.display());
+            say!("report written to {}", out.display());
             Ok(())
         }
-        Command::Migrate { config, clickhouse, database } => {
+        Command::Migrate { config, clickhouse, database, json } => {
             let mut cfg = Config::load(config.as_deref())?;
             if let Some(c) = clickhouse {
                 cfg.clickhouse.url = c;
@@ -343,10 +359,18 @@ pub fn run(cli: Cli) -> Result<()> {
                 &cfg.clickhouse.database,
                 &attrib_clickhouse::Attempts::Once,
             ))?;
-            println!(
-                "database {}: applied {:?}, already applied {:?}",
-                cfg.clickhouse.database, report.applied, report.already_applied
-            );
+            if json {
+                let out = serde_json::json!({"database": cfg.clickhouse.database, "applied": report.applied,
+                    "already_applied": report.already_applied});
+                say!("{out}");
+            } else {
+                say!(
+                    "database {}: applied {:?}, already applied {:?}",
+                    cfg.clickhouse.database,
+                    report.applied,
+                    report.already_applied
+                );
+            }
             Ok(())
         }
         Command::Produce { input, brokers, config } => {
@@ -359,38 +383,66 @@ pub fn run(cli: Cli) -> Result<()> {
                 crate::service::runtime()?.block_on(attrib_kafka::produce_files(&cfg.kafka.settings(), &input))?;
             let total: u64 = counts.values().sum();
             for (topic, n) in &counts {
-                println!("{topic}: {n}");
+                say!("{topic}: {n}");
             }
             eprintln!("produced {total} messages in {:.1}s", t.elapsed().as_secs_f64());
             Ok(())
         }
-        Command::Connect { name, config, once, output, state_dir, brokers, metrics_listen } => {
+        Command::Connect { name, config, once, output, state_dir, brokers, metrics_listen, json } => {
             let mut cfg = Config::load(config.as_deref())?;
             if let Some(b) = brokers {
                 cfg.kafka.brokers = b;
             }
-            let opts = crate::connect_cmd::ConnectOptions { name, once, output, state_dir, metrics_listen };
+            let opts = crate::connect_cmd::ConnectOptions { name, once, output, state_dir, metrics_listen, json };
             crate::connect_cmd::run(&cfg, opts)
         }
         Command::Healthcheck { url, timeout_secs } => {
-            crate::service::probe(&url, std::time::Duration::from_secs(timeout_secs))?;
-            println!("{url}: ok");
+            crate::service::probe(&url, std::time::Duration::from_secs(timeout_secs))
+                .map_err(|e| CheckFailed(format!("{e:#}")))?;
+            say!("{url}: ok");
             Ok(())
         }
-        Command::Validate { config, input } => {
+        Command::Validate { config, input, strict, json } => {
             let cfg = Config::load(config.as_deref())?;
-            println!("config ok: models {}", cfg.models.enabled.join(", "));
-            if let Some(dir) = input {
-                let run = batch::run(&dir, &cfg, threads(None))?;
-                for (topic, c) in run.engine.counts() {
-                    println!(
-                        "{topic}: {} records, {} valid, {} duplicates, {} rejected",
-                        c.received, c.accepted, c.duplicates, c.rejected
-                    );
+            let run = input.map(|dir| batch::run(&dir, &cfg, threads(None))).transpose()?;
+            let rejected = run.as_ref().map_or(0, |r| r.rejected.len());
+            if json {
+                let topics: serde_json::Map<String, serde_json::Value> = run
+                    .iter()
+                    .flat_map(|r| r.engine.counts())
+                    .map(|(topic, c)| {
+                        let counts = serde_json::json!({"received": c.received, "accepted": c.accepted,
+                            "duplicates": c.duplicates, "rejected": c.rejected});
+                        (topic.to_string(), counts)
+                    })
+                    .collect();
+                let first: Vec<serde_json::Value> = run
+                    .iter()
+                    .flat_map(|r| r.rejected.iter().take(20))
+                    .map(|r| serde_json::json!({"file": r.file, "line": r.line, "error": r.error}))
+                    .collect();
+                let out = serde_json::json!({"config": "ok", "models": cfg.models.enabled, "topics": topics,
+                    "rejected": rejected, "first_rejected": first});
+                say!("{out}");
+            } else {
+                say!("config ok: models {}", cfg.models.enabled.join(", "));
+                if let Some(run) = &run {
+                    for (topic, c) in run.engine.counts() {
+                        say!(
+                            "{topic}: {} records, {} valid, {} duplicates, {} rejected",
+                            c.received,
+                            c.accepted,
+                            c.duplicates,
+                            c.rejected
+                        );
+                    }
+                    for r in run.rejected.iter().take(20) {
+                        say!("  {}:{}: {}", r.file, r.line, r.error);
+                    }
                 }
-                for r in run.rejected.iter().take(20) {
-                    println!("  {}:{}: {}", r.file, r.line, r.error);
-                }
+            }
+            if strict && rejected > 0 {
+                return Err(CheckFailed(format!("{rejected} records rejected (--strict)")).into());
             }
             Ok(())
         }
@@ -411,19 +463,19 @@ fn demo(input: Option<PathBuf>, output: &Path, people: u64, seed: u64, config: O
     let started = Instant::now();
     let input = match input {
         Some(dir) => {
-            println!("attrib demo: reading {}", dir.display());
+            say!("attrib demo: reading {}", dir.display());
             dir
         }
         None => {
             let dir = output.join("input");
             let n = write_dataset(&GenParams { people, seed, ..GenParams::default() }, &dir)?;
-            println!("attrib demo: generated {n} records for {people} people (seed {seed}) into {}", dir.display());
+            say!("attrib demo: generated {n} records for {people} people (seed {seed}) into {}", dir.display());
             dir
         }
     };
     let mut run = batch::run(&input, &config, threads(None))?;
     batch::write(&mut run, output)?;
-    print!("{}", report::summary(&run));
+    crate::exit::print(&report::summary(&run))?;
     let html = output.join("report.html");
     let data = crate::html_report::ReportData {
         facts: run.facts.clone(),
@@ -432,13 +484,15 @@ fn demo(input: Option<PathBuf>, output: &Path, people: u64, seed: u64, config: O
         source: input.display().to_string(),
     };
     std::fs::write(&html, crate::html_report::render(&data, None))?;
-    println!(
+    say!(
         "\nOutputs in {}: credits.csv, conversions.csv, pipeline.csv, kpi_daily.csv, kpi_campaigns.csv, kpi_posts.csv, \
          kpi_time_to_conversion.csv, kpi_reconciliation.csv, spend.csv, deals.csv, rejected.jsonl, summary.json",
         output.display()
     );
-    println!("Report (open in a browser): {}", html.display());
-    println!("Done in {:.1}s.", started.elapsed().as_secs_f64());
-    anyhow::ensure!(run.reconciliation.iter().all(|r| r.difference_minor == 0), "credits do not reconcile to revenue");
+    say!("Report (open in a browser): {}", html.display());
+    say!("Done in {:.1}s.", started.elapsed().as_secs_f64());
+    if !run.reconciliation.iter().all(|r| r.difference_minor == 0) {
+        return Err(CheckFailed("credits do not reconcile to revenue".into()).into());
+    }
     Ok(())
 }

@@ -68,7 +68,9 @@ impl Config {
             Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?,
             None => String::new(),
         };
+        // A configuration that does not parse or validate is a usage error (exit status 2).
         Self::from_toml_with_env(&text, std::env::vars())
+            .map_err(|e| anyhow::Error::new(crate::exit::Usage(format!("{e:#}"))))
     }
 
     pub fn from_toml_with_env(text: &str, env: impl Iterator<Item = (String, String)>) -> Result<Config> {

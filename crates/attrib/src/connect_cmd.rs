@@ -2,7 +2,7 @@
 //! `--once`), publishing to Kafka or to JSON Lines files, with metrics on `--metrics-listen`.
 
 use crate::config::Config;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use attrib_connectors::{
     ads, ecb, hubspot, salesforce, ConnectorError, ConnectorMetrics, CursorStore, Http, HttpPolicy, PassReport, Sink,
 };
@@ -17,6 +17,8 @@ pub struct ConnectOptions {
     pub output: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub metrics_listen: Option<String>,
+    /// With `once`: the result as one JSON object on stdout.
+    pub json: bool,
 }
 
 /// Serves the connector metrics as Prometheus text on every request.
@@ -46,7 +48,12 @@ fn http(vendor: &'static str, rps: f64, metrics: &ConnectorMetrics) -> Result<Ht
 pub fn run(cfg: &Config, opts: ConnectOptions) -> Result<()> {
     crate::service::init_logging();
     if !attrib_connectors::CONNECTORS.contains(&opts.name.as_str()) {
-        bail!("unknown connector {:?} (known: {})", opts.name, attrib_connectors::CONNECTORS.join(", "));
+        return Err(crate::exit::Usage(format!(
+            "unknown connector {:?} (known: {})",
+            opts.name,
+            attrib_connectors::CONNECTORS.join(", ")
+        ))
+        .into());
     }
     let metrics = ConnectorMetrics::new();
     let state_dir = opts.state_dir.clone().unwrap_or_else(|| cfg.connectors.state_dir.clone());
@@ -134,15 +141,26 @@ pub fn run(cfg: &Config, opts: ConnectOptions) -> Result<()> {
                         "pass done"
                     );
                     if opts.once {
-                        println!(
-                            "{}: published {} records ({:?}), skipped {}",
-                            opts.name,
-                            report.total(),
-                            report.published,
-                            report.skipped.len()
-                        );
-                        for s in &report.skipped {
-                            println!("  skipped {s}");
+                        if opts.json {
+                            let failed: Vec<serde_json::Value> = report
+                                .failed
+                                .iter()
+                                .map(|f| serde_json::json!({"object": f.object, "error": f.error}))
+                                .collect();
+                            let out = serde_json::json!({"connector": opts.name, "published": report.published,
+                                "skipped": report.skipped, "failed": failed, "cursor": report.cursor});
+                            crate::say!("{out}");
+                        } else {
+                            crate::say!(
+                                "{}: published {} records ({:?}), skipped {}",
+                                opts.name,
+                                report.total(),
+                                report.published,
+                                report.skipped.len()
+                            );
+                            for s in &report.skipped {
+                                crate::say!("  skipped {s}");
+                            }
                         }
                         if !report.failed.is_empty() {
                             let why: Vec<String> =

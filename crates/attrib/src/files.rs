@@ -27,6 +27,26 @@ pub fn topic_files(dir: &Path, topic: Topic) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Entries of an input folder no topic reads (a misnamed `crm_records.jsonl`, say), each with
+/// the topic file it may have meant. Hidden entries are left alone.
+pub fn unread_inputs(dir: &Path) -> Result<Vec<(String, Option<String>)>> {
+    let read: Vec<String> =
+        Topic::ALL.iter().flat_map(|t| [format!("{}.jsonl", t.as_str()), t.as_str().to_string()]).collect();
+    let mut unread = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || read.contains(&name) {
+            continue;
+        }
+        // `crm_records.jsonl`, `CRM.Records.jsonl`, `crm-records/`: the same name, spelt differently.
+        let key = |s: &str| s.to_ascii_lowercase().replace(['_', '-', '.'], "");
+        let meant = read.iter().find(|r| key(r) == key(&name)).cloned();
+        unread.push((name, meant));
+    }
+    unread.sort();
+    Ok(unread)
+}
+
 /// One line that failed to decode, with where it came from.
 #[derive(Debug, Serialize)]
 pub struct Rejected {
@@ -134,6 +154,24 @@ pub fn write_lines(path: &Path, lines: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn misnamed_input_files_are_found_with_the_name_they_meant() {
+        let dir = std::env::temp_dir().join(format!("attrib-unread-{}", std::process::id()));
+        fs::create_dir_all(dir.join("web.events")).unwrap();
+        for f in ["crm_records.jsonl", "ads.spend.jsonl", "notes.txt", ".hidden"] {
+            fs::write(dir.join(f), "").unwrap();
+        }
+        let unread = unread_inputs(&dir).unwrap();
+        assert_eq!(
+            unread,
+            vec![
+                ("crm_records.jsonl".to_string(), Some("crm.records.jsonl".to_string())),
+                ("notes.txt".to_string(), None)
+            ]
+        );
+        fs::remove_dir_all(dir).ok();
+    }
 
     #[test]
     fn chunked_reading_keeps_file_order_line_numbers_and_rejected_bytes() {

@@ -4,6 +4,7 @@ pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod connect_cmd;
+pub mod exit;
 pub mod files;
 pub mod html_report;
 pub mod paths_cmd;

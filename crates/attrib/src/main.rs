@@ -1,12 +1,15 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Usage errors exit 2 (clap's own status for them).
     let cli = attrib::cli::Cli::parse();
     match attrib::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // stdout's reader went away (`| head`): nothing more to say.
+        Err(e) if attrib::exit::is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(attrib::exit::status_of(&e))
         }
     }
 }

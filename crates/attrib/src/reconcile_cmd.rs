@@ -49,7 +49,7 @@ fn fx_table(rows: impl IntoIterator<Item = (String, String, String)>) -> FxTable
 pub fn reconcile(month: &str, source: Source<'_>, config: &Config) -> Result<MonthReconciliation> {
     let valid = month.len() == 7 && Date::parse(&format!("{month}-01")).is_some();
     if !valid {
-        bail!("--month {month:?} is not YYYY-MM");
+        return Err(crate::exit::Usage(format!("--month {month:?} is not YYYY-MM")).into());
     }
     let (deals, credits, fx): (Vec<DealVersionRow>, Vec<CreditRow>, FxTable) = match source {
         Source::Dir(dir) => {
@@ -74,7 +74,26 @@ pub fn reconcile(month: &str, source: Source<'_>, config: &Config) -> Result<Mon
         models = config.attribution().models.iter().map(|m| m.as_str().to_string()).collect();
     }
     let models: Vec<String> = models.into_iter().collect();
-    Ok(reconcile_month(month, &deals, &credits, &models, &fx, &config.attribution().reporting))
+    let result = reconcile_month(month, &deals, &credits, &models, &fx, &config.attribution().reporting);
+    if result.lines.is_empty() && result.adjustments.is_empty() {
+        // Balanced only because there is nothing to compare: say so, and where the data is.
+        let days = credits
+            .iter()
+            .map(|c| c.conversion_time.to_string())
+            .chain(deals.iter().flat_map(|d| [d.occurred_at.clone(), d.closed_at.clone()]))
+            .filter_map(|t| t.get(..10).map(str::to_string))
+            .filter(|d| Date::parse(d).is_some());
+        let (first, last) = days.fold((None::<String>, None::<String>), |(lo, hi), d| {
+            (Some(lo.map_or(d.clone(), |l| l.min(d.clone()))), Some(hi.map_or(d.clone(), |h| h.max(d))))
+        });
+        match (first, last) {
+            (Some(first), Some(last)) => {
+                eprintln!("warning: no closed-won deals and no deal credits in {month}; the data spans {first} to {last}")
+            }
+            _ => eprintln!("warning: no closed-won deals and no deal credits in {month}; the input holds no deals or credits at all"),
+        }
+    }
+    Ok(result)
 }
 
 fn money(minor: i64) -> String {
@@ -116,6 +135,12 @@ pub fn render(r: &MonthReconciliation) -> String {
             if a.booked_month.is_empty() { "-" } else { &a.booked_month }
         ));
     }
-    out.push_str(if r.balanced() { "\nBALANCED: every difference is 0.\n" } else { "\nNOT BALANCED.\n" });
+    out.push_str(if r.lines.is_empty() && r.adjustments.is_empty() {
+        "\nNO DATA: nothing to reconcile in this month.\n"
+    } else if r.balanced() {
+        "\nBALANCED: every difference is 0.\n"
+    } else {
+        "\nNOT BALANCED.\n"
+    });
     out
 }
