@@ -9,3 +9,4 @@ mod faults;
 mod paths;
 mod report;
 mod service;
+mod tls;

@@ -7,6 +7,7 @@ mod checkpoint;
 mod migrate;
 mod recovery;
 mod rows;
+mod tls;
 mod writer;
 
 pub use attrib_retry::RetryPolicy;
@@ -19,6 +20,7 @@ pub use recovery::{
     deal_versions, for_each_live_rows, for_each_raw_event, frontier, fx_rates, live_credits, table_csv,
 };
 pub use rows::*;
+pub use tls::Tls;
 pub use writer::{Batch, WriteObserver, Writer};
 
 pub use clickhouse::Client;
@@ -46,10 +48,13 @@ pub enum Error {
     Unreadable { view: String, column: &'static str, value: String },
 }
 
-/// A client for `url` (optionally bound to a database). RowBinary without schema
-/// validation, which ClickHouse 18.16 needs and current servers accept.
-pub fn connect(url: &str, database: Option<&str>) -> Client {
-    let mut client = Client::default().with_url(url).with_validation(false);
+/// A client for `url` (optionally bound to a database): plain HTTP, or HTTPS verified as `tls`
+/// says. RowBinary without schema validation, which ClickHouse 18.16 needs and current servers
+/// accept. Fails only on TLS settings that cannot be used (an unreadable CA file, say).
+pub fn connect(url: &str, database: Option<&str>, tls: &Tls) -> Result<Client, Error> {
+    let https = url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    let base = if https { tls::https_client(tls)? } else { Client::default() };
+    let mut client = base.with_url(url).with_validation(false);
     if let Ok(user) = std::env::var("ATTRIB_CLICKHOUSE_USER") {
         client = client.with_user(user);
     }
@@ -59,7 +64,7 @@ pub fn connect(url: &str, database: Option<&str>) -> Client {
     if let Some(db) = database {
         client = client.with_database(db);
     }
-    client
+    Ok(client)
 }
 
 /// Whether an error can be fixed by waiting (network, server overloaded or restarting),

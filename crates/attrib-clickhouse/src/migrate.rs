@@ -99,14 +99,19 @@ pub struct MigrationReport {
 /// statement is one call, run as `attempts` says; every statement is idempotent (IF NOT
 /// EXISTS, a column already added counts as done), so a retried call whose first answer was
 /// lost changes nothing.
-pub async fn migrate(url: &str, database: &str, attempts: &Attempts<'_>) -> Result<MigrationReport, Error> {
+pub async fn migrate(
+    url: &str,
+    database: &str,
+    tls: &crate::Tls,
+    attempts: &Attempts<'_>,
+) -> Result<MigrationReport, Error> {
     if !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || database.is_empty() {
         return Err(Error::Config(format!("database name {database:?} must be letters, digits and underscores")));
     }
-    let server = connect(url, None);
+    let server = connect(url, None, tls)?;
     let create_database = format!("CREATE DATABASE IF NOT EXISTS {database}");
     attempts.call(|| server.query(&create_database).execute()).await?;
-    let client = connect(url, Some(database));
+    let client = connect(url, Some(database), tls)?;
     attempts
         .call(|| {
             client

@@ -36,14 +36,38 @@ impl Default for KafkaConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseConfig {
-    /// HTTP endpoint. Credentials come from `ATTRIB_CLICKHOUSE_USER` / `ATTRIB_CLICKHOUSE_PASSWORD`.
+    /// HTTP or HTTPS endpoint. Credentials come from `ATTRIB_CLICKHOUSE_USER` /
+    /// `ATTRIB_CLICKHOUSE_PASSWORD`.
     pub url: String,
     pub database: String,
+    /// HTTPS: a PEM bundle of the CAs to trust instead of the system's (empty: the system's).
+    pub ca_file: String,
+    /// HTTPS: a PEM client certificate and its key, for servers that verify clients.
+    pub client_cert_file: String,
+    pub client_key_file: String,
 }
 
 impl Default for ClickHouseConfig {
     fn default() -> Self {
-        ClickHouseConfig { url: "http://127.0.0.1:8123".into(), database: "attrib".into() }
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            database: "attrib".into(),
+            ca_file: String::new(),
+            client_cert_file: String::new(),
+            client_key_file: String::new(),
+        }
+    }
+}
+
+impl ClickHouseConfig {
+    /// The TLS settings of `https://` URLs.
+    pub fn tls(&self) -> attrib_clickhouse::Tls {
+        let path = |s: &str| (!s.trim().is_empty()).then(|| std::path::PathBuf::from(s.trim()));
+        attrib_clickhouse::Tls {
+            ca_file: path(&self.ca_file),
+            client_cert_file: path(&self.client_cert_file),
+            client_key_file: path(&self.client_key_file),
+        }
     }
 }
 

@@ -76,7 +76,11 @@ fn main() {
     // 2. The service, until caught up (includes recovery, group join and the final refit).
     let config = ServiceConfig {
         kafka,
-        clickhouse: ClickHouseConfig { url: clickhouse, database: format!("bench{run_id}") },
+        clickhouse: ClickHouseConfig {
+            url: clickhouse,
+            database: format!("bench{run_id}"),
+            ..ClickHouseConfig::default()
+        },
         service: ServiceSettings { http_listen: String::new(), refit_interval_secs: 0, ..ServiceSettings::default() },
         attribution: AttributionConfig::default(),
         stop_when_caught_up: true,

@@ -58,7 +58,8 @@ pub fn run(input: &Path, config: &Config, threads: usize) -> Result<BatchRun> {
             files.push((*topic, f));
         }
     }
-    for (name, meant) in crate::files::unread_inputs(input)? {
+    let unread = if input.is_dir() { crate::files::unread_inputs(input)? } else { Vec::new() };
+    for (name, meant) in unread {
         match meant {
             Some(meant) => eprintln!("warning: {} is not read: did you mean {meant}?", input.join(&name).display()),
             None => eprintln!("warning: {} is not read (no topic has that name)", input.join(&name).display()),

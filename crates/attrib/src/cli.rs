@@ -326,7 +326,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Reconcile { month, input, clickhouse, database, config, json } => {
             let cfg = Config::load(config.as_deref())?;
             let database = database.unwrap_or_else(|| cfg.clickhouse.database.clone());
-            let source = crate::reconcile_cmd::Source::of(input.as_deref(), clickhouse.as_deref(), &database)?;
+            let source = crate::reconcile_cmd::Source::of(
+                input.as_deref(),
+                clickhouse.as_deref(),
+                &database,
+                cfg.clickhouse.tls(),
+            )?;
             let r = crate::reconcile_cmd::reconcile(&month, source, &cfg)?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&r)?);
@@ -341,7 +346,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report { input, clickhouse, database, config, model, out } => {
             let cfg = Config::load(config.as_deref())?;
             let database = database.unwrap_or_else(|| cfg.clickhouse.database.clone());
-            let source = crate::reconcile_cmd::Source::of(input.as_deref(), clickhouse.as_deref(), &database)?;
+            let source = crate::reconcile_cmd::Source::of(
+                input.as_deref(),
+                clickhouse.as_deref(),
+                &database,
+                cfg.clickhouse.tls(),
+            )?;
             crate::report_cmd::write(source, &out, model.as_deref())?;
             say!("report written to {}", out.display());
             Ok(())
@@ -357,6 +367,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let report = crate::service::runtime()?.block_on(attrib_clickhouse::migrate(
                 &cfg.clickhouse.url,
                 &cfg.clickhouse.database,
+                &cfg.clickhouse.tls(),
                 &attrib_clickhouse::Attempts::Once,
             ))?;
             if json {

@@ -13,15 +13,20 @@ use std::path::Path;
 /// Where the ledger and the CRM history are read from.
 pub enum Source<'a> {
     Dir(&'a Path),
-    ClickHouse { url: &'a str, database: &'a str },
+    ClickHouse { url: &'a str, database: &'a str, tls: attrib_clickhouse::Tls },
 }
 
 impl<'a> Source<'a> {
     /// `--input DIR` or `--clickhouse URL` (with the database), as the commands take them.
-    pub fn of(input: Option<&'a Path>, clickhouse: Option<&'a str>, database: &'a str) -> Result<Source<'a>> {
+    pub fn of(
+        input: Option<&'a Path>,
+        clickhouse: Option<&'a str>,
+        database: &'a str,
+        tls: attrib_clickhouse::Tls,
+    ) -> Result<Source<'a>> {
         match (input, clickhouse) {
             (Some(dir), _) => Ok(Source::Dir(dir)),
-            (None, Some(url)) => Ok(Source::ClickHouse { url, database }),
+            (None, Some(url)) => Ok(Source::ClickHouse { url, database, tls }),
             (None, None) => bail!("give --input DIR or --clickhouse URL"),
         }
     }
@@ -60,8 +65,8 @@ pub fn reconcile(month: &str, source: Source<'_>, config: &Config) -> Result<Mon
                 fx_table(fx.into_iter().map(|r| (r.date, r.currency, r.rate_to_reporting))),
             )
         }
-        Source::ClickHouse { url, database } => crate::service::runtime()?.block_on(async {
-            let client = attrib_clickhouse::connect(url, Some(database));
+        Source::ClickHouse { url, database, tls } => crate::service::runtime()?.block_on(async {
+            let client = attrib_clickhouse::connect(url, Some(database), &tls)?;
             let deals = attrib_clickhouse::deal_versions(&client).await?;
             let credits = attrib_clickhouse::live_credits(&client).await?;
             let fx = attrib_clickhouse::fx_rates(&client).await?;

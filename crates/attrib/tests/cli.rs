@@ -30,7 +30,7 @@ fn validate_accepts_the_example_config_and_explains_a_bad_one() {
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[models]\nenabled = [\"linear\", \"magic\"]\n").expect("write");
     let out = attrib(&["validate", "--config", bad.to_str().expect("utf-8")]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a bad configuration is a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model \"magic\""));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -38,6 +38,6 @@ fn validate_accepts_the_example_config_and_explains_a_bad_one() {
 #[test]
 fn a_missing_input_folder_is_an_error_not_a_panic() {
     let out = attrib(&["batch", "--input", "/nonexistent/attrib", "--output", "/tmp/attrib-never"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3), "missing input is an input error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no input files"));
 }
