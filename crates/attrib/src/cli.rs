@@ -325,13 +325,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Reconcile { month, input, clickhouse, database, config, json } => {
             let cfg = Config::load(config.as_deref())?;
-            let database = database.unwrap_or_else(|| cfg.clickhouse.database.clone());
-            let source = crate::reconcile_cmd::Source::of(
-                input.as_deref(),
-                clickhouse.as_deref(),
-                &database,
-                cfg.clickhouse.tls(),
-            )?;
+            let source =
+                crate::reconcile_cmd::Source::of(input.as_deref(), clickhouse.as_deref(), database.as_deref(), &cfg)?;
             let r = crate::reconcile_cmd::reconcile(&month, source, &cfg)?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&r)?);
@@ -345,13 +340,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Report { input, clickhouse, database, config, model, out } => {
             let cfg = Config::load(config.as_deref())?;
-            let database = database.unwrap_or_else(|| cfg.clickhouse.database.clone());
-            let source = crate::reconcile_cmd::Source::of(
-                input.as_deref(),
-                clickhouse.as_deref(),
-                &database,
-                cfg.clickhouse.tls(),
-            )?;
+            let source =
+                crate::reconcile_cmd::Source::of(input.as_deref(), clickhouse.as_deref(), database.as_deref(), &cfg)?;
             crate::report_cmd::write(source, &out, model.as_deref())?;
             say!("report written to {}", out.display());
             Ok(())

@@ -17,16 +17,21 @@ pub enum Source<'a> {
 }
 
 impl<'a> Source<'a> {
-    /// `--input DIR` or `--clickhouse URL` (with the database), as the commands take them.
+    /// `--input DIR` or `--clickhouse URL` (`--database`, else the configured one, and the
+    /// configured TLS settings), as the commands take them.
     pub fn of(
         input: Option<&'a Path>,
         clickhouse: Option<&'a str>,
-        database: &'a str,
-        tls: attrib_clickhouse::Tls,
+        database: Option<&'a str>,
+        config: &'a Config,
     ) -> Result<Source<'a>> {
         match (input, clickhouse) {
             (Some(dir), _) => Ok(Source::Dir(dir)),
-            (None, Some(url)) => Ok(Source::ClickHouse { url, database, tls }),
+            (None, Some(url)) => Ok(Source::ClickHouse {
+                url,
+                database: database.unwrap_or(&config.clickhouse.database),
+                tls: config.clickhouse.tls(),
+            }),
             (None, None) => bail!("give --input DIR or --clickhouse URL"),
         }
     }
