@@ -35,6 +35,12 @@ fn a_clickhouse_outage_pauses_the_service_and_loses_nothing() {
     assert!(child.try_wait().expect("status").is_none(), "the service keeps running while ClickHouse is down");
     let metrics = http_get("127.0.0.1:29464", "/metrics");
     assert!(metrics.contains("attrib_clickhouse_write_retries_total{table="), "retries are counted");
+    let resident = metrics.lines().find_map(|l| l.strip_prefix("process_resident_memory_bytes "));
+    assert!(resident.and_then(|v| v.parse::<f64>().ok()).is_some_and(|b| b > 1e6), "process metrics: {resident:?}");
+    assert!(
+        metrics.contains(&format!("attrib_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))),
+        "the running version is exported"
+    );
     assert!(
         metrics.lines().any(|l| l == "attrib_offset_commits_total 0"),
         "nothing is committed while nothing is written"

@@ -392,6 +392,9 @@ fn the_service_ledger_equals_batch_replays_change_nothing_and_bad_input_goes_to_
     );
     assert_eq!(query(&sql), "0", "events_raw holds the raw address");
     assert!(log.contains("caught up"), "the log was captured");
+    let effective =
+        log.lines().find(|l| l.contains("effective configuration")).expect("the effective configuration is logged");
+    assert!(effective.contains(&s.infra.clickhouse) && effective.contains(&s.infra.brokers), "{effective}");
     assert!(!log.to_lowercase().contains(needle), "a log line holds the raw address");
     // The first run sent them; the replay run sent them again (at-least-once), same bytes.
     assert!(dlq.len() >= rejected, "{} of {rejected} rejected web events in the DLQ", dlq.len());

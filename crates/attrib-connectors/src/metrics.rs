@@ -24,13 +24,13 @@ impl ConnectorMetrics {
         };
         let requests = counter(
             "attrib_connector_requests_total",
-            "HTTP requests by vendor and status (0: no answer)",
-            &["vendor", "status"],
+            "HTTP requests by connector and status (0: no answer)",
+            &["connector", "status"],
         );
         let errors = counter(
             "attrib_connector_errors_total",
-            "Failed requests by vendor and kind (network, server, rate_limited, credentials, rejected)",
-            &["vendor", "kind"],
+            "Failed requests by connector and kind (network, server, rate_limited, credentials, rejected)",
+            &["connector", "kind"],
         );
         let published = counter(
             "attrib_connector_records_published_total",

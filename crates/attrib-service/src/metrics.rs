@@ -33,8 +33,62 @@ pub struct Metrics {
     pub checkpoints: IntCounter,
     pub checkpoint_bytes: IntGauge,
     pub restored_checkpoint: IntGauge,
+    /// The standard `process_*` metrics, read from `/proc` at every scrape.
+    process: ProcessGauges,
     /// Why `/readyz` says no (empty when ready).
     not_ready_because: std::sync::Mutex<String>,
+}
+
+/// `process_*` as the Prometheus client libraries name them.
+struct ProcessGauges {
+    resident_memory_bytes: IntGauge,
+    virtual_memory_bytes: IntGauge,
+    cpu_seconds_total: prometheus::Counter,
+    threads: IntGauge,
+    open_fds: IntGauge,
+    max_fds: IntGauge,
+    start_time_seconds: prometheus::Gauge,
+}
+
+impl ProcessGauges {
+    fn new(r: &Registry) -> ProcessGauges {
+        let start_time_seconds = prometheus::Gauge::new(
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch in seconds",
+        )
+        .unwrap_or_else(|e| panic!("process_start_time_seconds: {e}"));
+        r.register(Box::new(start_time_seconds.clone())).unwrap_or_else(|e| panic!("process_start_time_seconds: {e}"));
+        let cpu_seconds_total =
+            prometheus::Counter::new("process_cpu_seconds_total", "Total user and system CPU time spent in seconds")
+                .unwrap_or_else(|e| panic!("process_cpu_seconds_total: {e}"));
+        r.register(Box::new(cpu_seconds_total.clone())).unwrap_or_else(|e| panic!("process_cpu_seconds_total: {e}"));
+        ProcessGauges {
+            resident_memory_bytes: gauge(r, "process_resident_memory_bytes", "Resident memory size in bytes"),
+            virtual_memory_bytes: gauge(r, "process_virtual_memory_bytes", "Virtual memory size in bytes"),
+            cpu_seconds_total,
+            threads: gauge(r, "process_threads", "Number of OS threads in the process"),
+            open_fds: gauge(r, "process_open_fds", "Number of open file descriptors"),
+            max_fds: gauge(r, "process_max_fds", "Maximum number of open file descriptors"),
+            start_time_seconds,
+        }
+    }
+
+    fn refresh(&self) {
+        let Some(s) = crate::memory::process_stats() else { return };
+        self.resident_memory_bytes.set(s.resident_bytes as i64);
+        self.virtual_memory_bytes.set(s.virtual_bytes as i64);
+        // A counter only moves forward: add what the kernel counted since the last scrape.
+        let delta = s.cpu_seconds - self.cpu_seconds_total.get();
+        if delta > 0.0 {
+            self.cpu_seconds_total.inc_by(delta);
+        }
+        self.threads.set(s.threads as i64);
+        self.open_fds.set(s.open_fds as i64);
+        if let Some(max) = s.max_fds {
+            self.max_fds.set(max as i64);
+        }
+        self.start_time_seconds.set(s.start_time_seconds);
+    }
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -66,12 +120,20 @@ impl Metrics {
     /// Builds the registry. Metric definitions are static, so failure here is a bug.
     pub fn new() -> Metrics {
         let r = Registry::new();
+        let build = IntGaugeVec::new(
+            Opts::new("attrib_build_info", "Always 1; the running version in its label"),
+            &["version"],
+        )
+        .unwrap_or_else(|e| panic!("attrib_build_info: {e}"));
+        r.register(Box::new(build.clone())).unwrap_or_else(|e| panic!("attrib_build_info: {e}"));
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let process = ProcessGauges::new(&r);
         let lag = IntGaugeVec::new(
-            Opts::new("attrib_consumer_lag", "Messages behind the high watermark, per partition"),
+            Opts::new("attrib_consumer_lag_messages", "Messages behind the high watermark, per partition"),
             &["topic", "partition"],
         )
-        .unwrap_or_else(|e| panic!("attrib_consumer_lag: {e}"));
-        r.register(Box::new(lag.clone())).unwrap_or_else(|e| panic!("attrib_consumer_lag: {e}"));
+        .unwrap_or_else(|e| panic!("attrib_consumer_lag_messages: {e}"));
+        r.register(Box::new(lag.clone())).unwrap_or_else(|e| panic!("attrib_consumer_lag_messages: {e}"));
         Metrics {
             consumed: counter_vec(&r, "attrib_messages_consumed_total", "Messages consumed", &["topic"]),
             decoded: counter_vec(
@@ -152,6 +214,7 @@ impl Metrics {
                 "attrib_restored_checkpoint",
                 "The checkpoint (its row version) the last recovery started from; 0 for none",
             ),
+            process,
             not_ready_because: std::sync::Mutex::new("starting".into()),
             registry: r,
         }
@@ -178,6 +241,7 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        self.process.refresh();
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()

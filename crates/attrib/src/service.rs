@@ -23,8 +23,45 @@ pub fn init_logging() {
     };
 }
 
+/// Property names whose values are secrets, shown as `***` in logs.
+fn secret_property(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["password", "secret", "token", "sasl.jaas.config", "ssl.key.pem", "credentials"].iter().any(|s| n.contains(s))
+}
+
+/// The configuration the service runs with, on one log line, secrets redacted.
+fn log_effective_configuration(cfg: &Config) {
+    let properties: Vec<String> = cfg
+        .kafka
+        .properties
+        .iter()
+        .map(|(k, v)| format!("{k}={}", if secret_property(k) { "***" } else { v }))
+        .collect();
+    let ch = &cfg.clickhouse;
+    let shown = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        kafka.brokers = %cfg.kafka.brokers,
+        kafka.group = %cfg.kafka.group,
+        kafka.topic_prefix = %cfg.kafka.topic_prefix,
+        kafka.properties = %properties.join(","),
+        clickhouse.url = %ch.url,
+        clickhouse.database = %ch.database,
+        clickhouse.ca_file = %shown(&ch.ca_file),
+        clickhouse.client_cert_file = %shown(&ch.client_cert_file),
+        clickhouse.user_set = std::env::var_os("ATTRIB_CLICKHOUSE_USER").is_some(),
+        clickhouse.password_set = std::env::var_os("ATTRIB_CLICKHOUSE_PASSWORD").is_some(),
+        models = %cfg.models.enabled.join(","),
+        reporting.currency = %cfg.reporting.currency,
+        journeys = ?cfg.journeys,
+        service = ?cfg.service,
+        "effective configuration"
+    );
+}
+
 pub fn run(cfg: Config, stop_when_caught_up: bool) -> Result<()> {
     init_logging();
+    log_effective_configuration(&cfg);
     let service = ServiceConfig {
         attribution: cfg.attribution(),
         kafka: cfg.kafka.clone(),
@@ -113,6 +150,16 @@ mod tests {
             }
         });
         format!("http://{addr}/healthz")
+    }
+
+    #[test]
+    fn secret_properties_are_recognised() {
+        for secret in ["sasl.password", "ssl.key.password", "sasl.oauthbearer.client.secret", "SASL.JAAS.CONFIG"] {
+            assert!(secret_property(secret), "{secret}");
+        }
+        for plain in ["security.protocol", "sasl.mechanisms", "sasl.username", "ssl.ca.location"] {
+            assert!(!secret_property(plain), "{plain}");
+        }
     }
 
     #[test]
