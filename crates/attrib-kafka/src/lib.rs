@@ -124,6 +124,14 @@ impl KafkaSettings {
     }
 
     /// The producer's configuration (DLQ and `produce`): idempotent, acknowledged by all replicas.
+    /// Hands every property to librdkafka without connecting: a misspelt property name or a
+    /// value it does not take fails here, with librdkafka's own message.
+    pub fn check(&self) -> Result<(), Error> {
+        self.consumer_config().create_native_config()?;
+        self.producer_config().create_native_config()?;
+        Ok(())
+    }
+
     pub fn producer_config(&self) -> ClientConfig {
         let mut c = self.base();
         c.set("enable.idempotence", "true").set("acks", "all").set("linger.ms", "20");

@@ -405,6 +405,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Validate { config, input, strict, json } => {
             let cfg = Config::load(config.as_deref())?;
+            cfg.kafka.settings().check().map_err(|e| Usage(format!("kafka.properties: {e}")))?;
             let run = input.map(|dir| batch::run(&dir, &cfg, threads(None))).transpose()?;
             let rejected = run.as_ref().map_or(0, |r| r.rejected.len());
             if json {

@@ -75,19 +75,41 @@ impl Config {
 
     pub fn from_toml_with_env(text: &str, env: impl Iterator<Item = (String, String)>) -> Result<Config> {
         let mut doc: toml::Table = text.parse().context("config is not valid TOML")?;
-        for (key, value) in env {
-            let Some(path) = key.strip_prefix("ATTRIB_") else {
-                continue;
-            };
-            let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        let file: Config = toml::Value::Table(doc.clone()).try_into().context("invalid configuration")?;
+        file.refuse_secrets_in_the_file()?;
+        // `ATTRIB_SECTION__KEY[__KEY…]` overlays the file; variables without `__` are not
+        // configuration (credentials such as ATTRIB_CLICKHOUSE_PASSWORD, ATTRIB_LOG_FORMAT).
+        let mut overlays: Vec<(String, String)> =
+            env.filter(|(k, _)| k.starts_with("ATTRIB_") && k.contains("__")).collect();
+        overlays.sort();
+        for (key, value) in overlays {
+            let parts: Vec<String> = key["ATTRIB_".len()..].split("__").map(|p| p.to_ascii_lowercase()).collect();
             if !KNOWN_SECTIONS.contains(&parts[0].as_str()) {
-                continue;
+                bail!(
+                    "environment variable {key}: no configuration section {:?} (known: {})",
+                    parts[0],
+                    KNOWN_SECTIONS.join(", ")
+                );
             }
             set_path(&mut doc, &parts, parse_env_value(&value));
+            // Each variable checked as it is applied, so an error names the one that caused it.
+            toml::Value::Table(doc.clone())
+                .try_into::<Config>()
+                .map_err(|e| anyhow::anyhow!("environment variable {key}: {e}"))?;
         }
         let config: Config = toml::Value::Table(doc).try_into().context("invalid configuration")?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Secrets do not belong in a file that lands in a ConfigMap or a repository.
+    fn refuse_secrets_in_the_file(&self) -> Result<()> {
+        for key in self.kafka.properties.keys() {
+            if key.eq_ignore_ascii_case("sasl.password") {
+                bail!("kafka.properties.\"sasl.password\" in the configuration file: set ATTRIB_KAFKA_SASL_PASSWORD instead");
+            }
+        }
+        Ok(())
     }
 
     /// Checks values that types alone do not.
@@ -204,6 +226,22 @@ mod tests {
         assert!(c.journeys.view_through);
         assert_eq!(c.journeys.lookback_days.order, 7);
         assert_eq!(c.models.enabled, vec!["linear", "w_shaped"]);
+    }
+
+    #[test]
+    fn environment_mistakes_name_the_variable_and_secrets_stay_out_of_the_file() {
+        let e =
+            Config::from_toml_with_env("", env(&[("ATTRIB_KAFK__BROKERS", "x:9092")])).expect_err("unknown section");
+        assert!(e.to_string().contains("ATTRIB_KAFK__BROKERS") && e.to_string().contains("\"kafk\""), "{e}");
+        let e = Config::from_toml_with_env("", env(&[("ATTRIB_KAFKA__BROKRS", "x:9092")])).expect_err("unknown key");
+        assert!(e.to_string().contains("ATTRIB_KAFKA__BROKRS") && e.to_string().contains("brokrs"), "{e}");
+        // Not overlays: credentials and switches without `__`.
+        let ok =
+            Config::from_toml_with_env("", env(&[("ATTRIB_CLICKHOUSE_PASSWORD", "p"), ("ATTRIB_LOG_FORMAT", "json")]));
+        assert!(ok.is_ok());
+        let e = Config::from_toml_with_env("[kafka.properties]\n\"sasl.password\" = \"hunter2\"\n", env(&[]))
+            .expect_err("password in the file");
+        assert!(e.to_string().contains("ATTRIB_KAFKA_SASL_PASSWORD") && !e.to_string().contains("hunter2"), "{e}");
     }
 
     #[test]

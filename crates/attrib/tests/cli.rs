@@ -32,6 +32,12 @@ fn validate_accepts_the_example_config_and_explains_a_bad_one() {
     let out = attrib(&["validate", "--config", bad.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2), "a bad configuration is a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model \"magic\""));
+    // A misspelt librdkafka property fails validation, in librdkafka's words.
+    let typo = dir.join("typo.toml");
+    std::fs::write(&typo, "[kafka.properties]\n\"securty.protocol\" = \"SSL\"\n").expect("write");
+    let out = attrib(&["validate", "--config", typo.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such configuration property: \"securty.protocol\""));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
