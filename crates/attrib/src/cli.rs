@@ -214,6 +214,17 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         timeout_secs: u64,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) for `attrib`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) of `attrib`, or write one page per command into --out.
+    Man {
+        /// A folder for attrib.1 and attrib-<command>.1.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check a configuration (and optionally sample events) without running anything.
     Validate {
         #[arg(long)]
@@ -401,6 +412,29 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::service::probe(&url, std::time::Duration::from_secs(timeout_secs))
                 .map_err(|e| CheckFailed(format!("{e:#}")))?;
             say!("{url}: ok");
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "attrib", &mut script);
+            crate::exit::print(&String::from_utf8_lossy(&script))?;
+            Ok(())
+        }
+        Command::Man { out } => {
+            let command = <Cli as clap::CommandFactory>::command();
+            match out {
+                None => {
+                    let mut page = Vec::new();
+                    clap_mangen::Man::new(command).render(&mut page)?;
+                    crate::exit::print(&String::from_utf8_lossy(&page))?;
+                }
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                    clap_mangen::generate_to(command, &dir)
+                        .with_context(|| format!("writing pages into {}", dir.display()))?;
+                    say!("manual pages written to {}", dir.display());
+                }
+            }
             Ok(())
         }
         Command::Validate { config, input, strict, json } => {

@@ -22,6 +22,23 @@ fn help_lists_every_command() {
 }
 
 #[test]
+fn completions_and_the_manual_come_from_the_command_line_definition() {
+    let bash = attrib(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(script.contains("_attrib()") && script.contains("reconcile") && script.contains("--stop-when-caught-up"));
+    let man = attrib(&["man"]);
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(man.status.success() && page.contains(".TH attrib 1") && page.contains("reconcile"), "{page}");
+    let dir = std::env::temp_dir().join(format!("attrib-man-{}", std::process::id()));
+    assert!(attrib(&["man", "--out", dir.to_str().expect("utf-8")]).status.success());
+    let reconcile = std::fs::read_to_string(dir.join("attrib-reconcile.1")).expect("a page per command");
+    assert!(reconcile.contains("\\-\\-month"), "{reconcile}");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(attrib(&["completions", "tcsh"]).status.code(), Some(2), "an unknown shell is a usage error");
+}
+
+#[test]
 fn validate_accepts_the_example_config_and_explains_a_bad_one() {
     let ok = attrib(&["validate", "--config", &repo("deploy/config/attrib.example.toml")]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
