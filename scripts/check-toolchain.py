@@ -4,9 +4,9 @@
     (`rust:X-bookworm`) and the README, and it is the highest `rust_version` any locked
     dependency needs (`cargo metadata --locked`);
   - every shared library the binary links (`ldd`) belongs to a package of the runtime stage or
-    of debian:bookworm-slim's required set, and a TLS build (`--features kafka-tls`) ships libssl3.
+    of debian:bookworm-slim's required set, and so libssl3 for librdkafka's OpenSSL.
 Usage: scripts/check-toolchain.py [BINARY]"""
-import json, pathlib, re, subprocess, sys
+import json, os, pathlib, re, subprocess, sys
 
 root = pathlib.Path(__file__).resolve().parent.parent
 errors = []
@@ -31,15 +31,18 @@ installed = set()
 for m in re.finditer(r"apt-get install[^\n]*?((?:[ \t]+[a-z0-9][a-z0-9.+-]*)+)", runtime):
     installed |= {w for w in m.group(1).split() if not w.startswith("-")}
 required = {"libc6", "libgcc-s1", "zlib1g", "libstdc++6"}
-if "kafka-tls" in dockerfile and "libssl3" not in installed:
-    errors.append("the image builds with kafka-tls (OpenSSL) but its runtime stage does not install libssl3")
 binary = sys.argv[1] if len(sys.argv) > 1 else str(root / "target/release/attrib")
 for line in subprocess.run(["ldd", binary], check=True, capture_output=True, text=True).stdout.splitlines():
     path = line.split("=>")[-1].split("(")[0].strip()
     if not path.startswith("/"):
         continue  # the vDSO
-    owner = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
-    package = owner.stdout.split(":")[0] if owner.returncode == 0 else None
+    package = None
+    # Merged /usr: the loader finds /lib/... while dpkg may know the file as /usr/lib/...
+    for candidate in dict.fromkeys([path, "/usr" + path, os.path.realpath(path)]):
+        owner = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+        if owner.returncode == 0:
+            package = owner.stdout.split(":")[0]
+            break
     if package not in installed | required:
         errors.append(f"{binary} links {path} (package {package}), which the runtime stage does not install")
 
