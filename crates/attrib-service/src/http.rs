@@ -1,12 +1,33 @@
-//! `/metrics`, `/healthz` and `/readyz` over plain HTTP/1.1: three fixed endpoints need no framework.
+//! `/metrics`, `/healthz` and `/readyz` over plain HTTP/1.1: three fixed endpoints need no
+//! framework. The one server of every long-running command (the service, the connectors).
 
 use crate::metrics::Metrics;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// What a process shows on its HTTP endpoints.
+pub trait Exposed: Send + Sync + 'static {
+    /// The Prometheus text exposition of its metrics.
+    fn render(&self) -> String;
+    /// Why it is not ready (None: ready).
+    fn readiness(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Exposed for Metrics {
+    fn render(&self) -> String {
+        Metrics::render(self)
+    }
+
+    fn readiness(&self) -> Option<String> {
+        Metrics::readiness(self)
+    }
+}
+
 /// Serves until the task is dropped.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+pub async fn serve<E: Exposed>(listener: TcpListener, metrics: Arc<E>) {
     loop {
         let Ok((mut stream, _)) = listener.accept().await else { continue };
         let metrics = metrics.clone();

@@ -3,7 +3,7 @@
 //! after ClickHouse acknowledged everything derived from them.
 
 pub mod config;
-mod http;
+pub mod http;
 pub mod memory;
 pub mod metrics;
 mod pipeline;

@@ -21,22 +21,12 @@ pub struct ConnectOptions {
     pub json: bool,
 }
 
-/// Serves the connector metrics as Prometheus text on every request.
-async fn serve_metrics(listener: tokio::net::TcpListener, metrics: ConnectorMetrics) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
-        let body = metrics.render();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let _ = stream.read(&mut buf).await;
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.write_all(body.as_bytes()).await;
-        });
+/// The connector's metrics on the service's HTTP server (`/metrics`, `/healthz`, `/readyz`).
+struct Endpoints(ConnectorMetrics);
+
+impl attrib_service::http::Exposed for Endpoints {
+    fn render(&self) -> String {
+        self.0.render()
     }
 }
 
@@ -61,7 +51,7 @@ pub fn run(cfg: &Config, opts: ConnectOptions) -> Result<()> {
     crate::service::runtime()?.block_on(async {
         if let Some(addr) = &opts.metrics_listen {
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
-            tokio::spawn(serve_metrics(listener, metrics.clone()));
+            tokio::spawn(attrib_service::http::serve(listener, std::sync::Arc::new(Endpoints(metrics.clone()))));
         }
         let mut sink = match &opts.output {
             Some(dir) => Sink::files(dir.clone()),

@@ -230,3 +230,39 @@ fn linkedin_ad_analytics_by_creative_becomes_daily_spend() {
     assert_eq!(ids, vec![("linkedin:777:2026-11-18", 4550), ("linkedin:778:2026-11-18", 0)]);
     assert_eq!(spend[0]["platform"], "linkedin");
 }
+
+#[test]
+fn a_running_connector_serves_its_metrics_and_health_on_the_shared_http_server() {
+    let server = MockHttp::start(|_| MockResponse { status: 200, headers: vec![], body: ECB_FEED.into() });
+    let dir = TempDir::new("ecb-metrics");
+    let config = write_config(dir.path(), &server.base_url, "unused");
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").to_string()
+    };
+    let out = dir.path().join("out").display().to_string();
+    let mut child = std::process::Command::new(attrib_tests::attrib_bin())
+        .args(["connect", "ecb", "--config", &config, "--output", &out, "--metrics-listen", &addr])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    let mut metrics = String::new();
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        metrics = crate::service::http_get(&addr, "/metrics");
+        if metrics.contains("attrib_connector_records_published_total{connector=\"ecb\",topic=\"fx.rates\"} 4") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let health = crate::service::http_get(&addr, "/healthz");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        metrics.contains("attrib_connector_records_published_total{connector=\"ecb\",topic=\"fx.rates\"} 4"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("attrib_connector_requests_total{connector=\"ecb\",status=\"200\"}"), "{metrics}");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+}
