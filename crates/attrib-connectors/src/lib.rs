@@ -13,6 +13,7 @@ pub mod ecb;
 pub mod http;
 pub mod hubspot;
 pub mod metrics;
+pub mod registry;
 pub mod salesforce;
 pub mod sink;
 
@@ -22,6 +23,7 @@ pub use ecb::EcbConfig;
 pub use http::{Http, HttpError, HttpPolicy};
 pub use hubspot::HubSpotConfig;
 pub use metrics::ConnectorMetrics;
+pub use registry::{Connector, Kind};
 pub use salesforce::SalesforceConfig;
 pub use sink::{Record, Sink, SinkError};
 
@@ -53,9 +55,6 @@ impl Default for ConnectorsConfig {
         }
     }
 }
-
-/// The connectors `attrib connect` knows.
-pub const CONNECTORS: [&str; 5] = ["hubspot", "salesforce", "meta", "linkedin", "ecb"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {

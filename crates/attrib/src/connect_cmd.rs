@@ -3,11 +3,9 @@
 
 use crate::config::Config;
 use anyhow::{Context, Result};
-use attrib_connectors::{
-    ads, ecb, hubspot, salesforce, ConnectorError, ConnectorMetrics, CursorStore, Http, HttpPolicy, PassReport, Sink,
-};
+use attrib_connectors::{Connector, ConnectorMetrics, CursorStore, Kind, Sink};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Options of one `attrib connect` run.
 pub struct ConnectOptions {
@@ -30,21 +28,14 @@ impl attrib_service::http::Exposed for Endpoints {
     }
 }
 
-fn http(vendor: &'static str, rps: f64, metrics: &ConnectorMetrics) -> Result<Http> {
-    let policy = HttpPolicy { requests_per_second: rps, ..HttpPolicy::default() };
-    Http::new(vendor, policy, metrics.clone()).context("building the HTTP client")
-}
-
 pub fn run(cfg: &Config, opts: ConnectOptions) -> Result<()> {
     crate::service::init_logging();
-    if !attrib_connectors::CONNECTORS.contains(&opts.name.as_str()) {
-        return Err(crate::exit::Usage(format!(
-            "unknown connector {:?} (known: {})",
-            opts.name,
-            attrib_connectors::CONNECTORS.join(", ")
-        ))
-        .into());
-    }
+    let Some(kind) = Kind::parse(&opts.name) else {
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        return Err(
+            crate::exit::Usage(format!("unknown connector {:?} (known: {})", opts.name, known.join(", "))).into()
+        );
+    };
     let metrics = ConnectorMetrics::new();
     let state_dir = opts.state_dir.clone().unwrap_or_else(|| cfg.connectors.state_dir.clone());
     let store = CursorStore::new(&state_dir, &opts.name);
@@ -57,55 +48,18 @@ pub fn run(cfg: &Config, opts: ConnectOptions) -> Result<()> {
             Some(dir) => Sink::files(dir.clone()),
             None => Sink::kafka(cfg.kafka.settings()).await.context("connecting to Kafka")?,
         };
-        let c = &cfg.connectors;
-        let token = |env: &str, file: &str, what: &str| -> Result<String> {
-            attrib_connectors::secret(env, file)?
-                .with_context(|| format!("no {what} token: set {env} or the connector's token_file"))
-        };
-        let (client, interval, secret) = match opts.name.as_str() {
-            "hubspot" => {
-                let t = token(&c.hubspot.token_env, &c.hubspot.token_file, "HubSpot")?;
-                (
-                    http("hubspot", c.hubspot.requests_per_second, &metrics)?.with_bearer(Some(t)),
-                    c.hubspot.interval_secs,
-                    None,
-                )
-            }
-            "salesforce" => {
-                let t = token(&c.salesforce.token_env, &c.salesforce.token_file, "Salesforce")?;
-                let client = http("salesforce", c.salesforce.requests_per_second, &metrics)?.with_bearer(Some(t));
-                (client, c.salesforce.interval_secs, None)
-            }
-            "meta" => {
-                let t = token(&c.meta.token_env, &c.meta.token_file, "Meta")?;
-                (http("meta", c.meta.requests_per_second, &metrics)?, c.meta.interval_secs, Some(t))
-            }
-            "linkedin" => {
-                let t = token(&c.linkedin.token_env, &c.linkedin.token_file, "LinkedIn")?;
-                let client = http("linkedin", c.linkedin.requests_per_second, &metrics)?
-                    .with_bearer(Some(t))
-                    .with_header("LinkedIn-Version", &c.linkedin.api_version)
-                    .with_header("X-Restli-Protocol-Version", "2.0.0");
-                (client, c.linkedin.interval_secs, None)
-            }
-            _ => (http("ecb", 1.0, &metrics)?, c.ecb.interval_secs, None),
-        };
+        let connector = Connector::new(kind, &cfg.connectors, &metrics).map_err(|e| match e {
+            // A missing token or a bad setting: the configuration is wrong (exit status 2).
+            attrib_connectors::ConnectorError::Config(m) => anyhow::Error::new(crate::exit::Usage(m)),
+            other => anyhow::Error::new(other),
+        })?;
         let reporting = cfg.attribution().reporting.currency;
         loop {
             let today = attrib_contract::Timestamp::from_unix_millis(
                 SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i64,
             )
             .date();
-            let result: Result<PassReport, ConnectorError> = match opts.name.as_str() {
-                "hubspot" => hubspot::pass(&c.hubspot, &client, &store, &mut sink).await,
-                "salesforce" => salesforce::pass(&c.salesforce, &client, &store, &mut sink).await,
-                "meta" => {
-                    ads::meta_pass(&c.meta, secret.as_deref().unwrap_or_default(), today, &client, &store, &mut sink)
-                        .await
-                }
-                "linkedin" => ads::linkedin_pass(&c.linkedin, today, &client, &store, &mut sink).await,
-                _ => ecb::pass(&c.ecb, reporting, &client, &store, &mut sink).await,
-            };
+            let result = connector.pass(&cfg.connectors, reporting, today, &store, &mut sink).await;
             match result {
                 Ok(report) => {
                     for (topic, n) in &report.published {
@@ -173,7 +127,7 @@ pub fn run(cfg: &Config, opts: ConnectOptions) -> Result<()> {
                 return Ok(());
             }
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(interval.max(1))) => {}
+                _ = tokio::time::sleep(connector.interval()) => {}
                 _ = tokio::signal::ctrl_c() => return Ok(()),
             }
         }
