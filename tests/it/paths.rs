@@ -1,6 +1,6 @@
 //! `attrib paths` over ChannelAttribution's path-summary format.
 
-use attrib::paths_cmd::{read_paths, run, OutputFormat, PathsOptions};
+use attrib::commands::paths::{attribute_file as run, read_paths, OutputFormat, PathsOptions};
 use attrib_models::{MarkovParams, PathModel};
 use attrib_tests::TempDir;
 

@@ -154,7 +154,7 @@ impl Setup {
             deals.iter().filter_map(|d| d[closed].get(..7).map(str::to_string)).collect();
         assert!(!months.is_empty());
         for month in months {
-            use attrib::reconcile_cmd::{reconcile, Source};
+            use attrib::commands::reconcile::{reconcile, Source};
             let from_batch =
                 reconcile(&month, Source::Dir(&self.dir.path().join("batch")), &config).expect("batch side");
             let from_ch = reconcile(

@@ -154,3 +154,40 @@ pub fn render(r: &MonthReconciliation) -> String {
     });
     out
 }
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The month, YYYY-MM.
+    #[arg(long)]
+    pub month: String,
+    /// A batch output folder (credits.csv, deals.csv, fx_rates.csv).
+    #[arg(long, conflicts_with = "clickhouse", required_unless_present = "clickhouse")]
+    pub input: Option<std::path::PathBuf>,
+    /// Read the service's ClickHouse tables instead.
+    #[arg(long)]
+    pub clickhouse: Option<String>,
+    #[arg(long)]
+    pub database: Option<String>,
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let Args { month, input, clickhouse, database, config, json } = args;
+    let cfg = crate::config::Config::load(config.as_deref())?;
+    let source =
+        crate::commands::reconcile::Source::of(input.as_deref(), clickhouse.as_deref(), database.as_deref(), &cfg)?;
+    let r = crate::commands::reconcile::reconcile(&month, source, &cfg)?;
+    if json {
+        crate::say!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        crate::exit::print(&crate::commands::reconcile::render(&r))?;
+    }
+    if !r.balanced() {
+        return Err(crate::exit::CheckFailed(format!("reconciliation for {month} does not balance")).into());
+    }
+    Ok(())
+}

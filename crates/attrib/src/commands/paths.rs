@@ -139,7 +139,7 @@ fn canonical_order(rows: Vec<PathRow>) -> Vec<PathRow> {
 }
 
 /// Runs the models and renders the result in the requested format.
-pub fn run(input: &Path, o: &PathsOptions) -> Result<String> {
+pub fn attribute_file(input: &Path, o: &PathsOptions) -> Result<String> {
     let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let (names, rows, empty) = read_paths(&text, o)?;
     let res = attribute_paths(&rows, &o.models, o.markov)?;
@@ -261,4 +261,69 @@ fn transition_matrix(fit: &attrib_models::MarkovFit, names: &[String]) -> Vec<se
             })
         })
         .collect()
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// CSV with a path column ("a > b > c") and conversion counts; `;` or `,` delimited.
+    #[arg(long)]
+    pub input: std::path::PathBuf,
+    /// Only this model: first, last, linear, markov, shapley (default: all).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Markov order (states are k-tuples of channels).
+    #[arg(long, default_value_t = 1)]
+    pub order: usize,
+    /// Collapse consecutive repeats of a channel before the Markov fit.
+    #[arg(long)]
+    pub collapse_repeats: bool,
+    /// Separator between channels in a path.
+    #[arg(long, default_value = ">")]
+    pub sep: String,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::commands::paths::OutputFormat,
+    #[arg(long, default_value = "path")]
+    pub path_column: String,
+    #[arg(long, default_value = "total_conversions")]
+    pub conversions_column: String,
+    #[arg(long, default_value = "total_conversion_value")]
+    pub value_column: String,
+    #[arg(long, default_value = "total_null")]
+    pub null_column: String,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let Args {
+        input,
+        model,
+        order,
+        collapse_repeats,
+        sep,
+        format,
+        path_column,
+        conversions_column,
+        value_column,
+        null_column,
+    } = args;
+    let models = match model {
+        Some(m) => vec![attrib_models::PathModel::parse(&m).ok_or_else(|| {
+            crate::exit::Usage(format!("unknown model {m:?} (expected first, last, linear, markov or shapley)"))
+        })?],
+        None => attrib_models::PathModel::ALL.to_vec(),
+    };
+    if sep.is_empty() {
+        return Err(crate::exit::Usage("--sep must not be empty".into()).into());
+    }
+    let options = crate::commands::paths::PathsOptions {
+        models,
+        markov: attrib_models::MarkovParams { order, collapse_repeats },
+        separator: sep,
+        path_column,
+        conversions_column,
+        value_column,
+        null_column,
+        format,
+    };
+    crate::exit::print(&attribute_file(&input, &options)?)?;
+    Ok(())
 }

@@ -28,7 +28,7 @@ impl attrib_service::http::Exposed for Endpoints {
     }
 }
 
-pub fn run(cfg: &Config, opts: ConnectOptions) -> Result<()> {
+pub fn run_connector(cfg: &Config, opts: ConnectOptions) -> Result<()> {
     crate::service::init_logging();
     let Some(kind) = Kind::parse(&opts.name) else {
         let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
@@ -132,4 +132,39 @@ pub fn run(cfg: &Config, opts: ConnectOptions) -> Result<()> {
             }
         }
     })
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// hubspot | ecb
+    pub name: String,
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// One pass, then exit (non-zero if it failed).
+    #[arg(long)]
+    pub once: bool,
+    /// Append JSON Lines files (`<topic>.jsonl`) under DIR instead of publishing to Kafka.
+    #[arg(long)]
+    pub output: Option<std::path::PathBuf>,
+    /// Where cursor files live (default: connectors.state_dir).
+    #[arg(long)]
+    pub state_dir: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9465).
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// With --once: print the pass's result as one JSON object.
+    #[arg(long, requires = "once")]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let Args { name, config, once, output, state_dir, brokers, metrics_listen, json } = args;
+    let mut cfg = crate::config::Config::load(config.as_deref())?;
+    if let Some(b) = brokers {
+        cfg.kafka.brokers = b;
+    }
+    let opts = ConnectOptions { name, once, output, state_dir, metrics_listen, json };
+    run_connector(&cfg, opts)
 }

@@ -1,8 +1,8 @@
 //! `attrib report`: reads the KPI tables from a batch output folder or ClickHouse's KPI views
 //! and writes the self-contained HTML report.
 
+use crate::commands::reconcile::Source;
 use crate::html_report::{render, ReportData};
-use crate::reconcile_cmd::Source;
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use std::path::Path;
@@ -70,4 +70,33 @@ pub fn write(source: Source<'_>, out: &Path, model: Option<&str>) -> Result<()> 
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     std::fs::write(out, render(&data, model)).with_context(|| format!("writing {}", out.display()))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A batch output folder (kpi_daily.csv, kpi_time_to_conversion.csv, kpi_reconciliation.csv).
+    #[arg(long, conflicts_with = "clickhouse", required_unless_present = "clickhouse")]
+    pub input: Option<std::path::PathBuf>,
+    /// Read the service's ClickHouse KPI views instead.
+    #[arg(long)]
+    pub clickhouse: Option<String>,
+    #[arg(long)]
+    pub database: Option<String>,
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// The model the report shows (default: linear when present).
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long, default_value = "report.html")]
+    pub out: std::path::PathBuf,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let Args { input, clickhouse, database, config, model, out } = args;
+    let cfg = crate::config::Config::load(config.as_deref())?;
+    let source =
+        crate::commands::reconcile::Source::of(input.as_deref(), clickhouse.as_deref(), database.as_deref(), &cfg)?;
+    crate::commands::report::write(source, &out, model.as_deref())?;
+    crate::say!("report written to {}", out.display());
+    Ok(())
 }
