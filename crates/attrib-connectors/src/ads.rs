@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What both ad connectors share in their configuration.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpendWindow {
     /// First day to pull when there is no cursor (YYYY-MM-DD; empty: 30 days ago).
@@ -35,7 +35,7 @@ impl Default for SpendWindow {
 }
 
 /// `[connectors.meta]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetaConfig {
     pub base_url: String,
@@ -66,7 +66,7 @@ impl Default for MetaConfig {
 }
 
 /// `[connectors.linkedin]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LinkedInConfig {
     pub base_url: String,

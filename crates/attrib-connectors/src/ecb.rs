@@ -13,7 +13,7 @@ use attrib_contract::{Currency, Date, Event, FxRate};
 use serde::{Deserialize, Serialize};
 
 /// `[connectors.ecb]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EcbConfig {
     /// The daily feed, or `eurofxref-hist-90d.xml` / `eurofxref-hist.xml` for history.

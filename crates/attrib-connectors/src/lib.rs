@@ -31,7 +31,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 
 /// `[connectors]` of the configuration file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectorsConfig {
     /// Where cursor files live (one JSON file per connector).

@@ -109,7 +109,7 @@ pub struct Conversion<'a> {
 
 /// Lookback windows per conversion type: a touch counts when
 /// `conversion time − window < touch time ≤ conversion time`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LookbackDays {
     pub order: i64,
@@ -136,7 +136,7 @@ impl LookbackDays {
 }
 
 /// How journeys are built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JourneyConfig {
     /// Count impressions and views as touches (view-through). Default off.

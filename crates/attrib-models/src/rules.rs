@@ -26,7 +26,7 @@ pub struct ConversionFacts {
 }
 
 /// Tunable parameters of the rule-based models.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuleParams {
     /// time_decay half-life in seconds (default 7 days).

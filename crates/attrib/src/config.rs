@@ -13,7 +13,7 @@ use serde::Deserialize;
 use std::path::Path;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub journeys: JourneyConfig,
@@ -26,7 +26,7 @@ pub struct Config {
 }
 
 /// `[models]`: which models run and their parameters.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelsConfig {
     pub enabled: Vec<String>,
@@ -35,7 +35,7 @@ pub struct ModelsConfig {
 }
 
 /// `[reporting]`: the one currency KPIs are reported in, and how rates are looked up.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportingSection {
     /// ISO 4217 code; `fx.rates` give each currency's rate to it.

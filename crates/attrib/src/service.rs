@@ -24,7 +24,7 @@ pub fn init_logging() {
 }
 
 /// Property names whose values are secrets, shown as `***` in logs.
-fn secret_property(name: &str) -> bool {
+pub(crate) fn secret_property(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     ["password", "secret", "token", "sasl.jaas.config", "ssl.key.pem", "credentials"].iter().any(|s| n.contains(s))
 }

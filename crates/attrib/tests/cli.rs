@@ -59,6 +59,30 @@ fn validate_accepts_the_example_config_and_explains_a_bad_one() {
 }
 
 #[test]
+fn validate_prints_the_effective_configuration_redacted_and_loadable() {
+    let dir = std::env::temp_dir().join(format!("attrib-print-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("in.toml");
+    std::fs::write(&file, "[kafka.properties]\n\"ssl.key.password\" = \"hunter2\"\n\"security.protocol\" = \"ssl\"\n")
+        .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_attrib"))
+        .args(["validate", "--print", "--config", file.to_str().expect("utf-8")])
+        .env("ATTRIB_KAFKA__BROKERS", "kafka-1:9093")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(printed.contains("brokers = \"kafka-1:9093\""), "the environment is applied: {printed}");
+    assert!(printed.contains("lookback_days") && printed.contains("[connectors.hubspot]"), "defaults are shown");
+    assert!(!printed.contains("hunter2") && printed.contains("\"ssl.key.password\" = \"***\""), "{printed}");
+    // What it prints is a configuration the binary accepts.
+    let again = dir.join("printed.toml");
+    std::fs::write(&again, &printed).expect("write");
+    assert!(attrib(&["validate", "--config", again.to_str().expect("utf-8")]).status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_missing_input_folder_is_an_error_not_a_panic() {
     let out = attrib(&["batch", "--input", "/nonexistent/attrib", "--output", "/tmp/attrib-never"]);
     assert_eq!(out.status.code(), Some(3), "missing input is an input error");

@@ -18,14 +18,33 @@ pub struct Args {
     #[arg(long)]
     pub strict: bool,
     /// Print the result as one JSON object.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "print")]
     pub json: bool,
+    /// Print the effective configuration (file, environment and defaults) as TOML, secrets
+    /// redacted, instead of the summary: itself a valid configuration file.
+    #[arg(long)]
+    pub print: bool,
+}
+
+/// The configuration as TOML, with secret-looking property values shown as `***`.
+fn effective_toml(cfg: &Config) -> Result<String> {
+    let mut shown = cfg.clone();
+    for (key, value) in shown.kafka.properties.iter_mut() {
+        if crate::service::secret_property(key) {
+            *value = "***".into();
+        }
+    }
+    Ok(toml::to_string(&shown)?)
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let Args { config, input, strict, json } = args;
+    let Args { config, input, strict, json, print } = args;
     let cfg = Config::load(config.as_deref())?;
     cfg.kafka.settings().check().map_err(|e| Usage(format!("kafka.properties: {e}")))?;
+    if print {
+        crate::exit::print(&effective_toml(&cfg)?)?;
+        return Ok(());
+    }
     let run = input.map(|dir| batch::run(&dir, &cfg, threads(None))).transpose()?;
     let rejected = run.as_ref().map_or(0, |r| r.rejected.len());
     if json {
