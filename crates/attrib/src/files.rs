@@ -27,6 +27,29 @@ pub fn topic_files(dir: &Path, topic: Topic) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Rows of CSV with a header row, mapped by column name; ClickHouse's `\N` (NULL) reads as an
+/// empty field. The one CSV reader of the binary (batch output files, ClickHouse answers).
+pub fn parse_csv<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<Vec<T>> {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let headers = reader.headers().with_context(|| format!("reading {what}"))?.clone();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.with_context(|| format!("reading {what}"))?;
+        let cleaned: csv::StringRecord = record.iter().map(|f| if f == "\\N" { "" } else { f }).collect();
+        rows.push(cleaned.deserialize(Some(&headers)).with_context(|| format!("parsing {what}"))?);
+    }
+    Ok(rows)
+}
+
+/// `parse_csv` of a file; an empty file has no rows.
+pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    parse_csv(&bytes, &path.display().to_string())
+}
+
 /// Entries of an input folder no topic reads (a misnamed `crm_records.jsonl`, say), each with
 /// the topic file it may have meant. Hidden entries are left alone.
 pub fn unread_inputs(dir: &Path) -> Result<Vec<(String, Option<String>)>> {

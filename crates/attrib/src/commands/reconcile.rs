@@ -3,10 +3,10 @@
 
 use crate::batch::FxRow;
 use crate::config::Config;
-use anyhow::{bail, Context, Result};
+use crate::files::read_csv;
+use anyhow::{bail, Result};
 use attrib_contract::{Currency, Date, FxRate};
 use attrib_ledger::{reconcile_month, CreditRow, DealVersionRow, FxTable, MonthReconciliation};
-use serde::de::DeserializeOwned;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -35,14 +35,6 @@ impl<'a> Source<'a> {
             (None, None) => bail!("give --input DIR or --clickhouse URL"),
         }
     }
-}
-
-fn read_csv<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    if std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(false) {
-        return Ok(Vec::new());
-    }
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    r.deserialize().collect::<Result<Vec<T>, _>>().with_context(|| format!("parsing {}", path.display()))
 }
 
 fn fx_table(rows: impl IntoIterator<Item = (String, String, String)>) -> FxTable {

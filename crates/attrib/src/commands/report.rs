@@ -2,6 +2,7 @@
 //! and writes the self-contained HTML report.
 
 use crate::commands::reconcile::Source;
+use crate::files::{parse_csv, read_csv};
 use crate::html_report::{render, ReportData};
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
@@ -12,26 +13,8 @@ const KPI_DAILY: &str = "kpi_daily";
 const TIME_TO_CONVERSION: &str = "kpi_time_to_conversion";
 const RECONCILIATION: &str = "kpi_reconciliation";
 
-/// Parses CSV with a header into rows; ClickHouse's `\N` (NULL) reads as an empty field.
-fn parse_csv<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<Vec<T>> {
-    let mut reader = csv::Reader::from_reader(bytes);
-    let headers = reader.headers().with_context(|| format!("reading {what}"))?.clone();
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.with_context(|| format!("reading {what}"))?;
-        let cleaned: csv::StringRecord = record.iter().map(|f| if f == "\\N" { "" } else { f }).collect();
-        rows.push(cleaned.deserialize(Some(&headers)).with_context(|| format!("parsing {what}"))?);
-    }
-    Ok(rows)
-}
-
 fn read_file<T: DeserializeOwned>(dir: &Path, stem: &str) -> Result<Vec<T>> {
-    let path = dir.join(format!("{stem}.csv"));
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.is_empty() {
-        return Ok(Vec::new());
-    }
-    parse_csv(&bytes, &path.display().to_string())
+    read_csv(&dir.join(format!("{stem}.csv")))
 }
 
 async fn read_view<T: DeserializeOwned>(client: &attrib_clickhouse::Client, view: &str) -> Result<Vec<T>> {
