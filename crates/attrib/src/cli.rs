@@ -33,8 +33,9 @@ pub enum Command {
     Migrate(commands::migrate::Args),
     /// Load the JSON Lines files of `generate` into their topics (one message per line).
     Produce(commands::produce::Args),
-    /// Run a source connector (hubspot, ecb): pulls the vendor API incrementally on a schedule
-    /// (or once) and publishes contract records to the topics, or to JSON Lines with --output.
+    /// Run a source connector (hubspot, salesforce, meta, linkedin, ecb): pulls the vendor API
+    /// incrementally on a schedule (or once) and publishes contract records to the topics, or to
+    /// JSON Lines with --output.
     Connect(commands::connect::Args),
     /// Probe a health endpoint of a running service (the container's HEALTHCHECK): exit 0 on a
     /// 200 answer within `--timeout-secs`, 1 otherwise.

@@ -136,7 +136,7 @@ pub fn run_connector(cfg: &Config, opts: ConnectOptions) -> Result<()> {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// hubspot | ecb
+    /// hubspot | salesforce | meta | linkedin | ecb
     pub name: String,
     #[arg(long)]
     pub config: Option<std::path::PathBuf>,
