@@ -188,7 +188,7 @@ impl Serialize for Currency {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(&self.rfc3339())
     }
 }
 
@@ -208,7 +208,7 @@ impl<'de> Deserialize<'de> for Currency {
 
 impl Serialize for Date {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(&self.text())
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The same engine serves batch, demo and the streaming service; it holds no IO.
 
-use crate::credits::{attribute_journey, model_versions, AttributionConfig, ConversionRow, CreditRow};
+use crate::credits::{attribute_journey, model_versions, AttributionConfig, ConversionRow, CreditRow, JourneyCredits};
 use crate::finance::DealVersionRow;
 use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
 use crate::fx::FxTable;
@@ -10,6 +10,7 @@ use crate::incremental::Change;
 use crate::kpi::{engagement_counts, kpi_facts, EngagementRow, KpiFact, KpiInputs};
 use crate::parallel::par_map;
 use crate::spend::{AdDay, SpendEntry, SpendRow};
+use crate::totals::{KpiCells, LedgerTotals};
 use attrib_contract::Timestamp;
 use attrib_contract::{decode, DecodeError, Event, FxRate, Topic};
 use attrib_journeys::TouchSource;
@@ -19,6 +20,11 @@ use std::collections::{BTreeMap, HashMap};
 
 mod checkpoint;
 pub use checkpoint::Restore;
+
+/// People attributed per hand-over of `attribute_each`: small enough that the rows in flight
+/// (three batches: attributed, queued, written) stay a few megabytes, large enough that
+/// starting the worker threads per batch costs nothing measurable.
+const HANDOVER_PEOPLE: usize = 512;
 
 /// Counts of what happened to the records of one topic.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -171,10 +177,15 @@ impl Engine {
 
     /// The KPI fact table of `ledger` (attributed by this engine), its spend and engagement.
     pub fn kpi_facts(&self, ledger: &Ledger) -> Vec<KpiFact> {
+        self.kpi_facts_of(&LedgerTotals::of(&[], &ledger.credits, &ledger.pipeline).kpi)
+    }
+
+    /// The KPI fact table of credit cells folded from this engine's ledger, with its spend and
+    /// engagement.
+    pub fn kpi_facts_of(&self, cells: &KpiCells) -> Vec<KpiFact> {
         let models: Vec<&str> = self.config.models.iter().map(|m| m.as_str()).collect();
         kpi_facts(&KpiInputs {
-            credits: &ledger.credits,
-            pipeline: &ledger.pipeline,
+            cells,
             spend: &self.spend_rows(),
             engagement: &engagement_counts(&self.engagement, self.store.names()),
             models: &models,
@@ -277,6 +288,47 @@ impl Engine {
     /// (journeys are independent); the result is sorted and does not depend on the split
     /// or on the order records arrived in.
     pub fn attribute(&self, threads: usize) -> Ledger {
+        let mut ledger = Ledger::default();
+        let fits = self.attribute_each(threads, |part| {
+            ledger.credits.extend(part.credits);
+            ledger.conversions.extend(part.conversions);
+            ledger.pipeline.extend(part.pipeline);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        let Ok(fits) = fits;
+        // Drop the slack of growing by doubling (a large block shrinks in place).
+        ledger.credits.shrink_to_fit();
+        ledger.pipeline.shrink_to_fit();
+        ledger.conversions.shrink_to_fit();
+        ledger.fits = fits;
+        // A total order, so an in-place unstable sort gives the stable one without a scratch
+        // copy of the ledger.
+        let order = self.ledger_order();
+        ledger.credits.sort_unstable_by(&order);
+        ledger.pipeline.sort_unstable_by(&order);
+        ledger.conversions.sort_by(|a, b| a.conversion_id.cmp(&b.conversion_id));
+        ledger
+    }
+
+    /// The ledger's row order: by conversion, model (in configured order), then touch order
+    /// (time, event id, topic), which the rows of one conversion and model are pushed in.
+    fn ledger_order(&self) -> impl Fn(&CreditRow, &CreditRow) -> std::cmp::Ordering + '_ {
+        let model_rank = |m: Model| self.config.models.iter().position(|x| *x == m).unwrap_or(usize::MAX);
+        fn key(c: &CreditRow, rank: usize) -> (&str, usize, Option<Timestamp>, &str, Option<TouchSource>) {
+            (&c.conversion_id, rank, c.touch_time, &c.touch_event_id, c.touch_source)
+        }
+        move |a: &CreditRow, b: &CreditRow| key(a, model_rank(a.model)).cmp(&key(b, model_rank(b.model)))
+    }
+
+    /// Attributes like `attribute`, but hands the rows over one person at a time, in person-key
+    /// order (each person's rows in ledger order), so the ledger is never held whole: `each` runs
+    /// on a thread of its own while the next people are attributed. Returns the fit reports, or
+    /// the first error of `each` (no person is handed over after it).
+    pub fn attribute_each<E: Send>(
+        &self,
+        threads: usize,
+        each: impl FnMut(JourneyCredits) -> Result<(), E> + Send,
+    ) -> Result<Vec<FitReport>, E> {
         let store = &self.store;
         let mut fits = if self.config.models.iter().any(|m| m.is_data_driven()) {
             // One journey at a time: the population is never held as journeys all at once.
@@ -289,35 +341,40 @@ impl Engine {
             DataDrivenFits::default()
         };
         let versions = model_versions(&self.config, &fits);
-        let mut ledger = Ledger::default();
-        // In chunks: per-journey results of one chunk at a time sit beside the ledger.
-        for chunk in store.converting_roots().chunks(4096) {
-            let parts = par_map(chunk, threads, |root| {
-                attribute_journey(&store.journey(*root), &self.config, &fits, &versions, &self.fx_table)
+        let order = self.ledger_order();
+        let roots = store.converting_roots();
+        // Two chunks in flight at most: one being attributed, one being handed over.
+        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<JourneyCredits>>(1);
+        std::thread::scope(|s| {
+            let consumer = s.spawn(move || {
+                let mut each = each;
+                for parts in receive {
+                    for part in parts {
+                        each(part)?;
+                    }
+                }
+                Ok(())
             });
-            for part in parts {
-                ledger.credits.extend(part.credits);
-                ledger.conversions.extend(part.conversions);
-                ledger.pipeline.extend(part.pipeline);
-                fits.count(&part.counts);
+            for chunk in roots.chunks(HANDOVER_PEOPLE) {
+                let mut parts = par_map(chunk, threads, |root| {
+                    let mut part =
+                        attribute_journey(&store.journey(*root), &self.config, &fits, &versions, &self.fx_table);
+                    part.credits.sort_unstable_by(&order);
+                    part.pipeline.sort_unstable_by(&order);
+                    part.conversions.sort_by(|a, b| a.conversion_id.cmp(&b.conversion_id));
+                    part
+                });
+                for part in &mut parts {
+                    fits.count(&std::mem::take(&mut part.counts));
+                }
+                if send.send(parts).is_err() {
+                    break; // the consumer stopped on an error, returned below
+                }
             }
-        }
-        // Drop the slack of growing by doubling (a large block shrinks in place).
-        ledger.credits.shrink_to_fit();
-        ledger.pipeline.shrink_to_fit();
-        ledger.conversions.shrink_to_fit();
-        ledger.fits = fits.reports;
-        // By conversion, model (in configured order), then touch order (time, event id,
-        // topic), which the rows of one conversion and model were pushed in: a total order, so
-        // an in-place unstable sort gives the stable one without a scratch copy of the ledger.
-        let model_rank = |m: Model| self.config.models.iter().position(|x| *x == m).unwrap_or(usize::MAX);
-        fn key(c: &CreditRow, rank: usize) -> (&str, usize, Option<Timestamp>, &str, Option<TouchSource>) {
-            (&c.conversion_id, rank, c.touch_time, &c.touch_event_id, c.touch_source)
-        }
-        let order = |a: &CreditRow, b: &CreditRow| key(a, model_rank(a.model)).cmp(&key(b, model_rank(b.model)));
-        ledger.credits.sort_unstable_by(order);
-        ledger.pipeline.sort_unstable_by(order);
-        ledger.conversions.sort_by(|a, b| a.conversion_id.cmp(&b.conversion_id));
-        ledger
+            drop(send);
+            // The consumer only panics on a bug in `each`; losing rows silently would lose money.
+            consumer.join().expect("ledger consumer panicked")
+        })?;
+        Ok(fits.reports)
     }
 }

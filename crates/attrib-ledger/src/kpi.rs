@@ -3,11 +3,11 @@
 
 use crate::credits::{ConversionRow, CreditRow};
 use crate::spend::SpendRow;
+use crate::totals::{KpiCells, LedgerTotals};
 use attrib_contract::{ActorType, Currency, Date, InteractionKind, Name, Platform};
-use attrib_journeys::{ConversionType, SocialActivity, Sym, Symbols};
+use attrib_journeys::{SocialActivity, Sym, Symbols};
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::hash::Hash;
 
 /// One valid social interaction (identified or not), as counted for engagement and written
@@ -96,23 +96,7 @@ pub struct ChannelKpi {
 
 /// Sums the ledger by model, channel, conversion type and currency.
 pub fn channel_kpis(credits: &[CreditRow]) -> Vec<ChannelKpi> {
-    let mut acc: BTreeMap<(&str, &str, &str, &str), (i64, f64)> = BTreeMap::new();
-    for c in credits {
-        let key = (c.model.as_str(), c.channel_name(), c.conversion_type.as_str(), currency_text(&c.currency));
-        let e = acc.entry(key).or_default();
-        e.0 += c.credit_minor;
-        e.1 += c.weight;
-    }
-    acc.into_iter()
-        .map(|((model, channel, ty, cur), (rev, conv))| ChannelKpi {
-            model: model.into(),
-            channel: channel.into(),
-            conversion_type: ty.into(),
-            currency: cur.into(),
-            attributed_revenue_minor: rev,
-            attributed_conversions: conv,
-        })
-        .collect()
+    LedgerTotals::of(&[], credits, &[]).channel_kpis()
 }
 
 /// Revenue of one conversion type and currency against the credits of one model.
@@ -130,33 +114,7 @@ pub struct Reconciliation {
 
 /// Checks, per conversion type, currency and model, that the credits sum to the revenue.
 pub fn reconcile(ledger_conversions: &[ConversionRow], credits: &[CreditRow], models: &[&str]) -> Vec<Reconciliation> {
-    let mut revenue: BTreeMap<(&str, &str), (u64, i64)> = BTreeMap::new();
-    for c in ledger_conversions {
-        let e = revenue.entry((&c.conversion_type, &c.currency)).or_default();
-        e.0 += 1;
-        e.1 += c.revenue_minor;
-    }
-    let mut credited: HashMap<(&str, &str, &str), i64> = HashMap::new();
-    for c in credits {
-        let key = (c.conversion_type.as_str(), currency_text(&c.currency), c.model.as_str());
-        *credited.entry(key).or_default() += c.credit_minor;
-    }
-    let mut out = Vec::new();
-    for ((ty, cur), (n, rev)) in revenue {
-        for m in models {
-            let cr = credited.get(&(ty, cur, *m)).copied().unwrap_or(0);
-            out.push(Reconciliation {
-                conversion_type: ty.into(),
-                currency: cur.into(),
-                model: m.to_string(),
-                conversions: n,
-                revenue_minor: rev,
-                credited_minor: cr,
-                difference_minor: cr - rev,
-            });
-        }
-    }
-    out
+    LedgerTotals::of(ledger_conversions, credits, &[]).reconciliation(models)
 }
 
 /// Conversion types that acquire a customer (count towards CPA); leads count towards CPL.
@@ -279,8 +237,8 @@ impl KpiFact {
 /// What the KPI fact table is built from.
 #[derive(Debug, Clone, Copy)]
 pub struct KpiInputs<'a> {
-    pub credits: &'a [CreditRow],
-    pub pipeline: &'a [CreditRow],
+    /// Credits and pipeline, summed per cell.
+    pub cells: &'a KpiCells,
     pub spend: &'a [SpendRow],
     pub engagement: &'a [EngagementCount],
     /// The configured models: spend and engagement rows are repeated for each.
@@ -291,31 +249,6 @@ pub struct KpiInputs<'a> {
 /// conversion type), borrowed from the rows being summed: the maps hold no string of their
 /// own until the table is built.
 type BorrowedKey<'a> = [&'a str; 9];
-
-/// `day`: the conversion's date as text.
-fn credit_key<'a>(c: &'a CreditRow, day: &'a str) -> BorrowedKey<'a> {
-    [
-        day,
-        c.model.as_str(),
-        c.platform.map_or("", Platform::as_str),
-        c.channel_name(),
-        &c.campaign_id,
-        &c.post_id,
-        &c.ad_id,
-        c.actor_type.map_or("", ActorType::as_str),
-        c.conversion_type.as_str(),
-    ]
-}
-
-/// A currency column's text: empty for none.
-fn currency_text(c: &Option<Currency>) -> &str {
-    c.as_ref().map_or("", Currency::as_str)
-}
-
-/// Orders and deals: the conversions that acquire a customer (and count in CPA).
-fn acquires(t: ConversionType) -> bool {
-    matches!(t, ConversionType::Order | ConversionType::Deal)
-}
 
 /// The key of a spend or engagement row under `model` (channel = platform, no conversion type).
 fn activity_key<'a>(
@@ -363,41 +296,10 @@ impl<'a> SharedNames<'a> {
 
 /// The KPI fact table, ordered by its dimensions.
 pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
-    // Declared before the map that borrows them.
+    // Declared before the maps that borrow them.
     let days: Vec<String> = input.engagement.iter().map(|e| e.day.to_string()).collect();
-    let credit_days: HashMap<Date, String> = input
-        .credits
-        .iter()
-        .chain(input.pipeline)
-        .map(|c| c.conversion_time.date())
-        .collect::<std::collections::HashSet<Date>>()
-        .into_iter()
-        .map(|d| (d, d.to_string()))
-        .collect();
-    let day_of = |c: &CreditRow| credit_days.get(&c.conversion_time.date()).map_or("", String::as_str);
+    let credit_days: HashMap<Date, String> = input.cells.cells.keys().map(|k| (k.day, k.day.to_string())).collect();
     let mut acc: HashMap<BorrowedKey<'_>, Cell<'_>> = HashMap::new();
-    for c in input.credits {
-        let f = acc.entry(credit_key(c, day_of(c))).or_default();
-        f.priced_in(c.reporting_currency.as_str());
-        match c.credit_reporting_minor {
-            Some(m) => f.attributed_revenue_minor += m,
-            None => f.missing_fx_rows += 1,
-        }
-        if acquires(c.conversion_type) {
-            f.attributed_conversions += c.weight;
-        } else if c.conversion_type == ConversionType::Lead {
-            f.leads += c.weight;
-        }
-    }
-    for c in input.pipeline {
-        let f = acc.entry(credit_key(c, day_of(c))).or_default();
-        f.priced_in(c.reporting_currency.as_str());
-        match c.credit_reporting_minor {
-            Some(m) => f.pipeline_minor += m,
-            None => f.missing_fx_rows += 1,
-        }
-        f.pipeline_deals += c.weight;
-    }
     for s in input.spend {
         for m in input.models {
             let key = activity_key(&s.date, m, &s.platform, &s.campaign_id, &s.post_id, &s.ad_id, &s.actor_type);
@@ -417,7 +319,32 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
             acc.entry(key).or_default().interactions[kind] += e.count;
         }
     }
-    let mut cells: Vec<(BorrowedKey<'_>, Cell<'_>)> = acc.into_iter().collect();
+    // Credit cells never share a key with spend or engagement (those have no conversion type).
+    let credit_cells = input.cells.cells.iter().map(|(k, c)| {
+        let key = [
+            credit_days.get(&k.day).map_or("", String::as_str),
+            k.model.as_str(),
+            k.platform.map_or("", Platform::as_str),
+            crate::unattributed_channel::name(k.channel),
+            &k.campaign_id,
+            &k.post_id,
+            &k.ad_id,
+            k.actor_type.map_or("", ActorType::as_str),
+            k.conversion_type.as_str(),
+        ];
+        let cell = Cell {
+            reporting_currency: c.reporting_currency.as_ref().map_or("", Currency::as_str),
+            attributed_revenue_minor: c.attributed_revenue_minor,
+            attributed_conversions: c.attributed_conversions.value(),
+            leads: c.leads.value(),
+            pipeline_minor: c.pipeline_minor,
+            pipeline_deals: c.pipeline_deals.value(),
+            missing_fx_rows: c.missing_fx_rows,
+            ..Cell::default()
+        };
+        (key, cell)
+    });
+    let mut cells: Vec<(BorrowedKey<'_>, Cell<'_>)> = acc.into_iter().chain(credit_cells).collect();
     let mut names = SharedNames::default();
     cells.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     cells
@@ -543,33 +470,7 @@ pub struct TimeToConversion {
 }
 
 pub fn time_to_conversion(conversions: &[ConversionRow]) -> Vec<TimeToConversion> {
-    let mut by_type: BTreeMap<&str, (u64, Vec<i64>)> = BTreeMap::new();
-    for c in conversions {
-        let e = by_type.entry(&c.conversion_type).or_default();
-        e.0 += 1;
-        e.1.extend(c.seconds_to_convert);
-    }
-    by_type
-        .into_iter()
-        .map(|(ty, (n, mut secs))| {
-            secs.sort_unstable();
-            let days = |s: i64| s as f64 / 86_400.0;
-            let m = secs.len();
-            let median = match m {
-                0 => None,
-                _ if m % 2 == 1 => Some(days(secs[m / 2])),
-                _ => Some((days(secs[m / 2 - 1]) + days(secs[m / 2])) / 2.0),
-            };
-            let avg = ratio(secs.iter().map(|s| *s as f64).sum::<f64>() / 86_400.0, m as f64);
-            TimeToConversion {
-                conversion_type: ty.to_string(),
-                conversions: n,
-                with_touches: m as u64,
-                avg_days: avg,
-                median_days: median,
-            }
-        })
-        .collect()
+    LedgerTotals::of(conversions, &[], &[]).time_to_conversion()
 }
 
 /// One line of the ledger's monthly reconciliation (`kpi_reconciliation`): the revenue of one
@@ -590,38 +491,5 @@ pub struct LedgerReconciliationLine {
 /// Orders and deals, per month, type and currency (original and reporting), against every
 /// model's credits, as the `kpi_reconciliation` view computes them.
 pub fn ledger_reconciliation(conversions: &[ConversionRow], credits: &[CreditRow]) -> Vec<LedgerReconciliationLine> {
-    let month = |t: &str| t.get(..7).unwrap_or_default().to_string();
-    let paying = |ty: &str| ACQUISITION_TYPES.contains(&ty);
-    let mut revenue: HashMap<(String, String, String), i64> = HashMap::new();
-    for c in conversions.iter().filter(|c| paying(&c.conversion_type)) {
-        let key = |cur: String| (month(&c.conversion_time), c.conversion_type.clone(), cur);
-        *revenue.entry(key(c.currency.clone())).or_default() += c.revenue_minor;
-        let reporting = format!("reporting:{}", c.reporting_currency);
-        *revenue.entry(key(reporting)).or_default() += c.revenue_reporting_minor.unwrap_or(0);
-    }
-    let mut credited: BTreeMap<(String, String, String, String), i64> = BTreeMap::new();
-    for c in credits.iter().filter(|c| acquires(c.conversion_type)) {
-        let key = |cur: String| {
-            (c.conversion_time.date().year_month(), c.conversion_type.to_string(), cur, c.model.to_string())
-        };
-        *credited.entry(key(currency_text(&c.currency).to_string())).or_default() += c.credit_minor;
-        let reporting = format!("reporting:{}", c.reporting_currency);
-        *credited.entry(key(reporting)).or_default() += c.credit_reporting_minor.unwrap_or(0);
-    }
-    credited
-        .into_iter()
-        .map(|((month, conversion_type, currency, model), credited_minor)| {
-            let revenue_minor =
-                revenue.get(&(month.clone(), conversion_type.clone(), currency.clone())).copied().unwrap_or(0);
-            LedgerReconciliationLine {
-                month,
-                conversion_type,
-                currency,
-                model,
-                revenue_minor,
-                credited_minor,
-                difference_minor: credited_minor - revenue_minor,
-            }
-        })
-        .collect()
+    LedgerTotals::of(conversions, credits, &[]).ledger_reconciliation()
 }

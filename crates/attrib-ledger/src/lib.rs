@@ -11,6 +11,7 @@ mod incremental;
 mod kpi;
 mod parallel;
 mod spend;
+mod totals;
 
 pub use attrib_journeys::DealRecord;
 pub use credits::{
@@ -28,6 +29,7 @@ pub use kpi::{
     LedgerReconciliationLine, Reconciliation, TimeToConversion, ACQUISITION_TYPES,
 };
 pub use spend::{AdDay, SpendEntry, SpendRow};
+pub use totals::{KpiCells, LedgerTotals, WeightSum};
 
 #[cfg(test)]
 mod kpi_tests;

@@ -7,8 +7,7 @@ use anyhow::{Context, Result};
 use attrib_contract::FxRate;
 use attrib_contract::Topic;
 use attrib_ledger::{
-    campaign_kpis, channel_kpis, ledger_reconciliation, post_kpis, reconcile, time_to_conversion, Engine, KpiFact,
-    Ledger, Reconciliation, TopicCounts,
+    campaign_kpis, post_kpis, Engine, FitReport, JourneyCredits, KpiFact, LedgerTotals, Reconciliation, TopicCounts,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -18,7 +17,9 @@ use std::time::Instant;
 /// What a batch run produced, for printing and tests.
 pub struct BatchRun {
     pub engine: Engine,
-    pub ledger: Ledger,
+    /// The ledger's summaries; its rows went to the ledger files as they were computed.
+    pub totals: LedgerTotals,
+    pub fits: Vec<FitReport>,
     /// The KPI fact table (`kpi_daily.csv`), in the reporting currency.
     pub facts: Vec<KpiFact>,
     pub rejected: Vec<Rejected>,
@@ -38,8 +39,8 @@ pub struct Timings {
 struct Summary<'a> {
     topics: &'a BTreeMap<&'static str, TopicCounts>,
     people: usize,
-    conversions_by_type: BTreeMap<&'a str, usize>,
-    credit_rows: usize,
+    conversions_by_type: BTreeMap<&'a str, u64>,
+    credit_rows: u64,
     models: Vec<&'static str>,
     reconciled: bool,
     timings: &'a Timings,
@@ -47,8 +48,47 @@ struct Summary<'a> {
     peak_resident_bytes: Option<u64>,
 }
 
-/// Reads every topic under `input` into a fresh engine and attributes.
-pub fn run(input: &Path, config: &Config, threads: usize) -> Result<BatchRun> {
+/// The ledger's files (`credits.csv`, `conversions.csv`, `pipeline.csv`), written one person
+/// at a time as attribution goes.
+struct LedgerFiles {
+    credits: csv::Writer<std::fs::File>,
+    conversions: csv::Writer<std::fs::File>,
+    pipeline: csv::Writer<std::fs::File>,
+}
+
+impl LedgerFiles {
+    fn create(out: &Path) -> Result<LedgerFiles> {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let open = |name: &str| {
+            let path = out.join(name);
+            csv::Writer::from_path(&path).with_context(|| format!("creating {}", path.display()))
+        };
+        Ok(LedgerFiles {
+            credits: open("credits.csv")?,
+            conversions: open("conversions.csv")?,
+            pipeline: open("pipeline.csv")?,
+        })
+    }
+
+    fn write(&mut self, part: &JourneyCredits) -> Result<()> {
+        part.credits.iter().try_for_each(|r| self.credits.serialize(r))?;
+        part.conversions.iter().try_for_each(|r| self.conversions.serialize(r))?;
+        part.pipeline.iter().try_for_each(|r| self.pipeline.serialize(r))?;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.credits.flush()?;
+        self.conversions.flush()?;
+        self.pipeline.flush()?;
+        Ok(())
+    }
+}
+
+/// Reads every topic under `input` into a fresh engine and attributes. The ledger's rows are
+/// written to `ledger_out` (when given) as they are computed and not kept: the run keeps their
+/// summaries. `write` adds the other outputs.
+pub fn run(input: &Path, config: &Config, threads: usize, ledger_out: Option<&Path>) -> Result<BatchRun> {
     let started = Instant::now();
     let mut engine = Engine::new(config.attribution());
     let mut rejected = Vec::new();
@@ -97,46 +137,50 @@ pub fn run(input: &Path, config: &Config, threads: usize) -> Result<BatchRun> {
     bar.finish();
     let read_secs = started.elapsed().as_secs_f64();
     let t = Instant::now();
-    let ledger = engine.attribute(threads);
+    let mut files = ledger_out.map(LedgerFiles::create).transpose()?;
+    let mut totals = LedgerTotals::default();
+    let fits = engine.attribute_each(threads, |part| {
+        part.conversions.iter().for_each(|c| totals.add_conversion(c));
+        part.credits.iter().for_each(|c| totals.add_credit(c));
+        part.pipeline.iter().for_each(|c| totals.add_pipeline(c));
+        files.as_mut().map_or(Ok(()), |f| f.write(&part))
+    })?;
+    files.map(LedgerFiles::finish).transpose()?;
     let models: Vec<&str> = engine.config().models.iter().map(|m| m.as_str()).collect();
-    let reconciliation = reconcile(&ledger.conversions, &ledger.credits, &models);
-    let facts = engine.kpi_facts(&ledger);
+    let reconciliation = totals.reconciliation(&models);
+    let facts = engine.kpi_facts_of(&totals.kpi);
+    // The cells are in `facts` now.
+    totals.kpi = Default::default();
     let timings =
         Timings { read_and_decode_secs: read_secs, attribute_secs: t.elapsed().as_secs_f64(), write_secs: 0.0 };
-    Ok(BatchRun { engine, ledger, facts, rejected, reconciliation, timings })
+    Ok(BatchRun { engine, totals, fits, facts, rejected, reconciliation, timings })
 }
 
-/// Writes the outputs of a run into `out` and returns the paths written.
+/// Writes the outputs of a run other than the ledger files (which `run` wrote into the same
+/// folder) into `out` and returns the paths of all of them.
 pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
     let t = Instant::now();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let models: Vec<&'static str> = run.engine.config().models.iter().map(|m| m.as_str()).collect();
     let path = |name: &str| out.join(name);
-    write_csv(&path("credits.csv"), &run.ledger.credits)?;
-    write_csv(&path("conversions.csv"), &run.ledger.conversions)?;
     write_jsonl(&path("rejected.jsonl"), &run.rejected)?;
-    write_csv(&path("kpi_channels.csv"), &channel_kpis(&run.ledger.credits))?;
-    write_csv(&path("pipeline.csv"), &run.ledger.pipeline)?;
+    write_csv(&path("kpi_channels.csv"), &run.totals.channel_kpis())?;
     write_csv(&path("kpi_posts.csv"), &post_kpis(&run.facts))?;
     write_csv(&path("reconciliation.csv"), &run.reconciliation)?;
     write_csv(&path("kpi_daily.csv"), &run.facts)?;
     write_csv(&path("kpi_campaigns.csv"), &campaign_kpis(&run.facts))?;
-    write_csv(&path("kpi_time_to_conversion.csv"), &time_to_conversion(&run.ledger.conversions))?;
-    write_csv(&path("kpi_reconciliation.csv"), &ledger_reconciliation(&run.ledger.conversions, &run.ledger.credits))?;
+    write_csv(&path("kpi_time_to_conversion.csv"), &run.totals.time_to_conversion())?;
+    write_csv(&path("kpi_reconciliation.csv"), &run.totals.ledger_reconciliation())?;
     write_csv(&path("spend.csv"), &run.engine.spend_rows())?;
     write_csv(&path("deals.csv"), &run.engine.deal_versions())?;
     write_csv(&path("fx_rates.csv"), &fx_rows(run.engine.fx_rates()))?;
-    std::fs::write(path("model_fits.json"), serde_json::to_string_pretty(&run.ledger.fits)? + "\n")?;
+    std::fs::write(path("model_fits.json"), serde_json::to_string_pretty(&run.fits)? + "\n")?;
     run.timings.write_secs = t.elapsed().as_secs_f64();
-    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
-    for c in &run.ledger.conversions {
-        *by_type.entry(c.conversion_type.as_str()).or_default() += 1;
-    }
     let summary = Summary {
         topics: run.engine.counts(),
         people: run.engine.store().people(),
-        conversions_by_type: by_type,
-        credit_rows: run.ledger.credits.len(),
+        conversions_by_type: run.totals.conversions_by_type(),
+        credit_rows: run.totals.credit_rows(),
         models,
         reconciled: run.reconciliation.iter().all(|r| r.difference_minor == 0),
         timings: &run.timings,

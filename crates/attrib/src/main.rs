@@ -1,6 +1,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    attrib_allocator::tune();
     // Usage errors exit 2 (clap's own status for them).
     let cli = attrib::cli::Cli::parse();
     match attrib::cli::run(cli) {

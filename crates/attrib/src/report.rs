@@ -1,7 +1,8 @@
 //! The human-readable summary `demo` (and `batch --summary`) prints.
 
 use crate::batch::BatchRun;
-use attrib_ledger::{channel_kpis, post_kpis, UNATTRIBUTED};
+use attrib_contract::Currency;
+use attrib_ledger::{post_kpis, UNATTRIBUTED};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -45,22 +46,13 @@ pub fn summary(run: &BatchRun) -> String {
     for (topic, c) in run.engine.counts() {
         let _ = writeln!(s, "  {topic:<22}{:>10}{:>10}{:>12}{:>10}", c.received, c.accepted, c.duplicates, c.rejected);
     }
-    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
-    for c in &run.ledger.conversions {
-        *by_type.entry(c.conversion_type.as_str()).or_default() += 1;
-    }
+    let by_type = run.totals.conversions_by_type();
     let conv: Vec<String> = by_type.iter().map(|(k, v)| format!("{v} {k}s")).collect();
     let _ = writeln!(s, "\nPeople: {}   Conversions: {}", run.engine.store().people(), conv.join(", "));
 
     // Revenue by channel per currency, one column per model.
-    let kpis = channel_kpis(&run.ledger.credits);
-    let mut currencies: BTreeMap<&str, i64> = BTreeMap::new();
-    for c in &run.ledger.conversions {
-        if !c.currency.is_empty() {
-            *currencies.entry(c.currency.as_str()).or_default() += c.revenue_minor;
-        }
-    }
-    let mut currencies: Vec<(&str, i64)> = currencies.into_iter().collect();
+    let kpis = run.totals.channel_kpis();
+    let mut currencies: Vec<(&str, i64)> = run.totals.revenue_by_currency().into_iter().collect();
     currencies.sort_by_key(|c| std::cmp::Reverse(c.1));
     for (cur, total) in &currencies {
         let _ =
@@ -93,16 +85,11 @@ pub fn summary(run: &BatchRun) -> String {
 
     // Who drives revenue: brand, employees, influencers, paid (linear model, main currency).
     if let Some((cur, _)) = currencies.first() {
-        let model = if models.contains(&"linear") { "linear" } else { models[0] };
-        let mut actors: BTreeMap<&str, (i64, f64)> = BTreeMap::new();
-        let of_model_and_currency =
-            |c: &&attrib_ledger::CreditRow| c.model.as_str() == model && c.currency.is_some_and(|x| x.as_str() == *cur);
-        for c in run.ledger.credits.iter().filter(of_model_and_currency) {
-            let Some(actor) = c.actor_type else { continue };
-            let e = actors.entry(actor.as_str()).or_default();
-            e.0 += c.credit_minor;
-            e.1 += c.weight;
-        }
+        let configured = &run.engine.config().models;
+        let linear = attrib_models::Model::Rule(attrib_models::RuleModel::Linear);
+        let model = if configured.contains(&linear) { linear } else { configured[0] };
+        let actors = Currency::parse(cur).map(|c| run.totals.actor_revenue(model, c)).unwrap_or_default();
+        let model = model.as_str();
         let _ = writeln!(s, "\nSocial revenue by who published, {cur}, {model} model");
         for (actor, (rev, n)) in actors {
             let _ = writeln!(s, "  {actor:<12}{:>16}   {n:>8.1} conversions", money(rev));
@@ -138,7 +125,7 @@ pub fn summary(run: &BatchRun) -> String {
 
     // What the data-driven models learned, per conversion type (orders and deals here; every
     // type's fit is in model_fits.json).
-    for fit in run.ledger.fits.iter().filter(|f| f.conversion_type == "order" || f.conversion_type == "deal") {
+    for fit in run.fits.iter().filter(|f| f.conversion_type == "order" || f.conversion_type == "deal") {
         let _ = write!(
             s,
             "\n{} fit for {} conversions ({}) on {} converting and {} non-converting paths",

@@ -31,7 +31,7 @@ pub fn run(args: Args) -> Result<()> {
     let Args { input, output, config, threads: th, summary } = args;
     let config = Config::load(config.as_deref())?;
     let t = Instant::now();
-    let mut run = batch::run(&input, &config, threads(th))?;
+    let mut run = batch::run(&input, &config, threads(th), Some(&output))?;
     let written = batch::write(&mut run, &output)?;
     if summary {
         crate::exit::print(&report::summary(&run))?;
@@ -39,7 +39,7 @@ pub fn run(args: Args) -> Result<()> {
     let records: u64 = run.engine.counts().values().map(|c| c.received).sum();
     eprintln!(
         "attributed {} conversions from {records} records ({} rejected) in {:.1}s; wrote {}",
-        run.ledger.conversions.len(),
+        run.totals.conversions(),
         run.rejected.len(),
         t.elapsed().as_secs_f64(),
         written.first().and_then(|p| p.parent()).unwrap_or(Path::new(".")).display()

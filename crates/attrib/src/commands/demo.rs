@@ -45,14 +45,14 @@ fn demo(input: Option<PathBuf>, output: &Path, people: u64, seed: u64, config: O
             dir
         }
     };
-    let mut run = batch::run(&input, &config, threads(None))?;
+    let mut run = batch::run(&input, &config, threads(None), Some(output))?;
     batch::write(&mut run, output)?;
     crate::exit::print(&report::summary(&run))?;
     let html = output.join("report.html");
     let data = crate::html_report::ReportData {
         facts: run.facts.clone(),
-        time_to_conversion: attrib_ledger::time_to_conversion(&run.ledger.conversions),
-        reconciliation: attrib_ledger::ledger_reconciliation(&run.ledger.conversions, &run.ledger.credits),
+        time_to_conversion: run.totals.time_to_conversion(),
+        reconciliation: run.totals.ledger_reconciliation(),
         source: input.display().to_string(),
     };
     std::fs::write(&html, crate::html_report::render(&data, None))?;

@@ -45,7 +45,7 @@ pub fn run(args: Args) -> Result<()> {
         crate::exit::print(&effective_toml(&cfg)?)?;
         return Ok(());
     }
-    let run = input.map(|dir| batch::run(&dir, &cfg, threads(None))).transpose()?;
+    let run = input.map(|dir| batch::run(&dir, &cfg, threads(None), None)).transpose()?;
     let rejected = run.as_ref().map_or(0, |r| r.rejected.len());
     if json {
         let topics: serde_json::Map<String, serde_json::Value> = run

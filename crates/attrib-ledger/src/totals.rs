@@ -1,0 +1,369 @@
+//! The summaries of a ledger folded one row at a time, so a batch run can write its credits as
+//! they are computed and never hold them: channel KPIs, the reconciliation of credits to
+//! revenue, the monthly ledger reconciliation, time to conversion and the credit side of the
+//! KPI fact table. The slice functions of `kpi` fold too, and every sum is independent of the
+//! order of the rows (money in integers, weights in `WeightSum`).
+
+use crate::credits::{ConversionRow, CreditRow};
+use crate::kpi::{ChannelKpi, LedgerReconciliationLine, Reconciliation, TimeToConversion, ACQUISITION_TYPES};
+use attrib_contract::{ActorType, Currency, Date, Name, Platform};
+use attrib_journeys::{Channel, ConversionType};
+use attrib_models::Model;
+use hashbrown::HashMap;
+use std::collections::BTreeMap;
+
+/// A sum of model weights that does not depend on the order of its terms: each weight is
+/// rounded to a multiple of 2⁻⁹⁶ (exact for every weight above 2⁻⁴³) and the multiples are
+/// added as integers, so a ledger folded person by person sums exactly as one folded in
+/// conversion order, on any number of threads.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WeightSum(i128);
+
+impl WeightSum {
+    const SCALE: f64 = (1u128 << 96) as f64;
+
+    pub fn add(&mut self, weight: f64) {
+        // Multiplying by a power of two is exact; weights are 0..=1, far from i128's range.
+        self.0 += (weight * Self::SCALE).round() as i128;
+    }
+
+    pub fn value(self) -> f64 {
+        self.0 as f64 / Self::SCALE
+    }
+}
+
+/// The credit-side dimensions of one KPI fact (the text comes only when the table is built).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct CellKey {
+    pub day: Date,
+    pub model: Model,
+    pub platform: Option<Platform>,
+    pub channel: Option<Channel>,
+    pub campaign_id: Name,
+    pub post_id: Name,
+    pub ad_id: Name,
+    pub actor_type: Option<ActorType>,
+    pub conversion_type: ConversionType,
+}
+
+/// The measures of one credit-side KPI cell while it is summed.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CreditCell {
+    /// The greatest reporting currency among its money rows (None before the first).
+    pub reporting_currency: Option<Currency>,
+    pub attributed_revenue_minor: i64,
+    pub attributed_conversions: WeightSum,
+    pub leads: WeightSum,
+    pub pipeline_minor: i64,
+    pub pipeline_deals: WeightSum,
+    pub missing_fx_rows: u64,
+}
+
+impl CreditCell {
+    fn priced_in(&mut self, c: Currency) {
+        if self.reporting_currency.is_none_or(|r| c.as_str() > r.as_str()) {
+            self.reporting_currency = Some(c);
+        }
+    }
+}
+
+/// Credits and pipeline summed per KPI cell (day of conversion, model and every dimension).
+#[derive(Debug, Default)]
+pub struct KpiCells {
+    pub(crate) cells: HashMap<CellKey, CreditCell>,
+}
+
+impl KpiCells {
+    fn cell(&mut self, c: &CreditRow) -> &mut CreditCell {
+        let key = CellKey {
+            day: c.conversion_time.date(),
+            model: c.model,
+            platform: c.platform,
+            channel: c.channel,
+            campaign_id: c.campaign_id.clone(),
+            post_id: c.post_id.clone(),
+            ad_id: c.ad_id.clone(),
+            actor_type: c.actor_type,
+            conversion_type: c.conversion_type,
+        };
+        let cell = self.cells.entry(key).or_default();
+        cell.priced_in(c.reporting_currency);
+        cell
+    }
+
+    pub fn add_credit(&mut self, c: &CreditRow) {
+        let f = self.cell(c);
+        match c.credit_reporting_minor {
+            Some(m) => f.attributed_revenue_minor += m,
+            None => f.missing_fx_rows += 1,
+        }
+        if acquires(c.conversion_type) {
+            f.attributed_conversions.add(c.weight);
+        } else if c.conversion_type == ConversionType::Lead {
+            f.leads.add(c.weight);
+        }
+    }
+
+    pub fn add_pipeline(&mut self, c: &CreditRow) {
+        let f = self.cell(c);
+        match c.credit_reporting_minor {
+            Some(m) => f.pipeline_minor += m,
+            None => f.missing_fx_rows += 1,
+        }
+        f.pipeline_deals.add(c.weight);
+    }
+
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+}
+
+/// Orders and deals: the conversions that acquire a customer (and count in CPA).
+pub(crate) fn acquires(t: ConversionType) -> bool {
+    matches!(t, ConversionType::Order | ConversionType::Deal)
+}
+
+type ChannelKey = (Model, Option<Channel>, ConversionType, Option<Currency>);
+/// (year-month of conversion, conversion type, original currency or `reporting:<code>`).
+type MonthKey = (String, String, String);
+
+/// Which amount of a credit the monthly reconciliation sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Denomination {
+    /// In the conversion's own currency (none for leads and signups).
+    Original(Option<Currency>),
+    /// In the reporting currency, shown as `reporting:<code>`.
+    Reporting(Currency),
+}
+
+/// (year and month of conversion, conversion type, denomination, model).
+type MonthCreditKey = ((i32, u32), ConversionType, Denomination, Model);
+
+/// Every summary of a ledger, folded row by row.
+#[derive(Debug, Default)]
+pub struct LedgerTotals {
+    /// Conversions and revenue per (conversion type, currency text).
+    revenue: BTreeMap<(String, String), (u64, i64)>,
+    credited: HashMap<(ConversionType, Option<Currency>, Model), i64>,
+    channels: HashMap<ChannelKey, (i64, WeightSum)>,
+    month_revenue: HashMap<MonthKey, i64>,
+    /// Credits of orders and deals.
+    month_credited: HashMap<MonthCreditKey, i64>,
+    /// Conversions and seconds to convert (of those with touches) per type.
+    seconds: BTreeMap<String, (u64, Vec<i64>)>,
+    /// Social credits per (model, currency, actor type): who published what earned.
+    actors: HashMap<(Model, Currency, ActorType), (i64, WeightSum)>,
+    credit_rows: u64,
+    pub kpi: KpiCells,
+}
+
+impl LedgerTotals {
+    /// The totals of a whole ledger held in memory.
+    pub fn of(conversions: &[ConversionRow], credits: &[CreditRow], pipeline: &[CreditRow]) -> LedgerTotals {
+        let mut t = LedgerTotals::default();
+        conversions.iter().for_each(|c| t.add_conversion(c));
+        credits.iter().for_each(|c| t.add_credit(c));
+        pipeline.iter().for_each(|c| t.add_pipeline(c));
+        t
+    }
+
+    pub fn add_conversion(&mut self, c: &ConversionRow) {
+        let key = (c.conversion_type.clone(), c.currency.clone());
+        let e = self.revenue.entry(key).or_default();
+        e.0 += 1;
+        e.1 += c.revenue_minor;
+        let e = self.seconds.entry(c.conversion_type.clone()).or_default();
+        e.0 += 1;
+        e.1.extend(c.seconds_to_convert);
+        if ACQUISITION_TYPES.contains(&c.conversion_type.as_str()) {
+            let month = c.conversion_time.get(..7).unwrap_or_default().to_string();
+            let key = |cur: String| (month.clone(), c.conversion_type.clone(), cur);
+            *self.month_revenue.entry(key(c.currency.clone())).or_default() += c.revenue_minor;
+            let reporting = format!("reporting:{}", c.reporting_currency);
+            *self.month_revenue.entry(key(reporting)).or_default() += c.revenue_reporting_minor.unwrap_or(0);
+        }
+    }
+
+    pub fn add_credit(&mut self, c: &CreditRow) {
+        self.credit_rows += 1;
+        *self.credited.entry((c.conversion_type, c.currency, c.model)).or_default() += c.credit_minor;
+        let e = self.channels.entry((c.model, c.channel, c.conversion_type, c.currency)).or_default();
+        e.0 += c.credit_minor;
+        e.1.add(c.weight);
+        if acquires(c.conversion_type) {
+            let (y, m, _) = c.conversion_time.date().ymd();
+            let key = |cur| ((y, m), c.conversion_type, cur, c.model);
+            *self.month_credited.entry(key(Denomination::Original(c.currency))).or_default() += c.credit_minor;
+            *self.month_credited.entry(key(Denomination::Reporting(c.reporting_currency))).or_default() +=
+                c.credit_reporting_minor.unwrap_or(0);
+        }
+        if let (Some(currency), Some(actor)) = (c.currency, c.actor_type) {
+            let e = self.actors.entry((c.model, currency, actor)).or_default();
+            e.0 += c.credit_minor;
+            e.1.add(c.weight);
+        }
+        self.kpi.add_credit(c);
+    }
+
+    pub fn add_pipeline(&mut self, c: &CreditRow) {
+        self.kpi.add_pipeline(c);
+    }
+
+    pub fn credit_rows(&self) -> u64 {
+        self.credit_rows
+    }
+
+    /// Conversions per type.
+    pub fn conversions_by_type(&self) -> BTreeMap<&str, u64> {
+        let mut out = BTreeMap::new();
+        for ((ty, _), (n, _)) in &self.revenue {
+            *out.entry(ty.as_str()).or_default() += n;
+        }
+        out
+    }
+
+    pub fn conversions(&self) -> u64 {
+        self.revenue.values().map(|(n, _)| n).sum()
+    }
+
+    /// Revenue per currency (conversions with a currency), in minor units.
+    pub fn revenue_by_currency(&self) -> BTreeMap<&str, i64> {
+        let mut out = BTreeMap::new();
+        for ((_, cur), (_, rev)) in &self.revenue {
+            if !cur.is_empty() {
+                *out.entry(cur.as_str()).or_default() += rev;
+            }
+        }
+        out
+    }
+
+    /// Social credits and weights per actor type, of one model and currency.
+    pub fn actor_revenue(&self, model: Model, currency: Currency) -> BTreeMap<&'static str, (i64, f64)> {
+        let mut out = BTreeMap::new();
+        for ((m, c, actor), v) in &self.actors {
+            if *m == model && *c == currency {
+                out.insert(actor.as_str(), (v.0, v.1.value()));
+            }
+        }
+        out
+    }
+
+    /// Sums by model, channel, conversion type and currency, in that (text) order.
+    pub fn channel_kpis(&self) -> Vec<ChannelKpi> {
+        let mut out: Vec<ChannelKpi> = self
+            .channels
+            .iter()
+            .map(|((model, channel, ty, cur), (rev, conv))| ChannelKpi {
+                model: model.as_str().into(),
+                channel: crate::unattributed_channel::name(*channel).into(),
+                conversion_type: ty.as_str().into(),
+                currency: currency_text(cur).into(),
+                attributed_revenue_minor: *rev,
+                attributed_conversions: conv.value(),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.model, &a.channel, &a.conversion_type, &a.currency).cmp(&(
+                &b.model,
+                &b.channel,
+                &b.conversion_type,
+                &b.currency,
+            ))
+        });
+        out
+    }
+
+    /// Per conversion type, currency and model: do the credits sum to the revenue?
+    pub fn reconciliation(&self, models: &[&str]) -> Vec<Reconciliation> {
+        let credited: HashMap<(&str, &str, &str), i64> =
+            self.credited.iter().map(|((ty, cur, m), v)| ((ty.as_str(), currency_text(cur), m.as_str()), *v)).collect();
+        let mut out = Vec::new();
+        for ((ty, cur), (n, rev)) in &self.revenue {
+            for m in models {
+                let cr = credited.get(&(ty.as_str(), cur.as_str(), *m)).copied().unwrap_or(0);
+                out.push(Reconciliation {
+                    conversion_type: ty.clone(),
+                    currency: cur.clone(),
+                    model: m.to_string(),
+                    conversions: *n,
+                    revenue_minor: *rev,
+                    credited_minor: cr,
+                    difference_minor: cr - rev,
+                });
+            }
+        }
+        out
+    }
+
+    /// Days from the first touch in the window to the conversion, per conversion type.
+    pub fn time_to_conversion(&self) -> Vec<TimeToConversion> {
+        self.seconds
+            .iter()
+            .map(|(ty, (n, secs))| {
+                let mut secs = secs.clone();
+                secs.sort_unstable();
+                let days = |s: i64| s as f64 / 86_400.0;
+                let m = secs.len();
+                let median = match m {
+                    0 => None,
+                    _ if m % 2 == 1 => Some(days(secs[m / 2])),
+                    _ => Some((days(secs[m / 2 - 1]) + days(secs[m / 2])) / 2.0),
+                };
+                let avg = crate::kpi::ratio(secs.iter().map(|s| *s as f64).sum::<f64>() / 86_400.0, m as f64);
+                TimeToConversion {
+                    conversion_type: ty.clone(),
+                    conversions: *n,
+                    with_touches: m as u64,
+                    avg_days: avg,
+                    median_days: median,
+                }
+            })
+            .collect()
+    }
+
+    /// Orders and deals, per month, type and currency (original and `reporting:<code>`),
+    /// against every model's credits, ordered as the `kpi_reconciliation` view is.
+    pub fn ledger_reconciliation(&self) -> Vec<LedgerReconciliationLine> {
+        let mut out: Vec<LedgerReconciliationLine> = self
+            .month_credited
+            .iter()
+            .map(|(((y, m), ty, cur, model), credited_minor)| {
+                let month = format!("{y:04}-{m:02}");
+                let currency = match cur {
+                    Denomination::Original(c) => currency_text(c).to_string(),
+                    Denomination::Reporting(c) => format!("reporting:{c}"),
+                };
+                let key = (month, ty.as_str().to_string(), currency);
+                let revenue_minor = self.month_revenue.get(&key).copied().unwrap_or(0);
+                let (month, conversion_type, currency) = key;
+                LedgerReconciliationLine {
+                    month,
+                    conversion_type,
+                    currency,
+                    model: model.as_str().to_string(),
+                    revenue_minor,
+                    credited_minor: *credited_minor,
+                    difference_minor: credited_minor - revenue_minor,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.month, &a.conversion_type, &a.currency, &a.model).cmp(&(
+                &b.month,
+                &b.conversion_type,
+                &b.currency,
+                &b.model,
+            ))
+        });
+        out
+    }
+}
+
+/// A currency column's text: empty for none.
+pub(crate) fn currency_text(c: &Option<Currency>) -> &str {
+    c.as_ref().map_or("", Currency::as_str)
+}
