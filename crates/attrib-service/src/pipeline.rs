@@ -554,12 +554,25 @@ impl Progress {
         if assignment.count() == 0 {
             return false;
         }
-        let Ok(stats) = stats.lock() else { return false };
+        // The high watermark of each partition, once: from the statistics when they have it,
+        // else asked of the broker, so a restart that finds nothing new stops as soon as it has
+        // its partitions rather than a statistics interval later.
+        for e in assignment.elements() {
+            let key = (e.topic().to_string(), e.partition());
+            if self.targets.contains_key(&key) {
+                continue;
+            }
+            let seen = stats.lock().ok().and_then(|s| s.get(&key).map(|st| st.hi_offset));
+            let asked = || consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2)).ok();
+            match seen.or_else(|| asked().map(|(_, high)| high)) {
+                Some(high) => self.targets.insert(key, high),
+                None => return false,
+            };
+        }
         let mut need_committed = Vec::new();
         for e in assignment.elements() {
             let key = (e.topic().to_string(), e.partition());
-            let Some(st) = stats.get(&key) else { return false };
-            let target = *self.targets.entry(key.clone()).or_insert(st.hi_offset);
+            let Some(target) = self.targets.get(&key).copied() else { return false };
             if target == 0 {
                 continue;
             }
@@ -569,7 +582,6 @@ impl Progress {
                 None => need_committed.push((key, target)),
             }
         }
-        drop(stats);
         if need_committed.is_empty() {
             return true;
         }

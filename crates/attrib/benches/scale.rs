@@ -247,6 +247,20 @@ fn service_part(root: &Path, input: &Path, records: u64, run_id: u64) {
         restart_secs,
         restart_secs / ingest_secs
     );
+    // Where the restart's time went: the phases its "state recovered" line reports.
+    let log = String::from_utf8_lossy(&restarted.stderr).into_owned();
+    let recovered = log.lines().find(|l| l.contains("state recovered")).unwrap_or_default();
+    let fields = serde_json::from_str::<serde_json::Value>(recovered).map(|v| v["fields"].clone()).unwrap_or_default();
+    let phase = |name: &str| fields[name].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "  restart phases: checkpoint read {:.2}s, replay past it {:.2}s ({} events), seed {:.2}s, reconcile {:.2}s, recovered at {:.2}s; the rest is consuming to caught up",
+        phase("checkpoint_secs"),
+        phase("replay_secs"),
+        fields["events"].as_u64().unwrap_or(0),
+        phase("seed_secs"),
+        phase("reconcile_secs"),
+        phase("secs"),
+    );
     let _ = http.post(&format!("DROP DATABASE IF EXISTS {database}"), &[]);
 }
 
