@@ -1,6 +1,6 @@
 //! Row types of the ClickHouse tables (RowBinary: field order = column order).
 
-use attrib_contract::{ActorType, AdSpend, Currency, FxRate, Platform, Timestamp};
+use attrib_contract::{ActorType, AdSpend, Currency, FxRate, Name, Platform, Text, Timestamp};
 use attrib_journeys::TouchSource;
 use attrib_ledger::{Change, ConversionRow, CreditRow, TouchRow};
 use serde::{Deserialize, Serialize};
@@ -128,33 +128,43 @@ impl ConversionTableRow {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, clickhouse::Row)]
+/// A `credits` / `pipeline` row as written. Its text columns are the ledger's shared names,
+/// the names of enum values and timestamps formatted on the stack: writing a row copies no
+/// string (the rows read back are `recovery::CreditRead`, checked against these in its tests).
+#[derive(Debug, Clone, Default, Serialize, clickhouse::Row)]
 pub struct CreditTableRow {
-    pub conversion_id: String,
+    pub conversion_id: Name,
     pub conversion_version: i64,
-    pub conversion_type: String,
-    pub model: String,
-    pub model_version: String,
-    pub person_id: String,
-    pub touch_event_id: String,
-    pub touch_source: String,
-    pub touch_time: String,
+    pub conversion_type: &'static str,
+    pub model: &'static str,
+    pub model_version: Name,
+    pub person_id: Name,
+    pub touch_event_id: Name,
+    pub touch_source: &'static str,
+    pub touch_time: Text,
     pub touch_ts: u32,
-    pub channel: String,
-    pub platform: String,
-    pub campaign_id: String,
-    pub post_id: String,
-    pub ad_id: String,
-    pub actor_type: String,
+    pub channel: &'static str,
+    pub platform: &'static str,
+    pub campaign_id: Name,
+    pub post_id: Name,
+    pub ad_id: Name,
+    pub actor_type: &'static str,
     pub weight: f64,
     pub credit_minor: i64,
-    pub currency: String,
-    pub conversion_time: String,
+    #[serde(serialize_with = "code_or_empty")]
+    pub currency: Option<Currency>,
+    pub conversion_time: Text,
     pub conversion_ts: u32,
     pub deleted: u8,
     pub revision: u64,
     pub credit_reporting_minor: Option<i64>,
-    pub reporting_currency: String,
+    #[serde(serialize_with = "code_or_empty")]
+    pub reporting_currency: Option<Currency>,
+}
+
+/// A currency column: the code, empty for none.
+fn code_or_empty<S: serde::Serializer>(c: &Option<Currency>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(c.as_ref().map_or("", Currency::as_str))
 }
 
 impl CreditTableRow {
@@ -162,11 +172,11 @@ impl CreditTableRow {
     pub fn from_change(c: &Change<CreditRow>, revision: u64) -> Self {
         let r = &c.row;
         let key = CreditTableRow {
-            conversion_id: r.conversion_id.to_string(),
+            conversion_id: r.conversion_id.clone(),
             conversion_version: r.conversion_version,
-            model: r.model.to_string(),
-            touch_event_id: r.touch_event_id.to_string(),
-            touch_source: r.touch_source.map_or("", TouchSource::as_str).to_string(),
+            model: r.model.as_str(),
+            touch_event_id: r.touch_event_id.clone(),
+            touch_source: r.touch_source.map_or("", TouchSource::as_str),
             deleted: u8::from(c.deleted),
             revision,
             ..CreditTableRow::default()
@@ -174,26 +184,25 @@ impl CreditTableRow {
         if c.deleted {
             return key;
         }
-        let text = |s: Option<&'static str>| s.unwrap_or_default().to_string();
         CreditTableRow {
-            conversion_type: r.conversion_type.to_string(),
-            model_version: r.model_version.to_string(),
-            person_id: r.person_id.to_string(),
-            touch_time: r.touch_time.map(|t| t.to_string()).unwrap_or_default(),
+            conversion_type: r.conversion_type.as_str(),
+            model_version: r.model_version.clone(),
+            person_id: r.person_id.clone(),
+            touch_time: r.touch_time.map(Timestamp::rfc3339).unwrap_or_default(),
             touch_ts: r.touch_time.map_or(0, seconds),
-            channel: r.channel_name().to_string(),
-            platform: text(r.platform.map(Platform::as_str)),
-            campaign_id: r.campaign_id.to_string(),
-            post_id: r.post_id.to_string(),
-            ad_id: r.ad_id.to_string(),
-            actor_type: text(r.actor_type.map(ActorType::as_str)),
+            channel: r.channel_name(),
+            platform: r.platform.map_or("", Platform::as_str),
+            campaign_id: r.campaign_id.clone(),
+            post_id: r.post_id.clone(),
+            ad_id: r.ad_id.clone(),
+            actor_type: r.actor_type.map_or("", ActorType::as_str),
             weight: r.weight,
             credit_minor: r.credit_minor,
-            currency: r.currency.as_ref().map_or("", Currency::as_str).to_string(),
-            conversion_time: r.conversion_time.to_string(),
+            currency: r.currency,
+            conversion_time: r.conversion_time.rfc3339(),
             conversion_ts: seconds(r.conversion_time),
             credit_reporting_minor: r.credit_reporting_minor,
-            reporting_currency: r.reporting_currency.to_string(),
+            reporting_currency: Some(r.reporting_currency),
             ..key
         }
     }

@@ -12,7 +12,7 @@ mod types;
 pub use decode::{decode, decode_value, is_positive_decimal, DecodeError, Problem};
 pub use encode::encode;
 pub use name::Name;
-pub use time::{Date, Duration, Timestamp};
+pub use time::{Date, Duration, Text, Timestamp};
 pub use types::*;
 
 #[cfg(test)]

@@ -161,11 +161,29 @@ impl Timestamp {
     }
 }
 
-/// A date's or timestamp's text on the stack (ASCII, at most 40 bytes).
+/// A date's or timestamp's text on the stack (ASCII, at most 40 bytes); empty by default.
 #[derive(Clone, Copy)]
 pub struct Text {
     buf: [u8; 40],
     len: usize,
+}
+
+impl Default for Text {
+    fn default() -> Text {
+        Text { buf: [0; 40], len: 0 }
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl serde::Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl Text {
@@ -259,7 +277,7 @@ impl Date {
     /// `YYYY-MM-DD` (a year before 0 with a leading `-`, as `{:04}` writes it).
     pub fn text(self) -> Text {
         let (y, m, d) = self.ymd();
-        let mut out = Text { buf: [0; 40], len: 0 };
+        let mut out = Text::default();
         if y < 0 {
             out.push(b'-');
             out.digits(y.unsigned_abs(), 3);

@@ -15,6 +15,11 @@ pub struct KafkaConfig {
     pub replication: i32,
     /// Prepended to every topic name, so several pipelines can share one cluster.
     pub topic_prefix: String,
+    /// Static group membership (`group.instance.id`, KIP-345): a service restarted under the
+    /// same id gets its partitions back at once instead of after the dead member's session
+    /// times out, and a second instance started under it fences the first (which exits) rather
+    /// than sharing the partitions. Empty: dynamic membership. The chart sets the pod's name.
+    pub instance_id: String,
     /// librdkafka properties, passed through (e.g. `"security.protocol" = "SASL_SSL"`).
     /// Secrets belong in the environment: `ATTRIB_KAFKA_SASL_PASSWORD` sets `sasl.password`.
     pub properties: BTreeMap<String, String>,
@@ -28,6 +33,7 @@ impl Default for KafkaConfig {
             partitions: 3,
             replication: 1,
             topic_prefix: String::new(),
+            instance_id: String::new(),
             properties: BTreeMap::new(),
         }
     }
@@ -112,6 +118,9 @@ impl KafkaConfig {
         if let Ok(p) = std::env::var("ATTRIB_KAFKA_SASL_PASSWORD") {
             properties.insert("sasl.password".into(), p);
         }
+        if !self.instance_id.is_empty() {
+            properties.insert("group.instance.id".into(), self.instance_id.clone());
+        }
         attrib_kafka::KafkaSettings {
             brokers: self.brokers.clone(),
             group: self.group.clone(),
@@ -120,5 +129,21 @@ impl KafkaConfig {
             replication: self.replication,
             topic_prefix: self.topic_prefix.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_id_makes_the_consumer_a_static_member_and_leaves_the_producer_alone() {
+        let dynamic = KafkaConfig::default().settings();
+        assert!(dynamic.consumer_config().get("group.instance.id").is_none());
+        let kafka = KafkaConfig { instance_id: "attrib-7d9f-0".into(), ..KafkaConfig::default() };
+        let settings = kafka.settings();
+        assert_eq!(settings.consumer_config().get("group.instance.id"), Some("attrib-7d9f-0"));
+        assert!(settings.producer_config().get("group.instance.id").is_none());
+        settings.check().expect("librdkafka takes it");
     }
 }

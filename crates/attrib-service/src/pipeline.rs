@@ -35,6 +35,9 @@ pub enum ServiceError {
     Kafka(#[from] attrib_kafka::Error),
     #[error("Kafka: {0}")]
     Rdkafka(#[from] rdkafka::error::KafkaError),
+    /// librdkafka gave up on the consumer for good (e.g. `FencedInstanceId`).
+    #[error("Kafka consumer stopped for good ({code:?}): {reason}")]
+    KafkaFatal { code: rdkafka::types::RDKafkaErrorCode, reason: String },
     #[error(transparent)]
     ClickHouse(#[from] attrib_clickhouse::Error),
     #[error("HTTP listener on {addr}: {source}")]
@@ -382,6 +385,12 @@ async fn consume(
                 r = tokio::time::timeout(remaining, consumer.recv()) => match r {
                     Ok(Ok(m)) => msgs.push(m.detach()),
                     Ok(Err(e)) => {
+                        // A fatal error (this instance fenced by another under the same
+                        // `kafka.instance_id`) never clears: stop, nothing past the last commit
+                        // is lost, and the next start takes over cleanly.
+                        if let Some((code, reason)) = consumer.client().fatal_error() {
+                            return Err(ServiceError::KafkaFatal { code, reason });
+                        }
                         tracing::warn!(error = %e, "consumer error");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }

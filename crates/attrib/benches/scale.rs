@@ -103,7 +103,7 @@ fn service_part(root: &Path, input: &Path, records: u64, run_id: u64) {
         let path = root.join(format!("{group}.toml"));
         let text = format!(
             "[kafka]\nbrokers = \"{brokers}\"\ngroup = \"{prefix}{group}\"\ntopic_prefix = \"{prefix}\"\npartitions = 3\n\
-             [kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"1000\"\n\
+             instance_id = \"{prefix}{group}-0\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"1000\"\n\
              \"fetch.queue.backoff.ms\" = \"10\"\n[clickhouse]\nurl = \"{clickhouse}\"\ndatabase = \"{database}\"\n\
              [service]\nhttp_listen = \"\"\nrefit_interval_secs = 0\n"
         );
