@@ -1,9 +1,9 @@
 //! Reads a restarting service needs: the raw events it consumed, and the live rows it wrote.
 
 use crate::Error;
-use attrib_contract::{ActorType, Currency, Platform, Timestamp};
-use attrib_journeys::{ConversionType, TouchSource};
-use attrib_ledger::{unattributed_channel, ConversionRow, CreditRow, LiveRows, TouchRow};
+use attrib_contract::{ActorType, Currency, Date, InteractionKind, Platform, Timestamp};
+use attrib_journeys::{Channel, ConversionType, TouchSource};
+use attrib_ledger::{unattributed_channel, ConversionRow, CreditRow, FxStatus, LiveRows, TouchRow};
 use attrib_models::Model;
 use clickhouse::Client;
 use serde::Deserialize;
@@ -106,7 +106,6 @@ struct TouchRead {
     person_id: String,
     touch_time: String,
     channel: String,
-    platform: String,
     actor_type: String,
     interaction: String,
     account_id: String,
@@ -127,14 +126,14 @@ pub async fn for_each_live_rows(client: &Client, chunk: usize, mut each: impl Fn
     let mut part = LiveRows::default();
     let mut cursor = client.query("SELECT ?fields FROM conversions_current").fetch::<ConversionRead>()?;
     while let Some(r) = cursor.next().await? {
-        part.conversions.push(r.into());
+        part.conversions.push(r.typed("conversions_current")?);
         if part.conversions.len() >= chunk {
             each(std::mem::take(&mut part));
         }
     }
     let mut cursor = client.query("SELECT ?fields FROM touchpoints_current").fetch::<TouchRead>()?;
     while let Some(r) = cursor.next().await? {
-        part.touches.push(r.into());
+        part.touches.push(r.typed("touchpoints_current")?);
         if part.touches.len() >= chunk {
             each(std::mem::take(&mut part));
         }
@@ -214,44 +213,43 @@ impl CreditRead {
     }
 }
 
-impl From<ConversionRead> for ConversionRow {
-    fn from(r: ConversionRead) -> ConversionRow {
-        ConversionRow {
-            conversion_id: r.conversion_id,
-            conversion_version: r.conversion_version,
-            conversion_type: r.conversion_type,
-            person_id: r.person_id,
-            conversion_time: r.conversion_time,
-            revenue_minor: r.revenue_minor,
-            currency: r.currency,
-            touches: r.touches as usize,
-            first_touch_time: r.first_touch_time,
-            seconds_to_convert: r.seconds_to_convert,
-            source_event_id: r.source_event_id,
-            reporting_currency: r.reporting_currency,
-            revenue_reporting_minor: r.revenue_reporting_minor,
-            fx_status: r.fx_status,
-            fx_date: r.fx_date,
-        }
+impl ConversionRead {
+    fn typed(self, view: &str) -> Result<ConversionRow, Error> {
+        Ok(ConversionRow {
+            conversion_type: required(view, "conversion_type", &self.conversion_type, ConversionType::parse)?,
+            conversion_time: required(view, "conversion_time", &self.conversion_time, Timestamp::parse_rfc3339)?,
+            currency: optional(view, "currency", &self.currency, Currency::parse)?,
+            first_touch_time: optional(view, "first_touch_time", &self.first_touch_time, Timestamp::parse_rfc3339)?,
+            reporting_currency: required(view, "reporting_currency", &self.reporting_currency, Currency::parse)?,
+            fx_status: required(view, "fx_status", &self.fx_status, FxStatus::parse)?,
+            fx_date: optional(view, "fx_date", &self.fx_date, Date::parse)?,
+            conversion_id: self.conversion_id.into(),
+            conversion_version: self.conversion_version,
+            person_id: self.person_id.into(),
+            revenue_minor: self.revenue_minor,
+            touches: self.touches as usize,
+            seconds_to_convert: self.seconds_to_convert,
+            source_event_id: self.source_event_id.into(),
+            revenue_reporting_minor: self.revenue_reporting_minor,
+        })
     }
 }
 
-impl From<TouchRead> for TouchRow {
-    fn from(r: TouchRead) -> TouchRow {
-        TouchRow {
-            touch_source: r.touch_source,
-            touch_event_id: r.touch_event_id,
-            person_id: r.person_id,
-            touch_time: r.touch_time,
-            channel: r.channel,
-            platform: r.platform,
-            actor_type: r.actor_type,
-            interaction: r.interaction,
-            account_id: r.account_id,
-            campaign_id: r.campaign_id,
-            post_id: r.post_id,
-            ad_id: r.ad_id,
-        }
+impl TouchRead {
+    fn typed(self, view: &str) -> Result<TouchRow, Error> {
+        Ok(TouchRow {
+            touch_source: required(view, "touch_source", &self.touch_source, TouchSource::parse)?,
+            touch_time: required(view, "touch_time", &self.touch_time, Timestamp::parse_rfc3339)?,
+            channel: required(view, "channel", &self.channel, Channel::parse)?,
+            actor_type: optional(view, "actor_type", &self.actor_type, ActorType::parse)?,
+            interaction: optional(view, "interaction", &self.interaction, InteractionKind::parse)?,
+            touch_event_id: self.touch_event_id.into(),
+            person_id: self.person_id.into(),
+            account_id: self.account_id.into(),
+            campaign_id: self.campaign_id.into(),
+            post_id: self.post_id.into(),
+            ad_id: self.ad_id.into(),
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Row types of the ClickHouse tables (RowBinary: field order = column order).
 
-use attrib_contract::{ActorType, AdSpend, Currency, FxRate, Name, Platform, Text, Timestamp};
+use attrib_contract::{ActorType, AdSpend, Currency, FxRate, InteractionKind, Name, Platform, Text, Timestamp};
 use attrib_journeys::TouchSource;
 use attrib_ledger::{Change, ConversionRow, CreditRow, TouchRow};
 use serde::{Deserialize, Serialize};
@@ -8,11 +8,6 @@ use serde::{Deserialize, Serialize};
 /// Seconds since the epoch for a DateTime column (clamped to its range).
 fn seconds(t: Timestamp) -> u32 {
     t.unix_secs().clamp(0, u32::MAX as i64) as u32
-}
-
-/// `seconds` of an RFC 3339 text; 0 for an empty one.
-fn datetime(rfc3339: &str) -> u32 {
-    Timestamp::parse_rfc3339(rfc3339).map_or(0, seconds)
 }
 
 /// Days since the epoch for a Date column, from YYYY-MM-DD (clamped to its range).
@@ -38,92 +33,112 @@ pub struct FrontierRow {
     pub next_offset: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+/// A `touchpoints` row as written (text columns borrowed like `CreditTableRow`'s).
+#[derive(Debug, Clone, Default, Serialize, clickhouse::Row)]
 pub struct TouchpointRow {
-    pub touch_source: String,
-    pub touch_event_id: String,
-    pub person_id: String,
-    pub touch_time: String,
+    pub touch_source: &'static str,
+    pub touch_event_id: Name,
+    pub person_id: Name,
+    pub touch_time: Text,
     pub touch_ts: u32,
-    pub channel: String,
-    pub platform: String,
-    pub actor_type: String,
-    pub interaction: String,
-    pub account_id: String,
-    pub campaign_id: String,
-    pub post_id: String,
-    pub ad_id: String,
+    pub channel: &'static str,
+    pub platform: &'static str,
+    pub actor_type: &'static str,
+    pub interaction: &'static str,
+    pub account_id: Name,
+    pub campaign_id: Name,
+    pub post_id: Name,
+    pub ad_id: Name,
     pub deleted: u8,
     pub revision: u64,
 }
 
 impl TouchpointRow {
+    /// The row of a change: a tombstone carries its key columns and leaves the others empty.
     pub fn from_change(c: &Change<TouchRow>, revision: u64) -> Self {
         let r = &c.row;
-        TouchpointRow {
-            touch_source: r.touch_source.clone(),
+        let key = TouchpointRow {
+            touch_source: r.touch_source.as_str(),
             touch_event_id: r.touch_event_id.clone(),
+            deleted: u8::from(c.deleted),
+            revision,
+            ..TouchpointRow::default()
+        };
+        if c.deleted {
+            return key;
+        }
+        TouchpointRow {
             person_id: r.person_id.clone(),
-            touch_time: r.touch_time.clone(),
-            touch_ts: datetime(&r.touch_time),
-            channel: r.channel.clone(),
-            platform: r.platform.clone(),
-            actor_type: r.actor_type.clone(),
-            interaction: r.interaction.clone(),
+            touch_time: r.touch_time.rfc3339(),
+            touch_ts: seconds(r.touch_time),
+            channel: r.channel.as_str(),
+            platform: r.platform().map_or("", Platform::as_str),
+            actor_type: r.actor_type.map_or("", ActorType::as_str),
+            interaction: r.interaction.map_or("", InteractionKind::as_str),
             account_id: r.account_id.clone(),
             campaign_id: r.campaign_id.clone(),
             post_id: r.post_id.clone(),
             ad_id: r.ad_id.clone(),
-            deleted: u8::from(c.deleted),
-            revision,
+            ..key
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+/// A `conversions` row as written (text columns borrowed like `CreditTableRow`'s).
+#[derive(Debug, Clone, Default, Serialize, clickhouse::Row)]
 pub struct ConversionTableRow {
-    pub conversion_id: String,
+    pub conversion_id: Name,
     pub conversion_version: i64,
-    pub conversion_type: String,
-    pub person_id: String,
-    pub conversion_time: String,
+    pub conversion_type: &'static str,
+    pub person_id: Name,
+    pub conversion_time: Text,
     pub conversion_ts: u32,
     pub revenue_minor: i64,
-    pub currency: String,
+    #[serde(serialize_with = "code_or_empty")]
+    pub currency: Option<Currency>,
     pub touches: u32,
-    pub first_touch_time: String,
+    pub first_touch_time: Text,
     pub seconds_to_convert: Option<i64>,
-    pub source_event_id: String,
+    pub source_event_id: Name,
     pub deleted: u8,
     pub revision: u64,
-    pub reporting_currency: String,
+    #[serde(serialize_with = "code_or_empty")]
+    pub reporting_currency: Option<Currency>,
     pub revenue_reporting_minor: Option<i64>,
-    pub fx_status: String,
-    pub fx_date: String,
+    pub fx_status: &'static str,
+    pub fx_date: Text,
 }
 
 impl ConversionTableRow {
+    /// The row of a change: a tombstone carries its key columns and leaves the others empty.
     pub fn from_change(c: &Change<ConversionRow>, revision: u64) -> Self {
         let r = &c.row;
-        ConversionTableRow {
+        let key = ConversionTableRow {
             conversion_id: r.conversion_id.clone(),
             conversion_version: r.conversion_version,
-            conversion_type: r.conversion_type.clone(),
-            person_id: r.person_id.clone(),
-            conversion_time: r.conversion_time.clone(),
-            conversion_ts: datetime(&r.conversion_time),
-            revenue_minor: r.revenue_minor,
-            currency: r.currency.clone(),
-            touches: r.touches.min(u32::MAX as usize) as u32,
-            first_touch_time: r.first_touch_time.clone(),
-            seconds_to_convert: r.seconds_to_convert,
-            source_event_id: r.source_event_id.clone(),
             deleted: u8::from(c.deleted),
             revision,
-            reporting_currency: r.reporting_currency.clone(),
+            ..ConversionTableRow::default()
+        };
+        if c.deleted {
+            return key;
+        }
+        ConversionTableRow {
+            conversion_type: r.conversion_type.as_str(),
+            person_id: r.person_id.clone(),
+            conversion_time: r.conversion_time.rfc3339(),
+            conversion_ts: seconds(r.conversion_time),
+            revenue_minor: r.revenue_minor,
+            currency: r.currency,
+            touches: r.touches.min(u32::MAX as usize) as u32,
+            first_touch_time: r.first_touch_time.map(Timestamp::rfc3339).unwrap_or_default(),
+            seconds_to_convert: r.seconds_to_convert,
+            source_event_id: r.source_event_id.clone(),
+            reporting_currency: Some(r.reporting_currency),
             revenue_reporting_minor: r.revenue_reporting_minor,
-            fx_status: r.fx_status.clone(),
-            fx_date: r.fx_date.clone(),
+            fx_status: r.fx_status.as_str(),
+            fx_date: r.fx_date.map(attrib_contract::Date::text).unwrap_or_default(),
+            ..key
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The credits ledger: one row per (conversion, conversion version, model, touch).
 
 use crate::fit::DataDrivenFits;
-use crate::fx::{FxTable, ReportedAmount as Reported, ReportingConfig};
-use attrib_contract::{ActorType, Currency, Name, Platform, Timestamp};
+use crate::fx::{FxStatus, FxTable, ReportedAmount as Reported, ReportingConfig};
+use attrib_contract::{ActorType, Currency, Date, Name, Platform, Timestamp};
 use attrib_journeys::{Channel, Conversion, ConversionType, Journey, JourneyConfig, Touch, TouchSource};
 use attrib_models::{allocate, ConversionFacts, MarkovParams, Model, RuleModel, RuleParams, TouchFacts, Weights};
 use serde::{Deserialize, Serialize};
@@ -125,31 +125,32 @@ pub fn sort_ledger(rows: &mut [CreditRow]) {
     rows.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
 }
 
-/// One conversion in its current version, as written to `conversions.csv`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// One conversion in its current version, as written to `conversions.csv`; its values keep
+/// their types until they are written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConversionRow {
-    pub conversion_id: String,
+    pub conversion_id: Name,
     pub conversion_version: i64,
-    pub conversion_type: String,
-    pub person_id: String,
-    pub conversion_time: String,
+    pub conversion_type: ConversionType,
+    pub person_id: Name,
+    pub conversion_time: Timestamp,
     pub revenue_minor: i64,
-    pub currency: String,
+    /// None for leads and signups (no revenue).
+    pub currency: Option<Currency>,
     /// Touches inside the lookback window.
     pub touches: usize,
-    /// RFC 3339 of the first touch in the window; empty without touches.
-    pub first_touch_time: String,
-    /// Seconds from the first touch in the window to the conversion; empty without touches.
+    /// The first touch in the window; None without touches.
+    pub first_touch_time: Option<Timestamp>,
+    /// Seconds from the first touch in the window to the conversion; None without touches.
     pub seconds_to_convert: Option<i64>,
-    pub source_event_id: String,
-    pub reporting_currency: String,
-    /// Revenue in the reporting currency at the rate of the conversion's (UTC) date; empty
+    pub source_event_id: Name,
+    pub reporting_currency: Currency,
+    /// Revenue in the reporting currency at the rate of the conversion's (UTC) date; None
     /// when that rate is missing (`fx_status` = `missing_rate`).
     pub revenue_reporting_minor: Option<i64>,
-    /// `same` (no conversion needed), `converted` or `missing_rate`.
-    pub fx_status: String,
-    /// The date of the rate used; empty unless converted.
-    pub fx_date: String,
+    pub fx_status: FxStatus,
+    /// The date of the rate used; None unless converted.
+    pub fx_date: Option<Date>,
 }
 
 /// Which models run and with which parameters.
@@ -388,21 +389,21 @@ fn conversion_row(
 ) -> ConversionRow {
     let first = touches.first().map(|t| t.time);
     ConversionRow {
-        conversion_id: c.id.clone(),
+        conversion_id: Name::new(&c.id),
         conversion_version: c.version,
-        conversion_type: c.kind.as_str().to_string(),
-        person_id: person.to_string(),
-        conversion_time: c.time.to_string(),
+        conversion_type: c.kind,
+        person_id: Name::new(person),
+        conversion_time: c.time,
         revenue_minor: c.revenue_minor,
-        currency: currency_of(c),
+        currency: c.currency,
         touches: touches.len(),
-        first_touch_time: first.map(|t| t.to_string()).unwrap_or_default(),
+        first_touch_time: first,
         seconds_to_convert: first.map(|t| c.time.since(t).as_nanos().div_euclid(1_000_000_000) as i64),
-        source_event_id: c.source_event_id.to_string(),
-        reporting_currency: reporting.currency.to_string(),
+        source_event_id: Name::new(c.source_event_id),
+        reporting_currency: reporting.currency,
         revenue_reporting_minor: reported.minor,
-        fx_status: reported.status.as_str().to_string(),
-        fx_date: reported.fx_date.map(|d| d.to_string()).unwrap_or_default(),
+        fx_status: reported.status,
+        fx_date: reported.fx_date,
     }
 }
 
@@ -411,10 +412,6 @@ struct Amounts<'a> {
     revenue: i64,
     reported: Option<i64>,
     reporting: &'a ReportingConfig,
-}
-
-fn currency_of(c: &Conversion<'_>) -> String {
-    c.currency.map(|c| c.to_string()).unwrap_or_default()
 }
 
 /// The ids of one conversion's credit rows, made once and shared by the rows of every model.

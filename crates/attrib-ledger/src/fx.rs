@@ -27,7 +27,7 @@ impl Default for ReportingConfig {
 }
 
 /// How an amount got its reporting value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FxStatus {
     /// Already in the reporting currency, or no money at all (leads, signups).
     Same,
@@ -45,7 +45,13 @@ impl FxStatus {
             FxStatus::MissingRate => "missing_rate",
         }
     }
+
+    pub fn parse(s: &str) -> Option<FxStatus> {
+        [FxStatus::Same, FxStatus::Converted, FxStatus::MissingRate].into_iter().find(|f| f.as_str() == s)
+    }
 }
+
+attrib_contract::serde_by_name!(FxStatus, "fx status");
 
 /// An amount in the reporting currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

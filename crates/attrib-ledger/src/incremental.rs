@@ -14,51 +14,55 @@ use crate::credits::{
 };
 use crate::engine::Engine;
 use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
-use crate::fx::FxTable;
+use crate::fx::{FxStatus, FxTable};
 use crate::parallel::par_map;
-use attrib_contract::{Currency, Name, Timestamp};
+use attrib_contract::{ActorType, Currency, InteractionKind, Name, Platform, Timestamp};
 use attrib_identity::NodeId;
-use attrib_journeys::{ConversionType, Journey, JourneyStore, Sym, Symbols, Touch, TouchSource};
+use attrib_journeys::{Channel, ConversionType, Journey, JourneyStore, Sym, Symbols, Touch, TouchSource};
 use attrib_models::Model;
 use hashbrown::{HashMap, HashSet};
 
 mod checkpoint;
-use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 
-/// One touchpoint as written to the `touchpoints` table.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// One touchpoint as written to the `touchpoints` table, its values typed (they become text
+/// only in the ClickHouse row).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TouchRow {
-    pub touch_source: String,
-    pub touch_event_id: String,
-    pub person_id: String,
-    pub touch_time: String,
-    pub channel: String,
-    pub platform: String,
-    pub actor_type: String,
-    pub interaction: String,
-    pub account_id: String,
-    pub campaign_id: String,
-    pub post_id: String,
-    pub ad_id: String,
+    pub touch_source: TouchSource,
+    pub touch_event_id: Name,
+    pub person_id: Name,
+    pub touch_time: Timestamp,
+    pub channel: Channel,
+    pub actor_type: Option<ActorType>,
+    pub interaction: Option<InteractionKind>,
+    /// Empty when the touch has none (as the column).
+    pub account_id: Name,
+    pub campaign_id: Name,
+    pub post_id: Name,
+    pub ad_id: Name,
 }
 
 impl TouchRow {
-    pub fn of(person: &str, t: &Touch<'_>) -> TouchRow {
+    pub fn of(person: &Name, t: &Touch<'_>) -> TouchRow {
         TouchRow {
-            touch_source: t.source.as_str().to_string(),
-            touch_event_id: t.event_id.to_string(),
-            person_id: person.to_string(),
-            touch_time: t.time.to_string(),
-            channel: t.channel.as_str().to_string(),
-            platform: t.platform().map(|p| p.as_str().to_string()).unwrap_or_default(),
-            actor_type: t.actor_type.map(|a| a.as_str().to_string()).unwrap_or_default(),
-            interaction: t.interaction.map(|i| i.as_str().to_string()).unwrap_or_default(),
-            account_id: t.account_id.unwrap_or_default().to_string(),
-            campaign_id: t.campaign_id.unwrap_or_default().to_string(),
-            post_id: t.post_id.unwrap_or_default().to_string(),
-            ad_id: t.ad_id.unwrap_or_default().to_string(),
+            touch_source: t.source,
+            touch_event_id: Name::new(t.event_id),
+            person_id: person.clone(),
+            touch_time: t.time,
+            channel: t.channel,
+            actor_type: t.actor_type,
+            interaction: t.interaction,
+            account_id: Name::or_empty(t.account_id),
+            campaign_id: Name::or_empty(t.campaign_id),
+            post_id: Name::or_empty(t.post_id),
+            ad_id: Name::or_empty(t.ad_id),
         }
+    }
+
+    /// The platform of a social channel.
+    pub fn platform(&self) -> Option<Platform> {
+        self.channel.platform()
     }
 }
 
@@ -101,7 +105,8 @@ fn recompute(
 ) -> Vec<PersonRows> {
     let one = |root: &NodeId| -> PersonRows {
         let journey: Journey<'_> = store.journey(*root);
-        let touches = journey.touches.iter().map(|t| TouchRow::of(journey.person, t)).collect();
+        let person = Name::new(journey.person);
+        let touches = journey.touches.iter().map(|t| TouchRow::of(&person, t)).collect();
         let JourneyCredits { credits, conversions, pipeline, .. } =
             attribute_journey(&journey, config, fits, versions, fx);
         PersonRows { credits, conversions, touches, pipeline }
@@ -215,13 +220,23 @@ trait Keyed: Hash + Clone {
 impl Keyed for TouchRow {
     type Key = TouchKey;
     fn key(&self, names: &mut KeyNames, store: &Symbols) -> TouchKey {
-        (names.of(store, &self.touch_source), names.of(store, &self.touch_event_id))
+        (names.of(store, self.touch_source.as_str()), names.of(store, &self.touch_event_id))
     }
+    /// Only the key's columns mean anything in a tombstone: the others are written empty.
     fn tombstone((source, event): TouchKey, names: &KeyNames, store: &Symbols) -> Self {
         TouchRow {
-            touch_source: names.resolve(store, source).to_string(),
-            touch_event_id: names.resolve(store, event).to_string(),
-            ..TouchRow::default()
+            // Keys of touch rows are only ever made from a source's name.
+            touch_source: TouchSource::parse(names.resolve(store, source)).unwrap_or(TouchSource::Web),
+            touch_event_id: Name::new(names.resolve(store, event)),
+            person_id: Name::default(),
+            touch_time: Timestamp::from_unix_nanos(0),
+            channel: Channel::Direct,
+            actor_type: None,
+            interaction: None,
+            account_id: Name::default(),
+            campaign_id: Name::default(),
+            post_id: Name::default(),
+            ad_id: Name::default(),
         }
     }
 }
@@ -231,11 +246,24 @@ impl Keyed for ConversionRow {
     fn key(&self, names: &mut KeyNames, store: &Symbols) -> ConversionKey {
         (names.of(store, &self.conversion_id), self.conversion_version)
     }
+    /// Only the key's columns mean anything in a tombstone: the others are written empty.
     fn tombstone((id, version): ConversionKey, names: &KeyNames, store: &Symbols) -> Self {
         ConversionRow {
-            conversion_id: names.resolve(store, id).to_string(),
+            conversion_id: Name::new(names.resolve(store, id)),
             conversion_version: version,
-            ..ConversionRow::default()
+            conversion_type: ConversionType::Order,
+            person_id: Name::default(),
+            conversion_time: Timestamp::from_unix_nanos(0),
+            revenue_minor: 0,
+            currency: None,
+            touches: 0,
+            first_touch_time: None,
+            seconds_to_convert: None,
+            source_event_id: Name::default(),
+            reporting_currency: Currency::XXX,
+            revenue_reporting_minor: None,
+            fx_status: FxStatus::Same,
+            fx_date: None,
         }
     }
 }

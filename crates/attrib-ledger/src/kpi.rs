@@ -117,9 +117,6 @@ pub fn reconcile(ledger_conversions: &[ConversionRow], credits: &[CreditRow], mo
     LedgerTotals::of(ledger_conversions, credits, &[]).reconciliation(models)
 }
 
-/// Conversion types that acquire a customer (count towards CPA); leads count towards CPL.
-pub const ACQUISITION_TYPES: [&str; 2] = ["order", "deal"];
-
 /// The `KpiFact` counter of an interaction kind, borrowed as `$($borrow)*`.
 macro_rules! interaction_field {
     ($fact:expr, $kind:expr, $($borrow:tt)*) => {

@@ -80,10 +80,10 @@ fn roas_and_cpa_are_ratios_of_sums_in_the_reporting_currency_at_each_amounts_own
     assert_eq!((c.attributed_revenue_minor, c.spend_minor, c.roas, c.cpa_minor), (0, 1_000, Some(0.0), None));
     // Original amounts and currencies stay on the rows.
     let o1 = ledger.conversions.iter().find(|c| c.conversion_id == "order:o1").expect("o1");
-    assert_eq!((o1.revenue_minor, o1.currency.as_str()), (10_000, "EUR"));
+    assert_eq!((o1.revenue_minor, o1.currency.map(|c| c.to_string())), (10_000, Some("EUR".into())));
     assert_eq!(
-        (o1.revenue_reporting_minor, o1.fx_date.as_str(), o1.fx_status.as_str()),
-        (Some(15_000), "2026-03-05", "converted")
+        (o1.revenue_reporting_minor, o1.fx_date.map(|d| d.to_string()), o1.fx_status),
+        (Some(15_000), Some("2026-03-05".into()), crate::FxStatus::Converted)
     );
 }
 
@@ -112,7 +112,7 @@ fn a_late_rate_reprices_conversions_and_spend_already_seen() {
     ]);
     let mut inc = IncrementalLedger::new();
     let first = inc.update(&mut e);
-    assert_eq!(first.conversions[0].row.fx_status, "missing_rate");
+    assert_eq!(first.conversions[0].row.fx_status, crate::FxStatus::MissingRate);
     assert_eq!(e.take_spend_changes()[0].row.fx_status, "missing_rate");
     let (t, v) = fx("2026-03-05", "EUR", "1.5");
     e.ingest_bytes(t, v.to_string().as_bytes()).expect("valid");
@@ -230,19 +230,19 @@ fn time_to_conversion_takes_the_true_median() {
     let row = |secs: Option<i64>| ConversionRow {
         conversion_id: "x".into(),
         conversion_version: 1,
-        conversion_type: "order".into(),
+        conversion_type: attrib_journeys::ConversionType::Order,
         person_id: "p".into(),
-        conversion_time: String::new(),
+        conversion_time: attrib_contract::Timestamp::from_unix_nanos(0),
         revenue_minor: 0,
-        currency: String::new(),
+        currency: None,
         touches: 0,
-        first_touch_time: String::new(),
+        first_touch_time: None,
         seconds_to_convert: secs,
-        source_event_id: String::new(),
-        reporting_currency: String::new(),
+        source_event_id: "".into(),
+        reporting_currency: attrib_contract::Currency::XXX,
         revenue_reporting_minor: None,
-        fx_status: String::new(),
-        fx_date: String::new(),
+        fx_status: crate::FxStatus::Same,
+        fx_date: None,
     };
     let rows: Vec<_> =
         [Some(86_400), Some(3 * 86_400), None, Some(2 * 86_400), Some(10 * 86_400)].into_iter().map(row).collect();

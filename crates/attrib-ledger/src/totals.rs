@@ -5,7 +5,7 @@
 //! order of the rows (money in integers, weights in `WeightSum`).
 
 use crate::credits::{ConversionRow, CreditRow};
-use crate::kpi::{ChannelKpi, LedgerReconciliationLine, Reconciliation, TimeToConversion, ACQUISITION_TYPES};
+use crate::kpi::{ChannelKpi, LedgerReconciliationLine, Reconciliation, TimeToConversion};
 use attrib_contract::{ActorType, Currency, Date, Name, Platform};
 use attrib_journeys::{Channel, ConversionType};
 use attrib_models::Model;
@@ -128,8 +128,8 @@ pub(crate) fn acquires(t: ConversionType) -> bool {
 }
 
 type ChannelKey = (Model, Option<Channel>, ConversionType, Option<Currency>);
-/// (year-month of conversion, conversion type, original currency or `reporting:<code>`).
-type MonthKey = (String, String, String);
+/// (year and month of conversion, conversion type, denomination).
+type MonthKey = ((i32, u32), ConversionType, Denomination);
 
 /// Which amount of a credit the monthly reconciliation sums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,14 +147,14 @@ type MonthCreditKey = ((i32, u32), ConversionType, Denomination, Model);
 #[derive(Debug, Default)]
 pub struct LedgerTotals {
     /// Conversions and revenue per (conversion type, currency text).
-    revenue: BTreeMap<(String, String), (u64, i64)>,
+    revenue: BTreeMap<(&'static str, String), (u64, i64)>,
     credited: HashMap<(ConversionType, Option<Currency>, Model), i64>,
     channels: HashMap<ChannelKey, (i64, WeightSum)>,
     month_revenue: HashMap<MonthKey, i64>,
     /// Credits of orders and deals.
     month_credited: HashMap<MonthCreditKey, i64>,
     /// Conversions and seconds to convert (of those with touches) per type.
-    seconds: BTreeMap<String, (u64, Vec<i64>)>,
+    seconds: BTreeMap<&'static str, (u64, Vec<i64>)>,
     /// Social credits per (model, currency, actor type): who published what earned.
     actors: HashMap<(Model, Currency, ActorType), (i64, WeightSum)>,
     credit_rows: u64,
@@ -172,19 +172,19 @@ impl LedgerTotals {
     }
 
     pub fn add_conversion(&mut self, c: &ConversionRow) {
-        let key = (c.conversion_type.clone(), c.currency.clone());
-        let e = self.revenue.entry(key).or_default();
+        let ty = c.conversion_type.as_str();
+        let e = self.revenue.entry((ty, currency_text(&c.currency).to_string())).or_default();
         e.0 += 1;
         e.1 += c.revenue_minor;
-        let e = self.seconds.entry(c.conversion_type.clone()).or_default();
+        let e = self.seconds.entry(ty).or_default();
         e.0 += 1;
         e.1.extend(c.seconds_to_convert);
-        if ACQUISITION_TYPES.contains(&c.conversion_type.as_str()) {
-            let month = c.conversion_time.get(..7).unwrap_or_default().to_string();
-            let key = |cur: String| (month.clone(), c.conversion_type.clone(), cur);
-            *self.month_revenue.entry(key(c.currency.clone())).or_default() += c.revenue_minor;
-            let reporting = format!("reporting:{}", c.reporting_currency);
-            *self.month_revenue.entry(key(reporting)).or_default() += c.revenue_reporting_minor.unwrap_or(0);
+        if acquires(c.conversion_type) {
+            let (y, m, _) = c.conversion_time.date().ymd();
+            let key = |d| ((y, m), c.conversion_type, d);
+            *self.month_revenue.entry(key(Denomination::Original(c.currency))).or_default() += c.revenue_minor;
+            *self.month_revenue.entry(key(Denomination::Reporting(c.reporting_currency))).or_default() +=
+                c.revenue_reporting_minor.unwrap_or(0);
         }
     }
 
@@ -221,7 +221,7 @@ impl LedgerTotals {
     pub fn conversions_by_type(&self) -> BTreeMap<&str, u64> {
         let mut out = BTreeMap::new();
         for ((ty, _), (n, _)) in &self.revenue {
-            *out.entry(ty.as_str()).or_default() += n;
+            *out.entry(*ty).or_default() += n;
         }
         out
     }
@@ -284,9 +284,9 @@ impl LedgerTotals {
         let mut out = Vec::new();
         for ((ty, cur), (n, rev)) in &self.revenue {
             for m in models {
-                let cr = credited.get(&(ty.as_str(), cur.as_str(), *m)).copied().unwrap_or(0);
+                let cr = credited.get(&(*ty, cur.as_str(), *m)).copied().unwrap_or(0);
                 out.push(Reconciliation {
-                    conversion_type: ty.clone(),
+                    conversion_type: ty.to_string(),
                     currency: cur.clone(),
                     model: m.to_string(),
                     conversions: *n,
@@ -315,7 +315,7 @@ impl LedgerTotals {
                 };
                 let avg = crate::kpi::ratio(secs.iter().map(|s| *s as f64).sum::<f64>() / 86_400.0, m as f64);
                 TimeToConversion {
-                    conversion_type: ty.clone(),
+                    conversion_type: ty.to_string(),
                     conversions: *n,
                     with_touches: m as u64,
                     avg_days: avg,
@@ -331,19 +331,15 @@ impl LedgerTotals {
         let mut out: Vec<LedgerReconciliationLine> = self
             .month_credited
             .iter()
-            .map(|(((y, m), ty, cur, model), credited_minor)| {
-                let month = format!("{y:04}-{m:02}");
-                let currency = match cur {
-                    Denomination::Original(c) => currency_text(c).to_string(),
-                    Denomination::Reporting(c) => format!("reporting:{c}"),
-                };
-                let key = (month, ty.as_str().to_string(), currency);
-                let revenue_minor = self.month_revenue.get(&key).copied().unwrap_or(0);
-                let (month, conversion_type, currency) = key;
+            .map(|(((y, m), ty, denomination, model), credited_minor)| {
+                let revenue_minor = self.month_revenue.get(&((*y, *m), *ty, *denomination)).copied().unwrap_or(0);
                 LedgerReconciliationLine {
-                    month,
-                    conversion_type,
-                    currency,
+                    month: format!("{y:04}-{m:02}"),
+                    conversion_type: ty.as_str().to_string(),
+                    currency: match denomination {
+                        Denomination::Original(c) => currency_text(c).to_string(),
+                        Denomination::Reporting(c) => format!("reporting:{c}"),
+                    },
                     model: model.as_str().to_string(),
                     revenue_minor,
                     credited_minor: *credited_minor,
