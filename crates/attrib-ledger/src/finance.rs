@@ -173,7 +173,7 @@ pub fn reconcile_month(
     let deal_of_month =
         |c: &&CreditRow| c.conversion_type == ConversionType::Deal && c.conversion_time.date().year_month() == month;
     for c in credits.iter().filter(deal_of_month) {
-        let currency = c.currency.as_ref().map_or("", Currency::as_str);
+        let currency = crate::totals::currency_text(&c.currency);
         *credited.entry((c.model.as_str(), currency)).or_default() += c.credit_minor;
         *credited.entry((c.model.as_str(), &reporting_key)).or_default() += c.credit_reporting_minor.unwrap_or(0);
     }

@@ -3,8 +3,8 @@
 
 use crate::credits::{ConversionRow, CreditRow};
 use crate::spend::SpendRow;
-use crate::totals::{KpiCells, LedgerTotals};
-use attrib_contract::{ActorType, Currency, Date, InteractionKind, Name, Platform};
+use crate::totals::{currency_text, KpiCells, LedgerTotals};
+use attrib_contract::{ActorType, Date, InteractionKind, Name, Platform};
 use attrib_journeys::{SocialActivity, Sym, Symbols};
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
@@ -330,7 +330,7 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
             k.conversion_type.as_str(),
         ];
         let cell = Cell {
-            reporting_currency: c.reporting_currency.as_ref().map_or("", Currency::as_str),
+            reporting_currency: currency_text(&c.reporting_currency),
             attributed_revenue_minor: c.attributed_revenue_minor,
             attributed_conversions: c.attributed_conversions.value(),
             leads: c.leads.value(),

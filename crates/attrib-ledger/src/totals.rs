@@ -112,14 +112,6 @@ impl KpiCells {
         }
         f.pipeline_deals.add(c.weight);
     }
-
-    pub fn len(&self) -> usize {
-        self.cells.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
-    }
 }
 
 /// Orders and deals: the conversions that acquire a customer (and count in CPA).
@@ -146,8 +138,9 @@ type MonthCreditKey = ((i32, u32), ConversionType, Denomination, Model);
 /// Every summary of a ledger, folded row by row.
 #[derive(Debug, Default)]
 pub struct LedgerTotals {
-    /// Conversions and revenue per (conversion type, currency text).
-    revenue: BTreeMap<(&'static str, String), (u64, i64)>,
+    /// Conversions and revenue per (conversion type, currency), in the order of their text (a
+    /// code's bytes order as its text does; no currency, empty, first).
+    revenue: BTreeMap<(&'static str, Option<Currency>), (u64, i64)>,
     credited: HashMap<(ConversionType, Option<Currency>, Model), i64>,
     channels: HashMap<ChannelKey, (i64, WeightSum)>,
     month_revenue: HashMap<MonthKey, i64>,
@@ -173,7 +166,7 @@ impl LedgerTotals {
 
     pub fn add_conversion(&mut self, c: &ConversionRow) {
         let ty = c.conversion_type.as_str();
-        let e = self.revenue.entry((ty, currency_text(&c.currency).to_string())).or_default();
+        let e = self.revenue.entry((ty, c.currency)).or_default();
         e.0 += 1;
         e.1 += c.revenue_minor;
         let e = self.seconds.entry(ty).or_default();
@@ -231,11 +224,11 @@ impl LedgerTotals {
     }
 
     /// Revenue per currency (conversions with a currency), in minor units.
-    pub fn revenue_by_currency(&self) -> BTreeMap<&str, i64> {
+    pub fn revenue_by_currency(&self) -> BTreeMap<Currency, i64> {
         let mut out = BTreeMap::new();
         for ((_, cur), (_, rev)) in &self.revenue {
-            if !cur.is_empty() {
-                *out.entry(cur.as_str()).or_default() += rev;
+            if let Some(cur) = cur {
+                *out.entry(*cur).or_default() += rev;
             }
         }
         out
@@ -284,10 +277,10 @@ impl LedgerTotals {
         let mut out = Vec::new();
         for ((ty, cur), (n, rev)) in &self.revenue {
             for m in models {
-                let cr = credited.get(&(*ty, cur.as_str(), *m)).copied().unwrap_or(0);
+                let cr = credited.get(&(*ty, currency_text(cur), *m)).copied().unwrap_or(0);
                 out.push(Reconciliation {
                     conversion_type: ty.to_string(),
-                    currency: cur.clone(),
+                    currency: currency_text(cur).to_string(),
                     model: m.to_string(),
                     conversions: *n,
                     revenue_minor: *rev,

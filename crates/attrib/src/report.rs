@@ -3,6 +3,7 @@
 use crate::batch::BatchRun;
 use attrib_contract::Currency;
 use attrib_ledger::{post_kpis, UNATTRIBUTED};
+use attrib_models::{Model, RuleModel};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -40,7 +41,11 @@ type ReconGroup<'a> = (i64, u64, Vec<(&'a str, i64)>);
 /// Renders the summary of a run.
 pub fn summary(run: &BatchRun) -> String {
     let mut s = String::new();
-    let models: Vec<&str> = run.engine.config().models.iter().map(|m| m.as_str()).collect();
+    let configured = &run.engine.config().models;
+    let models: Vec<&str> = configured.iter().map(|m| m.as_str()).collect();
+    // The model the single-model tables use, and the channel table is ranked by.
+    let linear = Model::Rule(RuleModel::Linear);
+    let main_model = if configured.contains(&linear) { linear } else { configured[0] };
     let _ = writeln!(s, "\nInput records");
     let _ = writeln!(s, "  {:<22}{:>10}{:>10}{:>12}{:>10}", "topic", "received", "accepted", "duplicates", "rejected");
     for (topic, c) in run.engine.counts() {
@@ -52,7 +57,7 @@ pub fn summary(run: &BatchRun) -> String {
 
     // Revenue by channel per currency, one column per model.
     let kpis = run.totals.channel_kpis();
-    let mut currencies: Vec<(&str, i64)> = run.totals.revenue_by_currency().into_iter().collect();
+    let mut currencies: Vec<(Currency, i64)> = run.totals.revenue_by_currency().into_iter().collect();
     currencies.sort_by_key(|c| std::cmp::Reverse(c.1));
     for (cur, total) in &currencies {
         let _ =
@@ -63,14 +68,13 @@ pub fn summary(run: &BatchRun) -> String {
         }
         let _ = writeln!(s);
         let mut channels: BTreeMap<&str, BTreeMap<&str, i64>> = BTreeMap::new();
-        for k in kpis.iter().filter(|k| k.currency == *cur) {
+        for k in kpis.iter().filter(|k| k.currency == cur.as_str()) {
             *channels.entry(&k.channel).or_default().entry(&k.model).or_default() += k.attributed_revenue_minor;
         }
         let mut rows: Vec<_> = channels.into_iter().collect();
-        let key_model = models.iter().find(|m| **m == "linear").unwrap_or(&models[0]).to_string();
         rows.sort_by(|a, b| {
             let rank = |ch: &str, r: &BTreeMap<&str, i64>| {
-                (ch == UNATTRIBUTED, -r.get(key_model.as_str()).copied().unwrap_or(0))
+                (ch == UNATTRIBUTED, -r.get(main_model.as_str()).copied().unwrap_or(0))
             };
             rank(a.0, &a.1).cmp(&rank(b.0, &b.1))
         });
@@ -85,18 +89,15 @@ pub fn summary(run: &BatchRun) -> String {
 
     // Who drives revenue: brand, employees, influencers, paid (linear model, main currency).
     if let Some((cur, _)) = currencies.first() {
-        let configured = &run.engine.config().models;
-        let linear = attrib_models::Model::Rule(attrib_models::RuleModel::Linear);
-        let model = if configured.contains(&linear) { linear } else { configured[0] };
-        let actors = Currency::parse(cur).map(|c| run.totals.actor_revenue(model, c)).unwrap_or_default();
-        let model = model.as_str();
+        let actors = run.totals.actor_revenue(main_model, *cur);
+        let model = main_model.as_str();
         let _ = writeln!(s, "\nSocial revenue by who published, {cur}, {model} model");
         for (actor, (rev, n)) in actors {
             let _ = writeln!(s, "  {actor:<12}{:>16}   {n:>8.1} conversions", money(rev));
         }
     }
     {
-        let model = if models.contains(&"linear") { "linear" } else { models[0] };
+        let model = main_model.as_str();
         let cur = run.engine.config().reporting.currency.as_str();
         let posts = post_kpis(&run.facts);
         let mut top: Vec<_> = posts.iter().filter(|p| p.model == model).collect();
