@@ -35,3 +35,5 @@ pub use totals::{KpiCells, LedgerTotals, WeightSum};
 mod kpi_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod totals_tests;

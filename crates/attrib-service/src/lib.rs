@@ -6,6 +6,7 @@ pub mod config;
 pub mod http;
 pub mod memory;
 pub mod metrics;
+mod offsets;
 mod pipeline;
 mod position;
 mod startup;

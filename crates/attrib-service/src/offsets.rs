@@ -1,0 +1,153 @@
+//! Where the consumer stands in each partition: the offsets it commits (only after
+//! ClickHouse acknowledged a batch), whether it has caught up with the high watermarks it
+//! started from, what a checkpoint covers, and the lag it reports.
+
+use crate::metrics::Metrics;
+use crate::pipeline::ServiceError;
+use crate::position::Position;
+use attrib_clickhouse::FrontierRow;
+use attrib_kafka::{StatsContext, StatsMap};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Where each partition stands, for commits and for "caught up".
+#[derive(Default)]
+pub(crate) struct Progress {
+    /// Next offset to process, per partition, from this run's commits.
+    next: HashMap<(String, i32), i64>,
+    /// High watermark first seen for each partition (the target of --stop-when-caught-up).
+    targets: HashMap<(String, i32), i64>,
+}
+
+impl Progress {
+    pub(crate) fn caught_up(&mut self, consumer: &StreamConsumer<StatsContext>, stats: &StatsMap) -> bool {
+        let Ok(assignment) = consumer.assignment() else { return false };
+        if assignment.count() == 0 {
+            return false;
+        }
+        // The high watermark of each partition, once: from the statistics when they have it,
+        // else asked of the broker, so a restart that finds nothing new stops as soon as it has
+        // its partitions rather than a statistics interval later.
+        for e in assignment.elements() {
+            let key = (e.topic().to_string(), e.partition());
+            if self.targets.contains_key(&key) {
+                continue;
+            }
+            let seen = stats.lock().ok().and_then(|s| s.get(&key).map(|st| st.hi_offset));
+            let asked = || consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2)).ok();
+            match seen.or_else(|| asked().map(|(_, high)| high)) {
+                Some(high) => self.targets.insert(key, high),
+                None => return false,
+            };
+        }
+        let mut need_committed = Vec::new();
+        for e in assignment.elements() {
+            let key = (e.topic().to_string(), e.partition());
+            let Some(target) = self.targets.get(&key).copied() else { return false };
+            if target == 0 {
+                continue;
+            }
+            match self.next.get(&key) {
+                Some(n) if *n >= target => {}
+                Some(_) => return false,
+                None => need_committed.push((key, target)),
+            }
+        }
+        if need_committed.is_empty() {
+            return true;
+        }
+        // Partitions this run has not consumed from: done if their committed offset is there.
+        let Ok(committed) = consumer.committed(Duration::from_secs(5)) else { return false };
+        need_committed.iter().all(|((topic, partition), target)| {
+            committed
+                .find_partition(topic, *partition)
+                .is_some_and(|p| matches!(p.offset(), Offset::Offset(o) if o >= *target))
+        })
+    }
+}
+
+/// What the state covers for a checkpoint: per partition, the committed offset (every message
+/// below it was written, so it is in the state or in the raw events replayed with it), never
+/// past the position. Not the position itself: after a restart the recorded frontier can be
+/// ahead of the raw events recovered (it is written first), and the messages in between come
+/// back only when the uncommitted batch is consumed again. None if the broker does not say.
+pub(crate) fn covered(
+    consumer: &StreamConsumer<StatsContext>,
+    progress: &Progress,
+    position: &Position,
+) -> Option<Vec<FrontierRow>> {
+    // Asked per partition of the position: before the group's assignment arrives,
+    // `committed()` would know no partition at all.
+    let mut partitions = TopicPartitionList::new();
+    for row in position.rows() {
+        partitions.add_partition(&row.topic, row.kafka_partition);
+    }
+    let committed = match consumer.committed_offsets(partitions, Duration::from_secs(5)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "committed offsets unknown; checkpoint postponed");
+            return None;
+        }
+    };
+    let rows = position
+        .rows()
+        .into_iter()
+        .map(|mut row| {
+            let key = (row.topic.clone(), row.kafka_partition);
+            let from_broker =
+                committed.find_partition(&row.topic, row.kafka_partition).and_then(|p| match p.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            let next = progress.next.get(&key).copied().or(from_broker).unwrap_or(0);
+            row.next_offset = row.next_offset.min(next);
+            row
+        })
+        .collect();
+    Some(rows)
+}
+
+/// Commits, per partition, the offset after the last message of the batch.
+pub(crate) fn commit(
+    consumer: &StreamConsumer<StatsContext>,
+    msgs: &[OwnedMessage],
+    progress: &mut Progress,
+) -> Result<(), ServiceError> {
+    let mut last: HashMap<(String, i32), i64> = HashMap::new();
+    for m in msgs {
+        let e = last.entry((m.topic().to_string(), m.partition())).or_insert(m.offset());
+        *e = (*e).max(m.offset());
+    }
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset) in &last {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))?;
+    }
+    match consumer.commit(&tpl, CommitMode::Sync) {
+        Ok(()) => {
+            for (k, o) in last {
+                progress.next.insert(k, o + 1);
+            }
+        }
+        // After a rebalance the partitions may belong to another member: it re-reads them, and
+        // the writes it repeats are idempotent.
+        Err(e) => {
+            tracing::warn!(error = %e, "offset commit failed; the batch will be replayed by the partition's owner")
+        }
+    }
+    Ok(())
+}
+
+/// Exports each partition's consumer lag from the latest statistics.
+pub(crate) fn export_lag(stats: &StatsMap, metrics: &Metrics) {
+    if let Ok(stats) = stats.lock() {
+        for ((topic, partition), s) in stats.iter() {
+            metrics
+                .consumer_lag
+                .with_label_values(&[topic.as_str(), &partition.to_string()])
+                .set(s.consumer_lag.max(0));
+        }
+    }
+}
