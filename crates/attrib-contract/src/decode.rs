@@ -4,9 +4,9 @@
 //! rejection names the field and the problem. Unknown fields are ignored; a null
 //! optional field counts as absent; an empty optional id counts as absent.
 
+use crate::json::{Json, Members};
 use crate::time::{Date, Timestamp};
 use crate::types::*;
-use serde_json::{Map, Value};
 use std::fmt;
 
 /// Why a record was rejected, and where.
@@ -139,14 +139,18 @@ type Result<T> = std::result::Result<T, DecodeError>;
 
 /// Decodes one record of `topic` from its raw bytes.
 pub fn decode(topic: Topic, bytes: &[u8]) -> Result<Event> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| DecodeError::at("", Problem::NotJson(e.to_string())))?;
-    decode_value(topic, &value)
+    let tree = Json::parse(bytes).map_err(|e| DecodeError::at("", Problem::NotJson(e.to_string())))?;
+    decode_tree(topic, &tree)
 }
 
-/// Decodes one record of `topic` from an already parsed JSON value.
-pub fn decode_value(topic: Topic, value: &Value) -> Result<Event> {
-    let obj = Obj::root(value)?;
+/// Decodes one record of `topic` from an already parsed JSON value (as its text would be).
+pub fn decode_value(topic: Topic, value: &serde_json::Value) -> Result<Event> {
+    let bytes = serde_json::to_vec(value).map_err(|e| DecodeError::at("", Problem::NotJson(e.to_string())))?;
+    decode(topic, &bytes)
+}
+
+fn decode_tree(topic: Topic, tree: &Json<'_>) -> Result<Event> {
+    let obj = Obj::root(tree)?;
     Ok(match topic {
         Topic::SocialInteractions => Event::Social(social(&obj)?),
         Topic::WebEvents => Event::Web(web(&obj)?),
@@ -299,14 +303,14 @@ pub fn is_positive_decimal(s: &str) -> bool {
 
 /// A JSON object being read, with the dotted path that leads to it.
 struct Obj<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a Members<'a>,
     path: String,
 }
 
 impl<'a> Obj<'a> {
-    fn root(value: &'a Value) -> Result<Self> {
+    fn root(value: &'a Json<'a>) -> Result<Self> {
         match value {
-            Value::Object(map) => Ok(Obj { map, path: String::new() }),
+            Json::Object(map) => Ok(Obj { map, path: String::new() }),
             _ => Err(DecodeError::at("", Problem::NotAnObject)),
         }
     }
@@ -324,19 +328,19 @@ impl<'a> Obj<'a> {
     }
 
     /// The field's value; `None` when absent or null.
-    fn opt(&self, name: &str) -> Option<&'a Value> {
+    fn opt(&self, name: &str) -> Option<&'a Json<'a>> {
         self.map.get(name).filter(|v| !v.is_null())
     }
 
-    fn req(&self, name: &str) -> Result<&'a Value> {
+    fn req(&self, name: &str) -> Result<&'a Json<'a>> {
         match self.map.get(name) {
             None => Err(self.err(name, Problem::Missing)),
-            Some(Value::Null) => Err(self.err(name, Problem::Null)),
+            Some(Json::Null) => Err(self.err(name, Problem::Null)),
             Some(v) => Ok(v),
         }
     }
 
-    fn as_str(&self, name: &str, v: &'a Value) -> Result<&'a str> {
+    fn as_str(&self, name: &str, v: &'a Json<'a>) -> Result<&'a str> {
         v.as_str().ok_or_else(|| self.err(name, Problem::WrongType { expected: "a string" }))
     }
 
@@ -376,7 +380,7 @@ impl<'a> Obj<'a> {
         parse(s).ok_or_else(|| self.err(name, Problem::UnknownEnumValue { value: s.to_string(), allowed }))
     }
 
-    fn timestamp(&self, name: &str, v: &Value) -> Result<Timestamp> {
+    fn timestamp(&self, name: &str, v: &Json<'_>) -> Result<Timestamp> {
         let s = self.as_str(name, v)?;
         Timestamp::parse_rfc3339(s).ok_or_else(|| self.err(name, Problem::BadTimestamp { value: s.to_string() }))
     }
@@ -395,8 +399,8 @@ impl<'a> Obj<'a> {
     }
 
     /// Any JSON number with no fractional part that fits in i64 (JSON Schema's `integer`).
-    fn integer(&self, name: &str, v: &Value) -> Result<i64> {
-        let Value::Number(n) = v else {
+    fn integer(&self, name: &str, v: &Json<'_>) -> Result<i64> {
+        let Json::Number(n) = v else {
             return Err(self.err(name, Problem::WrongType { expected: "an integer" }));
         };
         if let Some(i) = n.as_i64() {
@@ -428,7 +432,7 @@ impl<'a> Obj<'a> {
         Ok(n)
     }
 
-    fn money_minor(&self, name: &str, v: &Value) -> Result<i64> {
+    fn money_minor(&self, name: &str, v: &Json<'_>) -> Result<i64> {
         let n = self.integer(name, v)?;
         if n < 0 {
             return Err(self.err(name, Problem::NegativeMoney { value: n.to_string() }));
@@ -444,7 +448,7 @@ impl<'a> Obj<'a> {
         self.opt(name).map(|v| self.money_minor(name, v)).transpose()
     }
 
-    fn currency(&self, name: &str, v: &Value) -> Result<Currency> {
+    fn currency(&self, name: &str, v: &Json<'_>) -> Result<Currency> {
         let s = self.as_str(name, v)?;
         Currency::parse(s).ok_or_else(|| self.err(name, Problem::BadCurrency { value: s.to_string() }))
     }
@@ -457,9 +461,9 @@ impl<'a> Obj<'a> {
         self.opt(name).map(|v| self.currency(name, v)).transpose()
     }
 
-    fn object(&self, name: &str, v: &'a Value) -> Result<Obj<'a>> {
+    fn object(&self, name: &str, v: &'a Json<'a>) -> Result<Obj<'a>> {
         match v {
-            Value::Object(map) => Ok(Obj { map, path: self.field_path(name) }),
+            Json::Object(map) => Ok(Obj { map, path: self.field_path(name) }),
             _ => Err(self.err(name, Problem::WrongType { expected: "an object" })),
         }
     }

@@ -5,6 +5,7 @@
 
 mod decode;
 mod encode;
+mod json;
 mod name;
 mod time;
 mod types;

@@ -443,18 +443,26 @@ impl JourneyStore {
 
     /// Roots of all people with facts, in a deterministic order (by person key).
     pub fn person_roots(&self) -> Vec<NodeId> {
-        let mut roots: Vec<NodeId> = self.facts.keys().copied().collect();
-        roots.sort_by(|a, b| self.graph.person_key(*a).cmp(self.graph.person_key(*b)));
-        roots
+        self.by_person_key(self.facts.keys().copied())
+    }
+
+    /// Roots of all people with facts, in no particular order (for sums over everyone).
+    pub fn person_roots_unordered(&self) -> Vec<NodeId> {
+        self.facts.keys().copied().collect()
     }
 
     /// Roots of the people holding at least one fact that can be a conversion (orders, leads,
     /// signups, deals), ordered by person key. Attribution needs only these.
     pub fn converting_roots(&self) -> Vec<NodeId> {
-        let mut roots: Vec<NodeId> =
-            self.facts.iter().filter(|(_, f)| f.iter().any(Fact::may_convert)).map(|(r, _)| *r).collect();
-        roots.sort_by(|a, b| self.graph.person_key(*a).cmp(self.graph.person_key(*b)));
-        roots
+        self.by_person_key(self.facts.iter().filter(|(_, f)| f.iter().any(Fact::may_convert)).map(|(r, _)| *r))
+    }
+
+    /// `roots` sorted by person key, each key looked up once (not twice per comparison).
+    fn by_person_key(&self, roots: impl Iterator<Item = NodeId>) -> Vec<NodeId> {
+        let mut keyed: Vec<(&str, NodeId)> = roots.map(|r| (self.graph.person_key(r), r)).collect();
+        // Each root has its own key, so an unstable sort is the stable one.
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(_, r)| r).collect()
     }
 
     /// All journeys of people with facts, ordered by person key.

@@ -4,7 +4,7 @@
 
 use crate::credits::{attribute_journey, model_versions, AttributionConfig, ConversionRow, CreditRow, JourneyCredits};
 use crate::finance::DealVersionRow;
-use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
+use crate::fit::{fit_data_driven_par, FitReport};
 use crate::fx::FxTable;
 use crate::incremental::Change;
 use crate::kpi::{engagement_counts, kpi_facts, EngagementRow, KpiFact, KpiInputs};
@@ -329,22 +329,30 @@ impl Engine {
         threads: usize,
         each: impl FnMut(JourneyCredits) -> Result<(), E> + Send,
     ) -> Result<Vec<FitReport>, E> {
+        self.attribute_each_prepared(threads, |part| part, each)
+    }
+
+    /// `attribute_each` with `prepare` run on the attributing threads, for each person's rows
+    /// as they are computed (formatting them for a file, say): `each` is given what it returns.
+    pub fn attribute_each_prepared<T: Send, E: Send>(
+        &self,
+        threads: usize,
+        prepare: impl Fn(JourneyCredits) -> T + Sync,
+        each: impl FnMut(T) -> Result<(), E> + Send,
+    ) -> Result<Vec<FitReport>, E> {
         let store = &self.store;
-        let mut fits = if self.config.models.iter().any(|m| m.is_data_driven()) {
-            // One journey at a time: the population is never held as journeys all at once.
-            fit_data_driven(
-                store.person_roots().into_iter().map(|r| store.journey(r)),
-                &self.config,
-                store.latest_event_time(),
-            )
-        } else {
-            DataDrivenFits::default()
-        };
+        let mut fits = fit_data_driven_par(
+            &store.person_roots_unordered(),
+            |r| store.journey(*r),
+            threads,
+            &self.config,
+            store.latest_event_time(),
+        );
         let versions = model_versions(&self.config, &fits);
         let order = self.ledger_order();
         let roots = store.converting_roots();
         // Two chunks in flight at most: one being attributed, one being handed over.
-        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<JourneyCredits>>(1);
+        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<T>>(1);
         std::thread::scope(|s| {
             let consumer = s.spawn(move || {
                 let mut each = each;
@@ -356,18 +364,23 @@ impl Engine {
                 Ok(())
             });
             for chunk in roots.chunks(HANDOVER_PEOPLE) {
-                let mut parts = par_map(chunk, threads, |root| {
+                let parts = par_map(chunk, threads, |root| {
                     let mut part =
                         attribute_journey(&store.journey(*root), &self.config, &fits, &versions, &self.fx_table);
                     part.credits.sort_unstable_by(&order);
                     part.pipeline.sort_unstable_by(&order);
                     part.conversions.sort_by(|a, b| a.conversion_id.cmp(&b.conversion_id));
-                    part
+                    let counts = std::mem::take(&mut part.counts);
+                    (counts, prepare(part))
                 });
-                for part in &mut parts {
-                    fits.count(&std::mem::take(&mut part.counts));
-                }
-                if send.send(parts).is_err() {
+                let prepared = parts
+                    .into_iter()
+                    .map(|(counts, part)| {
+                        fits.count(&counts);
+                        part
+                    })
+                    .collect();
+                if send.send(prepared).is_err() {
                     break; // the consumer stopped on an error, returned below
                 }
             }

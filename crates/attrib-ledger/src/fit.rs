@@ -8,7 +8,7 @@
 //! `model_version` depend only on the set of journeys.
 
 use crate::credits::{fnv1a, AttributionConfig, FitCounts};
-use attrib_contract::Timestamp;
+use attrib_contract::{Duration, Timestamp};
 use attrib_journeys::{ConversionType, Journey};
 use attrib_models::{
     fit_markov, fit_shapley, shapley_touch_weights, MarkovParams, MeanShapley, Model, ShapleyFit, ShapleyGames,
@@ -179,14 +179,54 @@ pub fn training_sets<'a, J: Borrow<Journey<'a>>>(
     config: &AttributionConfig,
     data_end: Option<Timestamp>,
 ) -> Vec<(ConversionType, TrainingSet)> {
-    let lb = &config.journeys.lookback_days;
-    let trailing = ConversionType::ALL.iter().map(|k| lb.window(*k)).max().unwrap_or(lb.window(ConversionType::Order));
-    let mut counts: Vec<PathCounts<'static>> = ConversionType::ALL.iter().map(|_| PathCounts::default()).collect();
-    for j in journeys {
-        let j = j.borrow();
+    let mut counts = TrainingCounts::new(config, data_end);
+    journeys.into_iter().for_each(|j| counts.add(j.borrow()));
+    counts.into_sets()
+}
+
+/// `training_sets` of the journeys of `roots`, counted on up to `threads` threads (the counts
+/// are integers, so the split changes nothing).
+fn training_sets_par<'a, R: Sync>(
+    roots: &[R],
+    journey: impl Fn(&R) -> Journey<'a> + Sync,
+    threads: usize,
+    config: &AttributionConfig,
+    data_end: Option<Timestamp>,
+) -> Vec<(ConversionType, TrainingSet)> {
+    let parts: Vec<&[R]> = roots.chunks(roots.len().div_ceil(threads.max(1)).max(1)).collect();
+    let counted = crate::parallel::par_map(&parts, threads, |part| {
+        let mut counts = TrainingCounts::new(config, data_end);
+        part.iter().for_each(|r| counts.add(&journey(r)));
+        counts
+    });
+    let mut counts = TrainingCounts::new(config, data_end);
+    counted.into_iter().for_each(|c| counts.merge(c));
+    counts.into_sets()
+}
+
+/// The training paths counted so far, per conversion type.
+struct TrainingCounts<'c> {
+    config: &'c AttributionConfig,
+    data_end: Option<Timestamp>,
+    /// The longest lookback: a non-converting journey's path is its touches in that window.
+    trailing: Duration,
+    by_type: Vec<PathCounts<'static>>,
+}
+
+impl<'c> TrainingCounts<'c> {
+    fn new(config: &'c AttributionConfig, data_end: Option<Timestamp>) -> Self {
+        let lb = &config.journeys.lookback_days;
+        let trailing =
+            ConversionType::ALL.iter().map(|k| lb.window(*k)).max().unwrap_or(lb.window(ConversionType::Order));
+        let by_type = ConversionType::ALL.iter().map(|_| PathCounts::default()).collect();
+        TrainingCounts { config, data_end, trailing, by_type }
+    }
+
+    fn add(&mut self, j: &Journey<'_>) {
+        let lb = &self.config.journeys.lookback_days;
         // Channel names are 'static: the paths outlive the journey they came from.
         let mut trailing_path: Option<Vec<&'static str>> = None;
-        for (kind, acc) in ConversionType::ALL.iter().zip(counts.iter_mut()) {
+        for (kind, acc) in ConversionType::ALL.iter().zip(self.by_type.iter_mut()) {
             let mut converted = false;
             for c in j.conversions.iter().filter(|c| c.kind == *kind) {
                 converted = true;
@@ -199,9 +239,9 @@ pub fn training_sets<'a, J: Borrow<Journey<'a>>>(
             if converted {
                 continue;
             }
-            let Some(end) = data_end else { continue };
+            let Some(end) = self.data_end else { continue };
             let path = trailing_path.get_or_insert_with(|| {
-                let start = end.saturating_sub(trailing);
+                let start = end.saturating_sub(self.trailing);
                 j.touches.iter().filter(|t| t.time > start && t.time <= end).map(|t| t.channel.as_str()).collect()
             });
             if !path.is_empty() {
@@ -210,7 +250,22 @@ pub fn training_sets<'a, J: Borrow<Journey<'a>>>(
             }
         }
     }
-    ConversionType::ALL.iter().copied().zip(counts.into_iter().map(PathCounts::into_set)).collect()
+
+    fn merge(&mut self, other: TrainingCounts<'_>) {
+        for (acc, more) in self.by_type.iter_mut().zip(other.by_type) {
+            for (path, (conversions, nulls)) in more.by_path {
+                let counts = acc.by_path.entry(path).or_default();
+                counts.0 += conversions;
+                counts.1 += nulls;
+            }
+            acc.converting += more.converting;
+            acc.non_converting += more.non_converting;
+        }
+    }
+
+    fn into_sets(self) -> Vec<(ConversionType, TrainingSet)> {
+        ConversionType::ALL.iter().copied().zip(self.by_type.into_iter().map(PathCounts::into_set)).collect()
+    }
 }
 
 /// A stable fingerprint of the training set and the parameters of a fit.
@@ -232,11 +287,30 @@ pub fn fit_data_driven<'a, J: Borrow<Journey<'a>>>(
     config: &AttributionConfig,
     data_end: Option<Timestamp>,
 ) -> DataDrivenFits {
-    let mut fits = DataDrivenFits::default();
     if !config.models.iter().any(|m| m.is_data_driven()) {
-        return fits;
+        return DataDrivenFits::default();
     }
-    for (kind, set) in training_sets(journeys, config, data_end) {
+    fit_sets(training_sets(journeys, config, data_end), config)
+}
+
+/// `fit_data_driven` over the journeys of `roots`, with the paths counted on up to `threads`
+/// threads: the same fits.
+pub fn fit_data_driven_par<'a, R: Sync>(
+    roots: &[R],
+    journey: impl Fn(&R) -> Journey<'a> + Sync,
+    threads: usize,
+    config: &AttributionConfig,
+    data_end: Option<Timestamp>,
+) -> DataDrivenFits {
+    if !config.models.iter().any(|m| m.is_data_driven()) {
+        return DataDrivenFits::default();
+    }
+    fit_sets(training_sets_par(roots, journey, threads, config, data_end), config)
+}
+
+fn fit_sets(sets: Vec<(ConversionType, TrainingSet)>, config: &AttributionConfig) -> DataDrivenFits {
+    let mut fits = DataDrivenFits::default();
+    for (kind, set) in sets {
         for &model in config.models.iter().filter(|m| m.is_data_driven()) {
             let (fit, report) = fit_one(model, kind, &set, config.markov);
             fits.fits.push(fit);

@@ -13,7 +13,7 @@ use crate::credits::{
     ModelVersions,
 };
 use crate::engine::Engine;
-use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
+use crate::fit::{DataDrivenFits, FitReport};
 use crate::fx::{FxStatus, FxTable};
 use crate::parallel::par_map;
 use attrib_contract::{ActorType, Currency, InteractionKind, Name, Platform, Timestamp};
@@ -112,8 +112,7 @@ fn recompute(
         PersonRows { credits, conversions, touches, pipeline }
     };
     // Small batches are not worth the threads.
-    let threads =
-        if roots.len() < 256 { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()).min(8) };
+    let threads = if roots.len() < 256 { 1 } else { crate::parallel::available_threads() };
     par_map(roots, threads, one)
 }
 

@@ -1,5 +1,11 @@
 //! Spreading independent per-person work over scoped threads.
 
+/// The threads per-person work may use when the caller did not say: the machine's cores, at
+/// most 8 (beyond that the single-threaded hand-over dominates).
+pub(crate) fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+}
+
 /// Maps `f` over `items` on up to `threads` scoped threads; the result keeps `items` order.
 pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = threads.max(1);

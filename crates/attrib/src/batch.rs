@@ -11,6 +11,7 @@ use attrib_ledger::{
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -51,37 +52,89 @@ struct Summary<'a> {
 /// The ledger's files (`credits.csv`, `conversions.csv`, `pipeline.csv`), written one person
 /// at a time as attribution goes.
 struct LedgerFiles {
-    credits: csv::Writer<std::fs::File>,
-    conversions: csv::Writer<std::fs::File>,
-    pipeline: csv::Writer<std::fs::File>,
+    credits: CsvFile,
+    conversions: CsvFile,
+    pipeline: CsvFile,
+}
+
+/// One person's ledger rows, with their CSV lines formatted on the attributing thread.
+struct FormattedPart {
+    part: JourneyCredits,
+    lines: Result<[Vec<u8>; 3]>,
+}
+
+impl FormattedPart {
+    fn of(part: JourneyCredits, formatting: bool) -> FormattedPart {
+        let lines = if formatting {
+            (|| Ok([csv_lines(&part.credits)?, csv_lines(&part.conversions)?, csv_lines(&part.pipeline)?]))()
+        } else {
+            Ok(Default::default())
+        };
+        FormattedPart { part, lines }
+    }
+}
+
+/// Rows as CSV lines, without the header.
+fn csv_lines<T: Serialize>(rows: &[T]) -> Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    rows.iter().try_for_each(|r| w.serialize(r))?;
+    w.into_inner().map_err(|e| anyhow::anyhow!("formatting CSV: {}", e.error()))
+}
+
+/// A CSV file written from formatted lines; its header (from the rows' field names) comes
+/// before the first row, and a file without rows stays empty, as `csv::Writer` leaves it.
+struct CsvFile {
+    out: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+    header_written: bool,
+}
+
+impl CsvFile {
+    fn create(path: PathBuf) -> Result<CsvFile> {
+        let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(CsvFile { out: std::io::BufWriter::with_capacity(1 << 20, file), path, header_written: false })
+    }
+
+    fn append<T: Serialize>(&mut self, rows: &[T], lines: &[u8]) -> Result<()> {
+        let Some(first) = rows.first() else { return Ok(()) };
+        if !self.header_written {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.serialize(first)?;
+            let with_header = w.into_inner().map_err(|e| anyhow::anyhow!("formatting CSV: {}", e.error()))?;
+            let header_end = with_header.iter().position(|b| *b == b'\n').map_or(with_header.len(), |i| i + 1);
+            self.out.write_all(&with_header[..header_end])?;
+            self.header_written = true;
+        }
+        self.out.write_all(lines).with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.out.flush().with_context(|| format!("writing {}", self.path.display()))
+    }
 }
 
 impl LedgerFiles {
     fn create(out: &Path) -> Result<LedgerFiles> {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-        let open = |name: &str| {
-            let path = out.join(name);
-            csv::Writer::from_path(&path).with_context(|| format!("creating {}", path.display()))
-        };
         Ok(LedgerFiles {
-            credits: open("credits.csv")?,
-            conversions: open("conversions.csv")?,
-            pipeline: open("pipeline.csv")?,
+            credits: CsvFile::create(out.join("credits.csv"))?,
+            conversions: CsvFile::create(out.join("conversions.csv"))?,
+            pipeline: CsvFile::create(out.join("pipeline.csv"))?,
         })
     }
 
-    fn write(&mut self, part: &JourneyCredits) -> Result<()> {
-        part.credits.iter().try_for_each(|r| self.credits.serialize(r))?;
-        part.conversions.iter().try_for_each(|r| self.conversions.serialize(r))?;
-        part.pipeline.iter().try_for_each(|r| self.pipeline.serialize(r))?;
-        Ok(())
+    fn write(&mut self, formatted: FormattedPart) -> Result<()> {
+        let [credits, conversions, pipeline] = formatted.lines?;
+        let part = &formatted.part;
+        self.credits.append(&part.credits, &credits)?;
+        self.conversions.append(&part.conversions, &conversions)?;
+        self.pipeline.append(&part.pipeline, &pipeline)
     }
 
-    fn finish(mut self) -> Result<()> {
-        self.credits.flush()?;
-        self.conversions.flush()?;
-        self.pipeline.flush()?;
-        Ok(())
+    fn finish(self) -> Result<()> {
+        self.credits.finish()?;
+        self.conversions.finish()?;
+        self.pipeline.finish()
     }
 }
 
@@ -139,12 +192,18 @@ pub fn run(input: &Path, config: &Config, threads: usize, ledger_out: Option<&Pa
     let t = Instant::now();
     let mut files = ledger_out.map(LedgerFiles::create).transpose()?;
     let mut totals = LedgerTotals::default();
-    let fits = engine.attribute_each(threads, |part| {
-        part.conversions.iter().for_each(|c| totals.add_conversion(c));
-        part.credits.iter().for_each(|c| totals.add_credit(c));
-        part.pipeline.iter().for_each(|c| totals.add_pipeline(c));
-        files.as_mut().map_or(Ok(()), |f| f.write(&part))
-    })?;
+    let formatting = files.is_some();
+    let fits = engine.attribute_each_prepared(
+        threads,
+        |part| FormattedPart::of(part, formatting),
+        |formatted| {
+            let part = &formatted.part;
+            part.conversions.iter().for_each(|c| totals.add_conversion(c));
+            part.credits.iter().for_each(|c| totals.add_credit(c));
+            part.pipeline.iter().for_each(|c| totals.add_pipeline(c));
+            files.as_mut().map_or(Ok(()), |f| f.write(formatted))
+        },
+    )?;
     files.map(LedgerFiles::finish).transpose()?;
     let models: Vec<&str> = engine.config().models.iter().map(|m| m.as_str()).collect();
     let reconciliation = totals.reconciliation(&models);

@@ -91,10 +91,55 @@ const LINES_PER_CHUNK: usize = 65_536;
 /// One decoded line, in file order: the event, or the line number, error and original bytes.
 pub type DecodedLine = Result<Event, (usize, DecodeError, Vec<u8>)>;
 
-/// Reads and decodes a JSON Lines file chunk by chunk, splitting each chunk's decoding over
-/// `threads`, and hands each chunk's lines to `each` in file order. Blank lines are skipped.
+/// Reads and decodes a JSON Lines file chunk by chunk and hands each chunk's lines to `each`
+/// in file order. Blank lines are skipped. With more than one thread, reading and decoding run
+/// on other threads (decoding split over `threads - 1`) while `each` takes the chunk before, so
+/// a serial `each` (the engine's ingest) and decoding overlap instead of taking turns.
 pub fn decode_file(path: &Path, topic: Topic, threads: usize, each: impl FnMut(Vec<DecodedLine>)) -> Result<()> {
     decode_in_chunks(path, topic, threads, LINES_PER_CHUNK, each)
+}
+
+/// The lines of one chunk: their bytes end to end, and each line's number and span.
+#[derive(Default)]
+struct Chunk {
+    text: Vec<u8>,
+    lines: Vec<(usize, std::ops::Range<usize>)>,
+}
+
+/// Reads up to `max_lines` non-blank lines; `number` counts every line read so far.
+fn read_chunk(reader: &mut impl std::io::BufRead, number: &mut usize, max_lines: usize) -> std::io::Result<Chunk> {
+    let mut chunk = Chunk::default();
+    while chunk.lines.len() < max_lines.max(1) {
+        let start = chunk.text.len();
+        if reader.read_until(b'\n', &mut chunk.text)? == 0 {
+            break;
+        }
+        *number += 1;
+        let line = &chunk.text[start..];
+        let end = line.len() - usize::from(line.ends_with(b"\n"));
+        let end = end - usize::from(line[..end].ends_with(b"\r"));
+        if line[..end].iter().all(u8::is_ascii_whitespace) {
+            chunk.text.truncate(start);
+        } else {
+            chunk.lines.push((*number, start..start + end));
+        }
+    }
+    Ok(chunk)
+}
+
+fn decode_chunk(chunk: &Chunk, topic: Topic, threads: usize) -> Vec<DecodedLine> {
+    let decode_lines = |lines: &[(usize, std::ops::Range<usize>)]| -> Vec<DecodedLine> {
+        let line = |span: &std::ops::Range<usize>| &chunk.text[span.clone()];
+        lines.iter().map(|(n, span)| decode(topic, line(span)).map_err(|e| (*n, e, line(span).to_vec()))).collect()
+    };
+    if threads <= 1 {
+        return decode_lines(&chunk.lines);
+    }
+    let part = chunk.lines.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunk.lines.chunks(part).map(|lines| s.spawn(move || decode_lines(lines))).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("decoder thread panicked")).collect()
+    })
 }
 
 fn decode_in_chunks(
@@ -104,42 +149,36 @@ fn decode_in_chunks(
     lines_per_chunk: usize,
     mut each: impl FnMut(Vec<DecodedLine>),
 ) -> Result<()> {
-    use std::io::BufRead;
     let file = fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut number = 0usize;
-    loop {
-        let mut lines: Vec<(usize, Vec<u8>)> = Vec::with_capacity(lines_per_chunk);
-        while lines.len() < lines_per_chunk.max(1) {
-            let mut line = Vec::new();
-            if reader.read_until(b'\n', &mut line).with_context(|| format!("reading {}", path.display()))? == 0 {
-                break;
+    let mut next = move || read_chunk(&mut reader, &mut number, lines_per_chunk);
+    let reading = || format!("reading {}", path.display());
+    if threads <= 1 {
+        loop {
+            let chunk = next().with_context(reading)?;
+            if chunk.lines.is_empty() {
+                return Ok(());
             }
-            number += 1;
-            let end = line.len() - usize::from(line.ends_with(b"\n"));
-            let end = end - usize::from(line[..end].ends_with(b"\r"));
-            line.truncate(end);
-            if !line.iter().all(u8::is_ascii_whitespace) {
-                lines.push((number, line));
-            }
+            each(decode_chunk(&chunk, topic, 1));
         }
-        if lines.is_empty() {
-            return Ok(());
-        }
-        let chunk = lines.len().div_ceil(threads.max(1)).max(1);
-        let decoded: Vec<DecodedLine> = std::thread::scope(|s| {
-            let handles: Vec<_> = lines
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter().map(|(n, l)| decode(topic, l).map_err(|e| (*n, e, l.clone()))).collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles.into_iter().flat_map(|h| h.join().expect("decoder thread panicked")).collect()
-        });
-        each(decoded);
     }
+    // One chunk decoded ahead at most: the memory in flight stays three chunks.
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<DecodedLine>>(1);
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || -> std::io::Result<()> {
+            loop {
+                let chunk = next()?;
+                if chunk.lines.is_empty() || send.send(decode_chunk(&chunk, topic, threads - 1)).is_err() {
+                    return Ok(());
+                }
+            }
+        });
+        for decoded in receive {
+            each(decoded);
+        }
+        producer.join().expect("reader thread panicked").with_context(reading)
+    })
 }
 
 /// Writes rows as CSV with a header.

@@ -2,6 +2,7 @@
 //! them knows what ClickHouse holds without reading the ledger back.
 
 use super::*;
+use crate::fit::fit_data_driven_par;
 use attrib_identity::checkpoint::{CheckpointWriter, CodecError, Decoder, Encoder};
 
 const OWN_NAME: u8 = 40;
@@ -154,7 +155,9 @@ impl IncrementalLedger {
         let config = engine.config();
         let store = engine.store();
         let latest = store.latest_event_time();
-        self.fits = fit_data_driven(store.person_roots().into_iter().map(|r| store.journey(r)), config, latest);
+        let threads = crate::parallel::available_threads();
+        self.fits =
+            fit_data_driven_par(&store.person_roots_unordered(), |r| store.journey(*r), threads, config, latest);
         self.versions = model_versions(config, &self.fits);
     }
 }
