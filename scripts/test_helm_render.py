@@ -109,8 +109,8 @@ class TheChart(unittest.TestCase):
                            "clickhouse": {"existingSecret": "ch-creds"}})
         d = docs(out)
         env = {e["name"]: e for e in d["attrib/templates/deployment.yaml"]["spec"]["template"]["spec"]["containers"][0]["env"]}
-        self.assertEqual(env["ATTRIB_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"], {"name": "kafka-creds", "key": "password"})
-        self.assertEqual(env["ATTRIB_CLICKHOUSE_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"], "ch-creds")
+        self.assertEqual(env["ATTRIB_KAFKA__SASL_PASSWORD"]["valueFrom"]["secretKeyRef"], {"name": "kafka-creds", "key": "password"})
+        self.assertEqual(env["ATTRIB_CLICKHOUSE__PASSWORD"]["valueFrom"]["secretKeyRef"]["name"], "ch-creds")
         toml = tomllib.loads(d["attrib/templates/configmap.yaml"]["data"]["attrib.toml"])
         self.assertEqual(toml["kafka"]["properties"]["security.protocol"], "SASL_SSL")
         self.assertNotIn("sasl.password", toml["kafka"]["properties"])

@@ -197,8 +197,11 @@ fn startup_stops_at_once_on_what_waiting_cannot_fix_and_on_sigterm_while_it_wait
 
     // Refused credentials: no retrying, a clear message that names the server.
     let started = Instant::now();
-    let mut run =
-        spawn(&infra, "", &[("ATTRIB_CLICKHOUSE_USER", "default"), ("ATTRIB_CLICKHOUSE_PASSWORD", "not-the-password")]);
+    let mut run = spawn(
+        &infra,
+        "",
+        &[("ATTRIB_CLICKHOUSE__USER", "default"), ("ATTRIB_CLICKHOUSE__PASSWORD", "not-the-password")],
+    );
     let status = wait(&mut run.0, Duration::from_secs(60)).expect("exited");
     let message = stderr(&mut run.0);
     assert!(!status.success(), "a refused password is an error");

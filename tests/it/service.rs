@@ -159,7 +159,7 @@ impl Setup {
                 reconcile(&month, Source::Dir(&self.dir.path().join("batch")), &config).expect("batch side");
             let from_ch = reconcile(
                 &month,
-                Source::ClickHouse { url: &self.infra.clickhouse, database: &self.database, tls: Default::default() },
+                Source::ClickHouse { url: &self.infra.clickhouse, database: &self.database, access: Default::default() },
                 &config,
             )
             .expect("ClickHouse side");
@@ -395,6 +395,7 @@ fn the_service_ledger_equals_batch_replays_change_nothing_and_bad_input_goes_to_
     let effective =
         log.lines().find(|l| l.contains("effective configuration")).expect("the effective configuration is logged");
     assert!(effective.contains(&s.infra.clickhouse) && effective.contains(&s.infra.brokers), "{effective}");
+    assert!(effective.contains("password_set"), "whether credentials are set is logged: {effective}");
     assert!(!log.to_lowercase().contains(needle), "a log line holds the raw address");
     // The first run sent them; the replay run sent them again (at-least-once), same bytes.
     assert!(dlq.len() >= rejected, "{} of {rejected} rejected web events in the DLQ", dlq.len());

@@ -48,17 +48,27 @@ pub enum Error {
     Unreadable { view: String, column: &'static str, value: String },
 }
 
-/// A client for `url` (optionally bound to a database): plain HTTP, or HTTPS verified as `tls`
-/// says. RowBinary without schema validation, which ClickHouse 18.16 needs and current servers
-/// accept. Fails only on TLS settings that cannot be used (an unreadable CA file, say).
-pub fn connect(url: &str, database: Option<&str>, tls: &Tls) -> Result<Client, Error> {
+/// How to reach a server: TLS for `https://` URLs, and the credentials (none: the server's
+/// `default` user).
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub tls: Tls,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A client for `url` (optionally bound to a database): plain HTTP, or HTTPS verified as
+/// `access.tls` says. RowBinary without schema validation, which ClickHouse 18.16 needs and
+/// current servers accept. Fails only on TLS settings that cannot be used (an unreadable CA
+/// file, say).
+pub fn connect(url: &str, database: Option<&str>, access: &Access) -> Result<Client, Error> {
     let https = url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
-    let base = if https { tls::https_client(tls)? } else { Client::default() };
+    let base = if https { tls::https_client(&access.tls)? } else { Client::default() };
     let mut client = base.with_url(url).with_validation(false);
-    if let Ok(user) = std::env::var("ATTRIB_CLICKHOUSE_USER") {
+    if let Some(user) = &access.user {
         client = client.with_user(user);
     }
-    if let Ok(password) = std::env::var("ATTRIB_CLICKHOUSE_PASSWORD") {
+    if let Some(password) = &access.password {
         client = client.with_password(password);
     }
     if let Some(db) = database {

@@ -102,16 +102,16 @@ pub struct MigrationReport {
 pub async fn migrate(
     url: &str,
     database: &str,
-    tls: &crate::Tls,
+    access: &crate::Access,
     attempts: &Attempts<'_>,
 ) -> Result<MigrationReport, Error> {
     if !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || database.is_empty() {
         return Err(Error::Config(format!("database name {database:?} must be letters, digits and underscores")));
     }
-    let server = connect(url, None, tls)?;
+    let server = connect(url, None, access)?;
     let create_database = format!("CREATE DATABASE IF NOT EXISTS {database}");
     attempts.call(|| server.query(&create_database).execute()).await?;
-    let client = connect(url, Some(database), tls)?;
+    let client = connect(url, Some(database), access)?;
     attempts
         .call(|| {
             client

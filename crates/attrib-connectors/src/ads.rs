@@ -44,6 +44,9 @@ pub struct MetaConfig {
     pub ad_account_ids: Vec<String>,
     pub token_env: String,
     pub token_file: String,
+    /// The token itself: a secret, from `ATTRIB_CONNECTORS__META__TOKEN`, never the file.
+    #[serde(skip_serializing)]
+    pub token: attrib_secret::Secret,
     pub interval_secs: u64,
     pub requests_per_second: f64,
     #[serde(flatten)]
@@ -58,6 +61,7 @@ impl Default for MetaConfig {
             ad_account_ids: Vec::new(),
             token_env: "META_ACCESS_TOKEN".into(),
             token_file: String::new(),
+            token: attrib_secret::Secret::default(),
             interval_secs: 3600,
             requests_per_second: 2.0,
             window: SpendWindow::default(),
@@ -81,6 +85,9 @@ pub struct LinkedInConfig {
     pub pivot: String,
     pub token_env: String,
     pub token_file: String,
+    /// The token itself: a secret, from `ATTRIB_CONNECTORS__LINKEDIN__TOKEN`, never the file.
+    #[serde(skip_serializing)]
+    pub token: attrib_secret::Secret,
     pub interval_secs: u64,
     pub requests_per_second: f64,
     #[serde(flatten)]
@@ -97,6 +104,7 @@ impl Default for LinkedInConfig {
             pivot: "CREATIVE".into(),
             token_env: "LINKEDIN_ACCESS_TOKEN".into(),
             token_file: String::new(),
+            token: attrib_secret::Secret::default(),
             interval_secs: 3600,
             requests_per_second: 1.0,
             window: SpendWindow::default(),

@@ -32,6 +32,9 @@ pub struct HubSpotConfig {
     pub token_env: String,
     /// Or a file holding it (e.g. a mounted Secret).
     pub token_file: String,
+    /// The token itself: a secret, from `ATTRIB_CONNECTORS__HUBSPOT__TOKEN`, never the file.
+    #[serde(skip_serializing)]
+    pub token: attrib_secret::Secret,
     pub page_size: u32,
     pub interval_secs: u64,
     pub requests_per_second: f64,
@@ -48,6 +51,7 @@ impl Default for HubSpotConfig {
             base_url: "https://api.hubapi.com".into(),
             token_env: "HUBSPOT_TOKEN".into(),
             token_file: String::new(),
+            token: attrib_secret::Secret::default(),
             page_size: 100,
             interval_secs: 300,
             requests_per_second: 4.0,

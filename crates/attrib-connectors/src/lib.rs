@@ -157,12 +157,3 @@ impl PassReport {
         records
     }
 }
-
-/// A secret from the environment variable `env` or the file `file` (trailing newline trimmed).
-pub fn secret(env: &str, file: &str) -> Result<Option<String>, ConnectorError> {
-    if !file.is_empty() {
-        let text = std::fs::read_to_string(file).map_err(|e| ConnectorError::Config(format!("reading {file}: {e}")))?;
-        return Ok(Some(text.trim_end().to_string()));
-    }
-    Ok(std::env::var(env).ok().filter(|v| !v.is_empty()))
-}

@@ -2,9 +2,10 @@
 //! client (rate, credentials, headers), its schedule, and its pass.
 
 use crate::http::{Http, HttpPolicy};
-use crate::{ads, ecb, hubspot, salesforce, secret};
+use crate::{ads, ecb, hubspot, salesforce};
 use crate::{ConnectorError, ConnectorMetrics, ConnectorsConfig, CursorStore, PassReport, Sink};
 use attrib_contract::{Currency, Date};
+use attrib_secret::Secret;
 use std::time::Duration;
 
 /// One connector kind.
@@ -44,9 +45,19 @@ pub struct Connector {
     query_token: Option<String>,
 }
 
-fn token(env: &str, file: &str, vendor: &str) -> Result<String, ConnectorError> {
-    secret(env, file)?
-        .ok_or_else(|| ConnectorError::Config(format!("no {vendor} token: set {env} or the connector's token_file")))
+/// A connector's token: `token` (from `ATTRIB_CONNECTORS__<NAME>__TOKEN`), or the file
+/// `token_file` names, or else the variable `token_env` names.
+fn token(value: &Secret, file: &str, env: &str, kind: Kind) -> Result<String, ConnectorError> {
+    let name = kind.name();
+    let key = format!("connectors.{name}.token");
+    let configured = value.or_file(file, &key).map_err(|e| ConnectorError::Config(e.to_string()))?;
+    if let Some(t) = configured.expose() {
+        return Ok(t.to_string());
+    }
+    std::env::var(env).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+        let var = format!("ATTRIB_CONNECTORS__{}__TOKEN", name.to_ascii_uppercase());
+        ConnectorError::Config(format!("no {name} token: set {var} or {key}_file (or {env}, which {key}_env names)"))
+    })
 }
 
 impl Connector {
@@ -58,22 +69,22 @@ impl Connector {
         let (http, interval, query_token) = match kind {
             Kind::HubSpot => {
                 let c = &config.hubspot;
-                let t = token(&c.token_env, &c.token_file, "HubSpot")?;
+                let t = token(&c.token, &c.token_file, &c.token_env, kind)?;
                 (http(c.requests_per_second)?.with_bearer(Some(t)), c.interval_secs, None)
             }
             Kind::Salesforce => {
                 let c = &config.salesforce;
-                let t = token(&c.token_env, &c.token_file, "Salesforce")?;
+                let t = token(&c.token, &c.token_file, &c.token_env, kind)?;
                 (http(c.requests_per_second)?.with_bearer(Some(t)), c.interval_secs, None)
             }
             Kind::Meta => {
                 let c = &config.meta;
-                let t = token(&c.token_env, &c.token_file, "Meta")?;
+                let t = token(&c.token, &c.token_file, &c.token_env, kind)?;
                 (http(c.requests_per_second)?, c.interval_secs, Some(t))
             }
             Kind::LinkedIn => {
                 let c = &config.linkedin;
-                let t = token(&c.token_env, &c.token_file, "LinkedIn")?;
+                let t = token(&c.token, &c.token_file, &c.token_env, kind)?;
                 let client = http(c.requests_per_second)?
                     .with_bearer(Some(t))
                     .with_header("LinkedIn-Version", &c.api_version)

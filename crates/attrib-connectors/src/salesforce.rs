@@ -29,6 +29,9 @@ pub struct SalesforceConfig {
     pub token_env: String,
     /// Or a file holding it.
     pub token_file: String,
+    /// The token itself: a secret, from `ATTRIB_CONNECTORS__SALESFORCE__TOKEN`, never the file.
+    #[serde(skip_serializing)]
+    pub token: attrib_secret::Secret,
     pub interval_secs: u64,
     pub requests_per_second: f64,
     /// Multi-currency orgs have `CurrencyIsoCode`; single-currency orgs use `default_currency`.
@@ -45,6 +48,7 @@ impl Default for SalesforceConfig {
             api_version: "v62.0".into(),
             token_env: "SALESFORCE_ACCESS_TOKEN".into(),
             token_file: String::new(),
+            token: attrib_secret::Secret::default(),
             interval_secs: 300,
             requests_per_second: 5.0,
             multi_currency: false,

@@ -1,5 +1,6 @@
 //! Service configuration: `[kafka]`, `[clickhouse]` and `[service]` sections of the TOML file.
 
+use attrib_secret::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -21,8 +22,13 @@ pub struct KafkaConfig {
     /// than sharing the partitions. Empty: dynamic membership. The chart sets the pod's name.
     pub instance_id: String,
     /// librdkafka properties, passed through (e.g. `"security.protocol" = "SASL_SSL"`).
-    /// Secrets belong in the environment: `ATTRIB_KAFKA_SASL_PASSWORD` sets `sasl.password`.
+    /// `sasl.password` is not one of them: it is the secret `sasl_password`.
     pub properties: BTreeMap<String, String>,
+    /// librdkafka's `sasl.password`: a secret, from `ATTRIB_KAFKA__SASL_PASSWORD` or the file
+    /// `sasl_password_file` names, never from the configuration file.
+    #[serde(skip_serializing)]
+    pub sasl_password: Secret,
+    pub sasl_password_file: String,
 }
 
 impl Default for KafkaConfig {
@@ -35,6 +41,8 @@ impl Default for KafkaConfig {
             topic_prefix: String::new(),
             instance_id: String::new(),
             properties: BTreeMap::new(),
+            sasl_password: Secret::default(),
+            sasl_password_file: String::new(),
         }
     }
 }
@@ -42,10 +50,16 @@ impl Default for KafkaConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseConfig {
-    /// HTTP or HTTPS endpoint. Credentials come from `ATTRIB_CLICKHOUSE_USER` /
-    /// `ATTRIB_CLICKHOUSE_PASSWORD`.
+    /// HTTP or HTTPS endpoint.
     pub url: String,
     pub database: String,
+    /// The user to log in as (empty: the server's `default` user).
+    pub user: String,
+    /// The user's password: a secret, from `ATTRIB_CLICKHOUSE__PASSWORD` or the file
+    /// `password_file` names, never from the configuration file.
+    #[serde(skip_serializing)]
+    pub password: Secret,
+    pub password_file: String,
     /// HTTPS: a PEM bundle of the CAs to trust instead of the system's (empty: the system's).
     pub ca_file: String,
     /// HTTPS: a PEM client certificate and its key, for servers that verify clients.
@@ -58,6 +72,9 @@ impl Default for ClickHouseConfig {
         ClickHouseConfig {
             url: "http://127.0.0.1:8123".into(),
             database: "attrib".into(),
+            user: String::new(),
+            password: Secret::default(),
+            password_file: String::new(),
             ca_file: String::new(),
             client_cert_file: String::new(),
             client_key_file: String::new(),
@@ -66,14 +83,23 @@ impl Default for ClickHouseConfig {
 }
 
 impl ClickHouseConfig {
-    /// The TLS settings of `https://` URLs.
-    pub fn tls(&self) -> attrib_clickhouse::Tls {
+    /// The TLS settings of `https://` URLs and the credentials (`password_file` already read
+    /// into `password`, see `resolve_secrets`).
+    pub fn access(&self) -> attrib_clickhouse::Access {
         let path = |s: &str| (!s.trim().is_empty()).then(|| std::path::PathBuf::from(s.trim()));
-        attrib_clickhouse::Tls {
+        let tls = attrib_clickhouse::Tls {
             ca_file: path(&self.ca_file),
             client_cert_file: path(&self.client_cert_file),
             client_key_file: path(&self.client_key_file),
-        }
+        };
+        let user = (!self.user.trim().is_empty()).then(|| self.user.trim().to_string());
+        attrib_clickhouse::Access { tls, user, password: self.password.expose().map(str::to_string) }
+    }
+
+    /// Reads `password_file` into `password` (an error if both are given). Once, at load.
+    pub fn resolve_secrets(&mut self) -> Result<(), attrib_secret::SecretError> {
+        self.password = self.password.or_file(&self.password_file, "clickhouse.password")?;
+        Ok(())
     }
 }
 
@@ -113,10 +139,16 @@ impl Default for ServiceSettings {
 }
 
 impl KafkaConfig {
+    /// Reads `sasl_password_file` into `sasl_password` (an error if both are given). Once, at load.
+    pub fn resolve_secrets(&mut self) -> Result<(), attrib_secret::SecretError> {
+        self.sasl_password = self.sasl_password.or_file(&self.sasl_password_file, "kafka.sasl_password")?;
+        Ok(())
+    }
+
     pub fn settings(&self) -> attrib_kafka::KafkaSettings {
         let mut properties = self.properties.clone();
-        if let Ok(p) = std::env::var("ATTRIB_KAFKA_SASL_PASSWORD") {
-            properties.insert("sasl.password".into(), p);
+        if let Some(p) = self.sasl_password.expose() {
+            properties.insert("sasl.password".into(), p.to_string());
         }
         if !self.instance_id.is_empty() {
             properties.insert("group.instance.id".into(), self.instance_id.clone());

@@ -261,14 +261,14 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
     let at_clickhouse = format!("ClickHouse at {}", ch.url);
     let retriable = attrib_clickhouse::Error::is_retriable;
     let attempts = startup.attempts("migrate", &at_clickhouse);
-    let tls = ch.tls();
-    match attrib_clickhouse::migrate(&ch.url, &ch.database, &tls, &attempts).await {
+    let access = ch.access();
+    match attrib_clickhouse::migrate(&ch.url, &ch.database, &access, &attempts).await {
         Ok(_) => {}
         Err(attrib_clickhouse::Error::ShutDown) => return Err(Stopped::ShutDown),
         Err(e) => return Err(startup.failed("migrate", &at_clickhouse, &e, e.gave_up())),
     }
-    let client =
-        connect(&ch.url, Some(&ch.database), &tls).map_err(|e| startup.failed("connect", &at_clickhouse, &e, false))?;
+    let client = connect(&ch.url, Some(&ch.database), &access)
+        .map_err(|e| startup.failed("connect", &at_clickhouse, &e, false))?;
     let source_topics: Vec<String> = Topic::ALL.iter().map(|t| settings.topic_name(*t)).collect();
     let all_topics = settings.all_topics();
     let at_brokers = format!("brokers {}", settings.brokers);

@@ -78,9 +78,18 @@ impl Config {
         let file: Config = toml::Value::Table(doc.clone()).try_into().context("invalid configuration")?;
         file.refuse_secrets_in_the_file()?;
         // `ATTRIB_SECTION__KEY[__KEY…]` overlays the file; variables without `__` are not
-        // configuration (credentials such as ATTRIB_CLICKHOUSE_PASSWORD, ATTRIB_LOG_FORMAT).
-        let mut overlays: Vec<(String, String)> =
-            env.filter(|(k, _)| k.starts_with("ATTRIB_") && k.contains("__")).collect();
+        // configuration (ATTRIB_LOG_FORMAT), except the credentials' older names.
+        let env: Vec<(String, String)> = env.filter(|(k, _)| k.starts_with("ATTRIB_")).collect();
+        let mut overlays: Vec<(String, String)> = env.iter().filter(|(k, _)| k.contains("__")).cloned().collect();
+        for (old, new) in RENAMED_VARIABLES {
+            let Some((_, value)) = env.iter().find(|(k, _)| k == old) else { continue };
+            if overlays.iter().any(|(k, _)| k == new) {
+                eprintln!("warning: {old} is ignored: {new} is set (and replaces it)");
+            } else {
+                eprintln!("warning: {old} is deprecated: set {new} instead");
+                overlays.push((new.to_string(), value.clone()));
+            }
+        }
         overlays.sort();
         for (key, value) in overlays {
             let parts: Vec<String> = key["ATTRIB_".len()..].split("__").map(|p| p.to_ascii_lowercase()).collect();
@@ -91,25 +100,56 @@ impl Config {
                     KNOWN_SECTIONS.join(", ")
                 );
             }
-            set_path(&mut doc, &parts, parse_env_value(&value));
             // Each variable checked as it is applied, so an error names the one that caused it.
-            toml::Value::Table(doc.clone())
-                .try_into::<Config>()
-                .map_err(|e| anyhow::anyhow!("environment variable {key}: {e}"))?;
+            // A value that reads as TOML but not as the key's type (a password of digits, a
+            // group named `123`) is taken as the string it was.
+            set_path(&mut doc, &parts, parse_env_value(&value));
+            if toml::Value::Table(doc.clone()).try_into::<Config>().is_err() {
+                set_path(&mut doc, &parts, toml::Value::String(value.clone()));
+                toml::Value::Table(doc.clone())
+                    .try_into::<Config>()
+                    .map_err(|e| anyhow::anyhow!("environment variable {key}: {e}"))?;
+            }
         }
-        let config: Config = toml::Value::Table(doc).try_into().context("invalid configuration")?;
+        let mut config: Config = toml::Value::Table(doc).try_into().context("invalid configuration")?;
         config.validate()?;
+        config.clickhouse.resolve_secrets()?;
+        config.kafka.resolve_secrets()?;
         Ok(config)
     }
 
-    /// Secrets do not belong in a file that lands in a ConfigMap or a repository.
+    /// Secrets do not belong in a file that lands in a ConfigMap or a repository: each has a
+    /// variable (`ATTRIB_SECTION__KEY`, like every override) and a `<key>_file` sibling.
     fn refuse_secrets_in_the_file(&self) -> Result<()> {
-        for key in self.kafka.properties.keys() {
-            if key.eq_ignore_ascii_case("sasl.password") {
-                bail!("kafka.properties.\"sasl.password\" in the configuration file: set ATTRIB_KAFKA_SASL_PASSWORD instead");
+        let refuse = |key: &str| -> Result<()> {
+            let var = format!("ATTRIB_{}", key.replace('.', "__").to_ascii_uppercase());
+            bail!("{key} in the configuration file: secrets stay out of it; set {var} or {key}_file instead")
+        };
+        if self.kafka.properties.keys().any(|k| k.eq_ignore_ascii_case("sasl.password")) {
+            bail!(
+                "kafka.properties.\"sasl.password\" in the configuration file: secrets stay out of it; \
+                 set ATTRIB_KAFKA__SASL_PASSWORD or kafka.sasl_password_file instead"
+            );
+        }
+        for (key, secret) in self.secrets() {
+            if secret.is_set() {
+                refuse(key)?;
             }
         }
         Ok(())
+    }
+
+    /// Every secret of the configuration, by key.
+    pub fn secrets(&self) -> [(&'static str, &attrib_secret::Secret); 6] {
+        let c = &self.connectors;
+        [
+            ("clickhouse.password", &self.clickhouse.password),
+            ("kafka.sasl_password", &self.kafka.sasl_password),
+            ("connectors.hubspot.token", &c.hubspot.token),
+            ("connectors.salesforce.token", &c.salesforce.token),
+            ("connectors.meta.token", &c.meta.token),
+            ("connectors.linkedin.token", &c.linkedin.token),
+        ]
     }
 
     /// Checks values that types alone do not.
@@ -162,6 +202,14 @@ impl Config {
         }
     }
 }
+
+/// The credentials' variables before they followed `ATTRIB_SECTION__KEY`: still read, with a
+/// warning.
+const RENAMED_VARIABLES: [(&str, &str); 3] = [
+    ("ATTRIB_CLICKHOUSE_USER", "ATTRIB_CLICKHOUSE__USER"),
+    ("ATTRIB_CLICKHOUSE_PASSWORD", "ATTRIB_CLICKHOUSE__PASSWORD"),
+    ("ATTRIB_KAFKA_SASL_PASSWORD", "ATTRIB_KAFKA__SASL_PASSWORD"),
+];
 
 const KNOWN_SECTIONS: &[&str] = &["journeys", "models", "reporting", "kafka", "clickhouse", "service", "connectors"];
 
@@ -241,7 +289,62 @@ mod tests {
         assert!(ok.is_ok());
         let e = Config::from_toml_with_env("[kafka.properties]\n\"sasl.password\" = \"hunter2\"\n", env(&[]))
             .expect_err("password in the file");
-        assert!(e.to_string().contains("ATTRIB_KAFKA_SASL_PASSWORD") && !e.to_string().contains("hunter2"), "{e}");
+        assert!(e.to_string().contains("ATTRIB_KAFKA__SASL_PASSWORD") && !e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn every_secret_follows_one_scheme_variable_or_file_never_the_file_itself() {
+        let dir = std::env::temp_dir().join(format!("attrib-config-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pw = dir.join("ch-password");
+        std::fs::write(&pw, "from-file\n").unwrap();
+        // From the variables of the overlay, digits and all.
+        let c = Config::from_toml_with_env(
+            "[clickhouse]\nuser = \"attrib\"\n",
+            env(&[
+                ("ATTRIB_CLICKHOUSE__PASSWORD", "12345"),
+                ("ATTRIB_KAFKA__SASL_PASSWORD", "true"),
+                ("ATTRIB_CONNECTORS__HUBSPOT__TOKEN", "pat-1"),
+            ]),
+        )
+        .expect("secrets from the environment");
+        let access = c.clickhouse.access();
+        assert_eq!((access.user.as_deref(), access.password.as_deref()), (Some("attrib"), Some("12345")));
+        assert_eq!(c.kafka.settings().properties.get("sasl.password").map(String::as_str), Some("true"));
+        assert_eq!(c.connectors.hubspot.token.expose(), Some("pat-1"));
+        assert!(!format!("{c:?}").contains("12345") && !format!("{c:?}").contains("pat-1"));
+        // From a mounted file, named in the file or by a variable.
+        let toml = format!("[clickhouse]\npassword_file = {:?}\n", pw.display().to_string());
+        let c = Config::from_toml_with_env(&toml, env(&[])).expect("password file");
+        assert_eq!(c.clickhouse.access().password.as_deref(), Some("from-file"));
+        let both = Config::from_toml_with_env(&toml, env(&[("ATTRIB_CLICKHOUSE__PASSWORD", "x")])).expect_err("both");
+        assert!(both.to_string().contains("clickhouse.password") && both.to_string().contains("set one"), "{both}");
+        let missing = Config::from_toml_with_env("", env(&[("ATTRIB_KAFKA__SASL_PASSWORD_FILE", "/nonexistent/pw")]))
+            .expect_err("missing file");
+        assert!(missing.to_string().contains("kafka.sasl_password_file /nonexistent/pw"), "{missing}");
+        // Never in the file: the error names the variable and the file key, not the value.
+        for (toml, var) in [
+            ("[clickhouse]\npassword = \"hunter2\"\n", "ATTRIB_CLICKHOUSE__PASSWORD"),
+            ("[kafka]\nsasl_password = \"hunter2\"\n", "ATTRIB_KAFKA__SASL_PASSWORD"),
+            ("[connectors.meta]\ntoken = \"hunter2\"\n", "ATTRIB_CONNECTORS__META__TOKEN"),
+        ] {
+            let e = Config::from_toml_with_env(toml, env(&[])).expect_err(toml).to_string();
+            assert!(e.contains(var) && e.contains("_file") && !e.contains("hunter2"), "{e}");
+        }
+        // The older names still work.
+        let c = Config::from_toml_with_env(
+            "",
+            env(&[
+                ("ATTRIB_CLICKHOUSE_USER", "u"),
+                ("ATTRIB_CLICKHOUSE_PASSWORD", "p"),
+                ("ATTRIB_KAFKA_SASL_PASSWORD", "k"),
+            ]),
+        )
+        .expect("deprecated names");
+        assert_eq!(c.clickhouse.access().password.as_deref(), Some("p"));
+        assert_eq!(c.clickhouse.user, "u");
+        assert!(c.kafka.sasl_password.is_set());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

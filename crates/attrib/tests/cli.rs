@@ -68,6 +68,8 @@ fn validate_prints_the_effective_configuration_redacted_and_loadable() {
     let out = Command::new(env!("CARGO_BIN_EXE_attrib"))
         .args(["validate", "--print", "--config", file.to_str().expect("utf-8")])
         .env("ATTRIB_KAFKA__BROKERS", "kafka-1:9093")
+        .env("ATTRIB_CLICKHOUSE__PASSWORD", "s3cret-ch")
+        .env("ATTRIB_CONNECTORS__META__TOKEN", "s3cret-meta")
         .output()
         .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -75,6 +77,11 @@ fn validate_prints_the_effective_configuration_redacted_and_loadable() {
     assert!(printed.contains("brokers = \"kafka-1:9093\""), "the environment is applied: {printed}");
     assert!(printed.contains("lookback_days") && printed.contains("[connectors.hubspot]"), "defaults are shown");
     assert!(!printed.contains("hunter2") && printed.contains("\"ssl.key.password\" = \"***\""), "{printed}");
+    assert!(!printed.contains("s3cret"), "secrets are never printed: {printed}");
+    assert!(
+        printed.starts_with("# secrets set (not shown): clickhouse.password, connectors.meta.token\n"),
+        "{printed}"
+    );
     // What it prints is a configuration the binary accepts.
     let again = dir.join("printed.toml");
     std::fs::write(&again, &printed).expect("write");

@@ -30,7 +30,7 @@ pub fn run(args: Args) -> Result<()> {
     let report = crate::service::runtime()?.block_on(attrib_clickhouse::migrate(
         &cfg.clickhouse.url,
         &cfg.clickhouse.database,
-        &cfg.clickhouse.tls(),
+        &cfg.clickhouse.access(),
         &attrib_clickhouse::Attempts::Once,
     ))?;
     if json {

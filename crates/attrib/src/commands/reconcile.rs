@@ -13,7 +13,7 @@ use std::path::Path;
 /// Where the ledger and the CRM history are read from.
 pub enum Source<'a> {
     Dir(&'a Path),
-    ClickHouse { url: &'a str, database: &'a str, tls: attrib_clickhouse::Tls },
+    ClickHouse { url: &'a str, database: &'a str, access: attrib_clickhouse::Access },
 }
 
 impl<'a> Source<'a> {
@@ -30,7 +30,7 @@ impl<'a> Source<'a> {
             (None, Some(url)) => Ok(Source::ClickHouse {
                 url,
                 database: database.unwrap_or(&config.clickhouse.database),
-                tls: config.clickhouse.tls(),
+                access: config.clickhouse.access(),
             }),
             (None, None) => bail!("give --input DIR or --clickhouse URL"),
         }
@@ -62,8 +62,8 @@ pub fn reconcile(month: &str, source: Source<'_>, config: &Config) -> Result<Mon
                 fx_table(fx.into_iter().map(|r| (r.date, r.currency, r.rate_to_reporting))),
             )
         }
-        Source::ClickHouse { url, database, tls } => crate::service::runtime()?.block_on(async {
-            let client = attrib_clickhouse::connect(url, Some(database), &tls)?;
+        Source::ClickHouse { url, database, access } => crate::service::runtime()?.block_on(async {
+            let client = attrib_clickhouse::connect(url, Some(database), &access)?;
             let deals = attrib_clickhouse::deal_versions(&client).await?;
             let credits = attrib_clickhouse::live_credits(&client).await?;
             let fx = attrib_clickhouse::fx_rates(&client).await?;

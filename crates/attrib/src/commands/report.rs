@@ -31,8 +31,8 @@ pub fn load(source: Source<'_>) -> Result<ReportData> {
             reconciliation: read_file(dir, RECONCILIATION)?,
             source: dir.display().to_string(),
         }),
-        Source::ClickHouse { url, database, tls } => crate::service::runtime()?.block_on(async {
-            let client = attrib_clickhouse::connect(url, Some(database), &tls)?;
+        Source::ClickHouse { url, database, access } => crate::service::runtime()?.block_on(async {
+            let client = attrib_clickhouse::connect(url, Some(database), &access)?;
             Ok(ReportData {
                 facts: read_view(&client, KPI_DAILY).await?,
                 time_to_conversion: read_view(&client, TIME_TO_CONVERSION).await?,

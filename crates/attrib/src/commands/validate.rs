@@ -34,7 +34,10 @@ fn effective_toml(cfg: &Config) -> Result<String> {
             *value = "***".into();
         }
     }
-    Ok(toml::to_string(&shown)?)
+    // Secrets are never printed (nor serialisable); say which are set, as TOML comments.
+    let set: Vec<&str> = cfg.secrets().iter().filter(|(_, s)| s.is_set()).map(|(k, _)| *k).collect();
+    let note = if set.is_empty() { "none".to_string() } else { set.join(", ") };
+    Ok(format!("# secrets set (not shown): {note}\n{}", toml::to_string(&shown)?))
 }
 
 pub fn run(args: Args) -> Result<()> {
