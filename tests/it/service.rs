@@ -159,7 +159,11 @@ impl Setup {
                 reconcile(&month, Source::Dir(&self.dir.path().join("batch")), &config).expect("batch side");
             let from_ch = reconcile(
                 &month,
-                Source::ClickHouse { url: &self.infra.clickhouse, database: &self.database, access: Default::default() },
+                Source::ClickHouse {
+                    url: &self.infra.clickhouse,
+                    database: &self.database,
+                    access: Default::default(),
+                },
                 &config,
             )
             .expect("ClickHouse side");
