@@ -42,21 +42,34 @@ pub struct EcbCursor {
 /// One day of the feed: (date, [(currency, EUR→currency rate as text)]).
 pub type FeedDay = (String, Vec<(String, String)>);
 
-/// Reads `<Cube time='…'>` days and their `<Cube currency='…' rate='…'/>` entries.
+/// Reads `<Cube time='…'>` days and their `<Cube currency='…' rate='…'/>` entries with an XML
+/// parser (quick-xml): comments, CDATA, escapes and either quote are read as XML reads them,
+/// and a feed that is not well-formed XML is an error, not a partial list.
 pub fn parse_feed(xml: &str) -> Result<Vec<FeedDay>, String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
     let mut days: Vec<FeedDay> = Vec::new();
-    for tag in xml.split('<').skip(1) {
-        let Some(body) = tag.strip_prefix("Cube") else { continue };
-        let body = body.split('>').next().unwrap_or_default();
-        let attr = |name: &str| -> Option<String> {
-            let at = body.find(&format!("{name}="))? + name.len() + 1;
-            let quote = body[at..].chars().next()?;
-            let rest = &body[at + 1..];
-            Some(rest[..rest.find(quote)?].to_string())
+    loop {
+        let event = reader.read_event().map_err(|e| format!("not XML at byte {}: {e}", reader.error_position()))?;
+        let cube = match &event {
+            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"Cube" => e,
+            Event::Eof => break,
+            _ => continue,
         };
-        if let Some(time) = attr("time") {
+        let (mut time, mut currency, mut rate) = (None, None, None);
+        for attribute in cube.attributes() {
+            let attribute = attribute.map_err(|e| format!("a <Cube> attribute: {e}"))?;
+            let value = attribute.unescape_value().map_err(|e| format!("a <Cube> attribute: {e}"))?.into_owned();
+            match attribute.key.local_name().as_ref() {
+                b"time" => time = Some(value),
+                b"currency" => currency = Some(value),
+                b"rate" => rate = Some(value),
+                _ => {}
+            }
+        }
+        if let Some(time) = time {
             days.push((time, Vec::new()));
-        } else if let (Some(currency), Some(rate)) = (attr("currency"), attr("rate")) {
+        } else if let (Some(currency), Some(rate)) = (currency, rate) {
             let day = days.last_mut().ok_or("a rate outside any <Cube time=…> day")?;
             day.1.push((currency, rate));
         }
@@ -179,6 +192,14 @@ mod tests {
         assert_eq!(days[0].0, "2026-11-20");
         assert_eq!(days[0].1[0], ("USD".to_string(), "1.0825".to_string()));
         assert!(parse_feed("<html>maintenance</html>").is_err());
+        // What XML allows and a text search would misread: a commented-out day, escapes, CDATA.
+        let tricky = "<Cube><!-- <Cube time='1999-01-01'> --><Cube time=\"2026-11-21\"><![CDATA[<Cube currency='XXX' rate='9'/>]]>\
+                      <Cube rate='1.08' currency='U&#x53;D'/></Cube></Cube>";
+        assert_eq!(
+            parse_feed(tricky).expect("feed"),
+            vec![("2026-11-21".to_string(), vec![("USD".to_string(), "1.08".to_string())])]
+        );
+        assert!(parse_feed("<Cube><Cube time='2026-11-21'></Cbe></Cube>").is_err(), "malformed");
     }
 
     #[test]

@@ -1,56 +1,25 @@
-//! A small progress bar on stderr, shown only when stderr is a terminal.
+//! A progress bar on stderr (indicatif), drawn only when stderr is a terminal.
 
-use std::io::{IsTerminal, Write};
-use std::time::Instant;
+use indicatif::{ProgressBar, ProgressStyle};
 
-pub struct Progress {
-    label: String,
-    total: u64,
-    done: u64,
-    shown: bool,
-    started: Instant,
-    last_draw: Instant,
-}
+pub struct Progress(ProgressBar);
 
 impl Progress {
     pub fn new(label: &str, total: u64) -> Self {
-        let now = Instant::now();
-        Progress {
-            label: label.to_string(),
-            total: total.max(1),
-            done: 0,
-            shown: std::io::stderr().is_terminal(),
-            started: now,
-            last_draw: now,
-        }
+        // indicatif's stderr target hides itself when stderr is not a terminal (CI, logs).
+        let bar = ProgressBar::new(total.max(1));
+        let style = ProgressStyle::with_template("  {msg:<22} {bar:30} {percent:>3}%  {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_message(label.to_string());
+        Progress(bar)
     }
 
     pub fn advance(&mut self, n: u64) {
-        self.done = (self.done + n).min(self.total);
-        if self.shown && self.last_draw.elapsed().as_millis() >= 100 {
-            self.draw();
-        }
+        self.0.inc(n);
     }
 
-    fn draw(&mut self) {
-        self.last_draw = Instant::now();
-        let width = 30;
-        let filled = (self.done * width / self.total) as usize;
-        let bar: String = "█".repeat(filled) + &"░".repeat(width as usize - filled);
-        eprint!(
-            "\r  {:<22} {bar} {:>3}%  {:.1}s",
-            self.label,
-            self.done * 100 / self.total,
-            self.started.elapsed().as_secs_f64()
-        );
-        let _ = std::io::stderr().flush();
-    }
-
-    pub fn finish(mut self) {
-        self.done = self.total;
-        if self.shown {
-            self.draw();
-            eprintln!();
-        }
+    pub fn finish(self) {
+        self.0.finish();
     }
 }

@@ -102,31 +102,17 @@ pub fn run(cfg: Config, stop_when_caught_up: bool) -> Result<()> {
     })
 }
 
-/// GETs an `http://host:port/path` URL and succeeds on a 200 answer within `timeout`.
-/// Plain std networking: the container's health check needs no curl.
+/// GETs `url` and succeeds on a 200 answer within `timeout` (reqwest: HTTP or HTTPS, proxies
+/// and redirects as any client; the container's health check needs no curl).
 pub fn probe(url: &str, timeout: Duration) -> Result<()> {
-    use std::io::{Read, Write};
-    use std::net::ToSocketAddrs;
-    let rest = url.strip_prefix("http://").with_context(|| format!("{url}: only http:// URLs"))?;
-    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
-    let addr = authority
-        .to_socket_addrs()
-        .with_context(|| format!("resolving {authority}"))?
-        .next()
-        .with_context(|| format!("{authority}: no address"))?;
-    let mut stream =
-        std::net::TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {url}"))?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    // One write: a request split over segments can meet a server that answers after the first.
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes())?;
-    let mut head = [0u8; 64];
-    let n = stream.read(&mut head).with_context(|| format!("reading the answer of {url}"))?;
-    let status_line = String::from_utf8_lossy(&head[..n]);
-    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
-    anyhow::ensure!(status == "200", "{url} answered {:?}", status_line.lines().next().unwrap_or_default());
-    Ok(())
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async {
+        let client = reqwest::Client::builder().timeout(timeout).build().context("building the HTTP client")?;
+        let answer = client.get(url).send().await.with_context(|| format!("GET {url}"))?;
+        let status = answer.status();
+        anyhow::ensure!(status == reqwest::StatusCode::OK, "{url} answered {status}");
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -166,10 +152,11 @@ mod tests {
     #[test]
     fn the_probe_accepts_200_and_rejects_anything_else() {
         let t = Duration::from_secs(2);
-        assert!(probe(&serve_once("HTTP/1.1 200 OK\r\n\r\nok"), t).is_ok());
-        let err = probe(&serve_once("HTTP/1.1 503 Service Unavailable\r\n\r\n"), t).expect_err("503");
+        assert!(probe(&serve_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), t).is_ok());
+        let err =
+            probe(&serve_once("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"), t).expect_err("503");
         assert!(err.to_string().contains("503"), "{err}");
         assert!(probe("http://127.0.0.1:1/healthz", t).is_err(), "nothing listening");
-        assert!(probe("https://example.org/", t).is_err(), "https is refused, not faked");
+        assert!(probe("ftp://127.0.0.1/healthz", t).is_err(), "not an HTTP URL");
     }
 }
