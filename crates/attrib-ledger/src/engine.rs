@@ -4,7 +4,7 @@
 
 use crate::credits::{attribute_journey, model_versions, AttributionConfig, ConversionRow, CreditRow, JourneyCredits};
 use crate::finance::DealVersionRow;
-use crate::fit::{fit_data_driven_par, FitReport};
+use crate::fit::{fit_data_driven, FitReport};
 use crate::fx::FxTable;
 use crate::incremental::Change;
 use crate::kpi::{engagement_counts, kpi_facts, EngagementRow, KpiFact, KpiInputs};
@@ -341,7 +341,7 @@ impl Engine {
         each: impl FnMut(T) -> Result<(), E> + Send,
     ) -> Result<Vec<FitReport>, E> {
         let store = &self.store;
-        let mut fits = fit_data_driven_par(
+        let mut fits = fit_data_driven(
             &store.person_roots_unordered(),
             |r| store.journey(*r),
             threads,

@@ -15,7 +15,6 @@ use attrib_models::{
     WeightedPath,
 };
 use serde::Serialize;
-use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 
 /// What a data-driven model learnt for one conversion type.
@@ -171,22 +170,11 @@ impl PathCounts<'_> {
     }
 }
 
-/// Builds the training paths of every conversion type from the journeys, in
-/// `ConversionType::ALL` order. `data_end` is the latest event time. Journeys are taken one
-/// at a time (by value or by reference), so the population is never materialised at once.
-pub fn training_sets<'a, J: Borrow<Journey<'a>>>(
-    journeys: impl IntoIterator<Item = J>,
-    config: &AttributionConfig,
-    data_end: Option<Timestamp>,
-) -> Vec<(ConversionType, TrainingSet)> {
-    let mut counts = TrainingCounts::new(config, data_end);
-    journeys.into_iter().for_each(|j| counts.add(j.borrow()));
-    counts.into_sets()
-}
-
-/// `training_sets` of the journeys of `roots`, counted on up to `threads` threads (the counts
-/// are integers, so the split changes nothing).
-fn training_sets_par<'a, R: Sync>(
+/// The training paths of every conversion type, in `ConversionType::ALL` order, from the
+/// journeys of `roots` (built one at a time, so the population is never held as journeys at
+/// once), counted on up to `threads` threads (the counts are integers, so the split changes
+/// nothing). `data_end` is the latest event time.
+pub fn training_sets<'a, R: Sync>(
     roots: &[R],
     journey: impl Fn(&R) -> Journey<'a> + Sync,
     threads: usize,
@@ -281,21 +269,9 @@ fn fit_version(model: Model, kind: ConversionType, set: &TrainingSet, params: &s
     format!("{model}-{kind}-{:016x}", fnv1a(text.as_bytes()))
 }
 
-/// Fits every data-driven model enabled in `config`, once per conversion type.
-pub fn fit_data_driven<'a, J: Borrow<Journey<'a>>>(
-    journeys: impl IntoIterator<Item = J>,
-    config: &AttributionConfig,
-    data_end: Option<Timestamp>,
-) -> DataDrivenFits {
-    if !config.models.iter().any(|m| m.is_data_driven()) {
-        return DataDrivenFits::default();
-    }
-    fit_sets(training_sets(journeys, config, data_end), config)
-}
-
-/// `fit_data_driven` over the journeys of `roots`, with the paths counted on up to `threads`
-/// threads: the same fits.
-pub fn fit_data_driven_par<'a, R: Sync>(
+/// Fits every data-driven model enabled in `config`, once per conversion type, on the journeys
+/// of `roots` (see `training_sets`).
+pub fn fit_data_driven<'a, R: Sync>(
     roots: &[R],
     journey: impl Fn(&R) -> Journey<'a> + Sync,
     threads: usize,
@@ -305,7 +281,7 @@ pub fn fit_data_driven_par<'a, R: Sync>(
     if !config.models.iter().any(|m| m.is_data_driven()) {
         return DataDrivenFits::default();
     }
-    fit_sets(training_sets_par(roots, journey, threads, config, data_end), config)
+    fit_sets(training_sets(roots, journey, threads, config, data_end), config)
 }
 
 fn fit_sets(sets: Vec<(ConversionType, TrainingSet)>, config: &AttributionConfig) -> DataDrivenFits {

@@ -20,9 +20,7 @@ pub use credits::{
 };
 pub use engine::{Engine, Ledger, Outcome, Restore, TopicCounts};
 pub use finance::{reconcile_month, Adjustment, DealVersionRow, MonthReconciliation, ReconciliationLine};
-pub use fit::{
-    fit_data_driven, fit_data_driven_par, training_sets, DataDrivenFits, FitReport, Fitted, TrainingSet, TypeFit,
-};
+pub use fit::{fit_data_driven, training_sets, DataDrivenFits, FitReport, Fitted, TrainingSet, TypeFit};
 pub use fx::{FxStatus, FxTable, ReportedAmount, ReportingConfig};
 pub use incremental::{Change, Changes, IncrementalLedger, LiveRows, TouchRow};
 pub use kpi::{

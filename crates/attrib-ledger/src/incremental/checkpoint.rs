@@ -2,7 +2,7 @@
 //! them knows what ClickHouse holds without reading the ledger back.
 
 use super::*;
-use crate::fit::fit_data_driven_par;
+use crate::fit::fit_data_driven;
 use attrib_identity::checkpoint::{CheckpointWriter, CodecError, Decoder, Encoder};
 
 const OWN_NAME: u8 = 40;
@@ -156,8 +156,7 @@ impl IncrementalLedger {
         let store = engine.store();
         let latest = store.latest_event_time();
         let threads = crate::parallel::available_threads();
-        self.fits =
-            fit_data_driven_par(&store.person_roots_unordered(), |r| store.journey(*r), threads, config, latest);
+        self.fits = fit_data_driven(&store.person_roots_unordered(), |r| store.journey(*r), threads, config, latest);
         self.versions = model_versions(config, &self.fits);
     }
 }
