@@ -244,9 +244,9 @@ pub fn chromium() -> Option<PathBuf> {
     None
 }
 
-/// Runs headless Chromium on a local file with `mode` (`--dump-dom`, `--screenshot=…`) and the
-/// flags this closed network needs; returns stdout.
-pub fn headless_chromium(chromium: &Path, page: &Path, mode: &[&str]) -> String {
+/// Runs headless Chromium on a local file in a window `width` CSS pixels wide with `mode`
+/// (`--dump-dom`, `--screenshot=…`) and the flags this closed network needs; returns stdout.
+pub fn headless_chromium(chromium: &Path, page: &Path, width: u32, mode: &[&str]) -> String {
     let profile = TempDir::new("chromium-profile");
     let out = std::process::Command::new(chromium)
         .args([
@@ -258,8 +258,9 @@ pub fn headless_chromium(chromium: &Path, page: &Path, mode: &[&str]) -> String 
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            "--window-size=1200,3000",
+            "--hide-scrollbars",
         ])
+        .arg(format!("--window-size={width},3000"))
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(mode)
         .arg(format!("file://{}", page.display()))

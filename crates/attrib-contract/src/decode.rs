@@ -7,6 +7,7 @@
 use crate::json::{Json, Members};
 use crate::time::{Date, Timestamp};
 use crate::types::*;
+use crate::Money;
 use std::fmt;
 
 /// Why a record was rejected, and where.

@@ -6,12 +6,14 @@
 mod decode;
 mod encode;
 mod json;
+mod money;
 mod name;
 mod time;
 mod types;
 
 pub use decode::{decode, decode_value, is_positive_decimal, DecodeError, Problem};
 pub use encode::encode;
+pub use money::Money;
 pub use name::Name;
 pub use time::{Date, Duration, Text, Timestamp};
 pub use types::*;

@@ -1,6 +1,7 @@
 //! Typed records of the wire contract v1 (DESIGN.md §2).
 
 use crate::time::{Date, Timestamp};
+use crate::Money;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -29,7 +30,7 @@ macro_rules! wire_enum {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+                f.pad(self.as_str())
             }
         }
 
@@ -176,7 +177,7 @@ impl Currency {
 
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -217,13 +218,6 @@ impl<'de> Deserialize<'de> for Date {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         Date::parse(&s).ok_or_else(|| D::Error::custom(format!("not a date (YYYY-MM-DD): {s:?}")))
     }
-}
-
-/// An exact amount of money in minor units (cents) of its currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Money {
-    pub minor: i64,
-    pub currency: Currency,
 }
 
 /// UTM parameters as sent; comparisons trim and lower-case them later.

@@ -47,7 +47,7 @@ attrib_contract::serde_by_name!(Channel, "channel");
 
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

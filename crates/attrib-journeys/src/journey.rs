@@ -84,7 +84,7 @@ attrib_contract::serde_by_name!(ConversionType, "conversion type");
 
 impl fmt::Display for ConversionType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

@@ -29,7 +29,7 @@ pub use kpi::{
     LedgerReconciliationLine, Reconciliation, TimeToConversion,
 };
 pub use spend::{AdDay, SpendEntry, SpendRow};
-pub use totals::{KpiCells, LedgerTotals, WeightSum};
+pub use totals::{KpiCells, LedgerTotals, WeightSum, UNKNOWN_PUBLISHER};
 
 #[cfg(test)]
 mod kpi_tests;

@@ -32,6 +32,10 @@ impl WeightSum {
     }
 }
 
+/// The publisher group of social credits whose touch names no publisher (a session classed as
+/// social by its UTM or referrer).
+pub const UNKNOWN_PUBLISHER: &str = "unknown publisher";
+
 /// The credit-side dimensions of one KPI fact (the text comes only when the table is built).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct CellKey {
@@ -148,8 +152,9 @@ pub struct LedgerTotals {
     month_credited: HashMap<MonthCreditKey, i64>,
     /// Conversions and seconds to convert (of those with touches) per type.
     seconds: BTreeMap<&'static str, (u64, Vec<i64>)>,
-    /// Social credits per (model, currency, actor type): who published what earned.
-    actors: HashMap<(Model, Currency, ActorType), (i64, WeightSum)>,
+    /// Social credits per (model, currency, actor type): who published what earned. `None`:
+    /// a social touch with no known publisher (a session classed social by its UTM or referrer).
+    actors: HashMap<(Model, Currency, Option<ActorType>), (i64, WeightSum)>,
     credit_rows: u64,
     pub kpi: KpiCells,
 }
@@ -194,8 +199,9 @@ impl LedgerTotals {
             *self.month_credited.entry(key(Denomination::Reporting(c.reporting_currency))).or_default() +=
                 c.credit_reporting_minor.unwrap_or(0);
         }
-        if let (Some(currency), Some(actor)) = (c.currency, c.actor_type) {
-            let e = self.actors.entry((c.model, currency, actor)).or_default();
+        let social = c.actor_type.is_some() || matches!(c.channel, Some(Channel::Social(_)));
+        if let (Some(currency), true) = (c.currency, social) {
+            let e = self.actors.entry((c.model, currency, c.actor_type)).or_default();
             e.0 += c.credit_minor;
             e.1.add(c.weight);
         }
@@ -235,11 +241,14 @@ impl LedgerTotals {
     }
 
     /// Social credits and weights per actor type, of one model and currency.
+    /// Social revenue and conversions of `model` in `currency` per publisher type, with
+    /// [`UNKNOWN_PUBLISHER`] for social touches no publisher is known for, so the groups add up
+    /// to the social channels' revenue.
     pub fn actor_revenue(&self, model: Model, currency: Currency) -> BTreeMap<&'static str, (i64, f64)> {
         let mut out = BTreeMap::new();
         for ((m, c, actor), v) in &self.actors {
             if *m == model && *c == currency {
-                out.insert(actor.as_str(), (v.0, v.1.value()));
+                out.insert(actor.map_or(UNKNOWN_PUBLISHER, ActorType::as_str), (v.0, v.1.value()));
             }
         }
         out

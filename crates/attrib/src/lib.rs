@@ -6,7 +6,6 @@ pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod files;
-pub mod html_report;
 mod progress;
 pub mod report;
 pub mod service;

@@ -1,26 +1,11 @@
 //! The human-readable summary `demo` (and `batch --summary`) prints.
 
 use crate::batch::BatchRun;
-use attrib_contract::Currency;
-use attrib_ledger::{post_kpis, UNATTRIBUTED};
+use attrib_contract::{Currency, Money};
+use attrib_ledger::{post_kpis, UNATTRIBUTED, UNKNOWN_PUBLISHER};
 use attrib_models::{Model, RuleModel};
 use std::collections::BTreeMap;
 use std::fmt::Write;
-
-/// `1234567` minor units → `12,345.67`.
-pub fn money(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let m = minor.unsigned_abs();
-    let whole = (m / 100).to_string();
-    let mut grouped = String::new();
-    for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    format!("{sign}{grouped}.{:02}", m % 100)
-}
 
 fn short(model: &str) -> &str {
     match model {
@@ -38,8 +23,8 @@ fn short(model: &str) -> &str {
 /// Revenue, conversion count and per-model differences of one type and currency.
 type ReconGroup<'a> = (i64, u64, Vec<(&'a str, i64)>);
 
-/// Renders the summary of a run.
-pub fn summary(run: &BatchRun) -> String {
+/// Renders the summary of a run; `generated` is the size of the sample when `demo` made it.
+pub fn summary(run: &BatchRun, generated: Option<u64>) -> String {
     let mut s = String::new();
     let configured = &run.engine.config().models;
     let models: Vec<&str> = configured.iter().map(|m| m.as_str()).collect();
@@ -53,15 +38,30 @@ pub fn summary(run: &BatchRun) -> String {
     }
     let by_type = run.totals.conversions_by_type();
     let conv: Vec<String> = by_type.iter().map(|(k, v)| format!("{v} {k}s")).collect();
-    let _ = writeln!(s, "\nPeople: {}   Conversions: {}", run.engine.store().people(), conv.join(", "));
+    let people = run.engine.store().people();
+    let _ = writeln!(s, "\nPeople: {people}   Conversions: {}", conv.join(", "));
+    let _ = writeln!(
+        s,
+        "  (people = groups of linked identifiers: a device, social account or CRM contact that no login, \
+         click id, e-mail hash or contact id ever joined to the rest of a person counts as a person of its own{})",
+        match generated {
+            Some(n) if people as u64 > n => format!(", which is why {people} exceeds the {n} generated people"),
+            _ => String::new(),
+        }
+    );
 
     // Revenue by channel per currency, one column per model.
     let kpis = run.totals.channel_kpis();
     let mut currencies: Vec<(Currency, i64)> = run.totals.revenue_by_currency().into_iter().collect();
     currencies.sort_by_key(|c| std::cmp::Reverse(c.1));
     for (cur, total) in &currencies {
-        let _ =
-            writeln!(s, "\nAttributed revenue by channel, {cur} (orders + closed-won deals, total {})", money(*total));
+        let money = |minor: i64| Money::new(minor, *cur).amount();
+        let _ = writeln!(
+            s,
+            "\nAttributed revenue by channel, in {cur} (original currency: conversions made in {cur} only; \
+             orders + closed-won deals, total {})",
+            Money::new(*total, *cur)
+        );
         let _ = write!(s, "  {:<16}", "channel");
         for m in &models {
             let _ = write!(s, "{:>14}", short(m));
@@ -78,31 +78,57 @@ pub fn summary(run: &BatchRun) -> String {
             };
             rank(a.0, &a.1).cmp(&rank(b.0, &b.1))
         });
+        let mut unattributed = 0;
         for (channel, per_model) in rows {
             let _ = write!(s, "  {channel:<16}");
             for m in &models {
                 let _ = write!(s, "{:>14}", money(per_model.get(m).copied().unwrap_or(0)));
             }
             let _ = writeln!(s);
+            if channel == UNATTRIBUTED {
+                unattributed = per_model.get(main_model.as_str()).copied().unwrap_or(0);
+            }
         }
+        let _ = writeln!(
+            s,
+            "  {UNATTRIBUTED} (conversions with no touch in their window): {} = {} of {cur} revenue",
+            Money::new(unattributed, *cur),
+            percent(unattributed, *total)
+        );
     }
 
     // Who drives revenue: brand, employees, influencers, paid (linear model, main currency).
     if let Some((cur, _)) = currencies.first() {
         let actors = run.totals.actor_revenue(main_model, *cur);
         let model = main_model.as_str();
-        let _ = writeln!(s, "\nSocial revenue by who published, {cur}, {model} model");
-        for (actor, (rev, n)) in actors {
-            let _ = writeln!(s, "  {actor:<12}{:>16}   {n:>8.1} conversions", money(rev));
+        let _ = writeln!(s, "\nSocial revenue by who published, in {cur} (original currency), {model} model");
+        let (mut revenue, mut conversions) = (0, 0.0);
+        let mut rows: Vec<_> = actors.into_iter().collect();
+        // Known publishers first, the touches no publisher is known for last.
+        rows.sort_by_key(|(actor, _)| (*actor == UNKNOWN_PUBLISHER, *actor));
+        for (actor, (rev, n)) in rows {
+            let _ = writeln!(s, "  {actor:<18}{:>16}   {n:>8.1} conversions", Money::new(rev, *cur).amount());
+            revenue += rev;
+            conversions += n;
         }
+        let _ = writeln!(
+            s,
+            "  {:<18}{:>16}   {conversions:>8.1} conversions (= the social platforms' rows above)",
+            "all social",
+            Money::new(revenue, *cur).amount()
+        );
     }
     {
         let model = main_model.as_str();
-        let cur = run.engine.config().reporting.currency.as_str();
+        let cur = run.engine.config().reporting.currency;
         let posts = post_kpis(&run.facts);
         let mut top: Vec<_> = posts.iter().filter(|p| p.model == model).collect();
         top.sort_by(|a, b| b.attributed_revenue_minor.cmp(&a.attributed_revenue_minor).then(a.post_id.cmp(&b.post_id)));
-        let _ = writeln!(s, "\nTop posts by attributed revenue, {cur}, {model} model — next to their likes and shares");
+        let _ = writeln!(
+            s,
+            "\nTop posts by attributed revenue, in {cur} (reporting currency: every currency converted at the \
+             day's rate), {model} model — next to their likes and shares"
+        );
         let _ = writeln!(
             s,
             "  {:<34}{:<11}{:<12}{:>7}{:>7}{:>9}{:>8}{:>14}",
@@ -119,7 +145,7 @@ pub fn summary(run: &BatchRun) -> String {
                 p.shares,
                 p.comments,
                 p.link_clicks + p.clicks,
-                money(p.attributed_revenue_minor)
+                Money::new(p.attributed_revenue_minor, cur).amount()
             );
         }
     }
@@ -178,29 +204,37 @@ pub fn summary(run: &BatchRun) -> String {
         ));
         g.2.push((r.model.as_str(), r.difference_minor));
     }
-    for ((ty, cur), (revenue, n, diffs)) in groups.iter().filter(|(k, _)| !k.1.is_empty()) {
+    for ((ty, code), (revenue, n, diffs)) in groups.iter() {
+        let Some(cur) = Currency::parse(code) else { continue };
         let bad: Vec<String> =
-            diffs.iter().filter(|d| d.1 != 0).map(|(m, d)| format!("{m} off by {}", money(*d))).collect();
+            diffs.iter().filter(|d| d.1 != 0).map(|(m, d)| format!("{m} off by {}", Money::new(*d, cur))).collect();
         let verdict = if bad.is_empty() {
             format!("✓ all {} models balance to the cent", diffs.len())
         } else {
             format!("✗ {}", bad.join(", "))
         };
         let label = if *ty == "deal" { "CRM closed-won deals" } else { "web orders" };
-        let _ = writeln!(s, "  {label:<22}{cur} {:>16}  ({n} conversions)  {verdict}", money(*revenue));
+        let _ =
+            writeln!(s, "  {label:<22}{cur} {:>16}  ({n} conversions)  {verdict}", Money::new(*revenue, cur).amount());
     }
     s
 }
 
+/// `part` as a share of `whole`, one decimal.
+fn percent(part: i64, whole: i64) -> String {
+    if whole == 0 {
+        return "–".to_string();
+    }
+    format!("{:.1} %", part as f64 * 100.0 / whole as f64)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::money;
+    use super::percent;
 
     #[test]
-    fn money_groups_thousands() {
-        assert_eq!(money(0), "0.00");
-        assert_eq!(money(5), "0.05");
-        assert_eq!(money(123_456_789), "1,234,567.89");
-        assert_eq!(money(-100_000), "-1,000.00");
+    fn shares_have_one_decimal_and_no_division_by_zero() {
+        assert_eq!(percent(1, 3), "33.3 %");
+        assert_eq!(percent(0, 0), "–");
     }
 }

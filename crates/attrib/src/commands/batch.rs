@@ -34,7 +34,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut run = batch::run(&input, &config, threads(th), Some(&output))?;
     let written = batch::write(&mut run, &output)?;
     if summary {
-        crate::exit::print(&report::summary(&run))?;
+        crate::exit::print(&report::summary(&run, None))?;
     }
     let records: u64 = run.engine.counts().values().map(|c| c.received).sum();
     eprintln!(

@@ -33,6 +33,7 @@ pub fn run(args: Args) -> Result<()> {
 fn demo(input: Option<PathBuf>, output: &Path, people: u64, seed: u64, config: Option<&Path>) -> Result<()> {
     let config = Config::load(config)?;
     let started = Instant::now();
+    let generated = input.is_none().then_some(people);
     let input = match input {
         Some(dir) => {
             say!("attrib demo: reading {}", dir.display());
@@ -47,15 +48,15 @@ fn demo(input: Option<PathBuf>, output: &Path, people: u64, seed: u64, config: O
     };
     let mut run = batch::run(&input, &config, threads(None), Some(output))?;
     batch::write(&mut run, output)?;
-    crate::exit::print(&report::summary(&run))?;
+    crate::exit::print(&report::summary(&run, generated))?;
     let html = output.join("report.html");
-    let data = crate::html_report::ReportData {
+    let data = attrib_report::ReportData {
         facts: run.facts.clone(),
         time_to_conversion: run.totals.time_to_conversion(),
         reconciliation: run.totals.ledger_reconciliation(),
         source: input.display().to_string(),
     };
-    std::fs::write(&html, crate::html_report::render(&data, None))?;
+    std::fs::write(&html, attrib_report::render(&data, &attrib_report::Options::default()))?;
     say!(
         "\nOutputs in {}: credits.csv, conversions.csv, pipeline.csv, kpi_daily.csv, kpi_campaigns.csv, kpi_posts.csv, \
          kpi_time_to_conversion.csv, kpi_reconciliation.csv, spend.csv, deals.csv, rejected.jsonl, summary.json",

@@ -5,8 +5,10 @@ use crate::batch::FxRow;
 use crate::config::Config;
 use crate::files::read_csv;
 use anyhow::{bail, Result};
-use attrib_contract::{Currency, Date, FxRate};
-use attrib_ledger::{reconcile_month, CreditRow, DealVersionRow, FxTable, MonthReconciliation};
+use attrib_contract::{Currency, Date, FxRate, Money};
+use attrib_ledger::{
+    reconcile_month, Adjustment, CreditRow, DealVersionRow, FxTable, MonthReconciliation, ReconciliationLine,
+};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -98,9 +100,79 @@ pub fn reconcile(month: &str, source: Source<'_>, config: &Config) -> Result<Mon
     Ok(result)
 }
 
-fn money(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", minor.unsigned_abs() / 100, minor.unsigned_abs() % 100)
+/// The currency of a reconciliation line: a deal currency, or `reporting:<CUR>`.
+fn line_currency(code: &str) -> Option<Currency> {
+    Currency::parse(code.strip_prefix("reporting:").unwrap_or(code))
+}
+
+/// An amount with its currency's decimals; raw minor units only if the code is not a currency.
+fn amount(minor: i64, code: &str) -> String {
+    line_currency(code).map_or_else(|| minor.to_string(), |c| Money::new(minor, c).amount())
+}
+
+/// A line as `--json` prints it: the exact minor units, plus each amount as a decimal string
+/// in the currency's own exponent for readers that do not know ISO 4217.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    #[serde(flatten)]
+    line: &'a ReconciliationLine,
+    minor_unit_digits: Option<u32>,
+    crm_closed_won: String,
+    credited: String,
+    difference: String,
+}
+
+#[derive(serde::Serialize)]
+struct JsonAdjustment<'a> {
+    #[serde(flatten)]
+    adjustment: &'a Adjustment,
+    minor_unit_digits: Option<u32>,
+    previous: String,
+    restated: String,
+    adjustment_amount: String,
+}
+
+#[derive(serde::Serialize)]
+struct JsonReconciliation<'a> {
+    month: &'a str,
+    balanced: bool,
+    lines: Vec<JsonLine<'a>>,
+    adjustments: Vec<JsonAdjustment<'a>>,
+}
+
+fn decimal(minor: i64, code: &str) -> String {
+    line_currency(code).map_or_else(|| minor.to_string(), |c| Money::new(minor, c).decimal())
+}
+
+/// The `--json` document.
+pub fn to_json(r: &MonthReconciliation) -> serde_json::Result<String> {
+    let doc = JsonReconciliation {
+        month: &r.month,
+        balanced: r.balanced(),
+        lines: r
+            .lines
+            .iter()
+            .map(|l| JsonLine {
+                line: l,
+                minor_unit_digits: line_currency(&l.currency).map(Currency::minor_unit_digits),
+                crm_closed_won: decimal(l.crm_closed_won_minor, &l.currency),
+                credited: decimal(l.credited_minor, &l.currency),
+                difference: decimal(l.difference_minor, &l.currency),
+            })
+            .collect(),
+        adjustments: r
+            .adjustments
+            .iter()
+            .map(|a| JsonAdjustment {
+                adjustment: a,
+                minor_unit_digits: line_currency(&a.currency).map(Currency::minor_unit_digits),
+                previous: decimal(a.previous_minor, &a.currency),
+                restated: decimal(a.restated_minor, &a.currency),
+                adjustment_amount: decimal(a.adjustment_minor, &a.currency),
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&doc)
 }
 
 /// The human-readable report.
@@ -112,8 +184,9 @@ pub fn render(r: &MonthReconciliation) -> String {
     };
     out.push_str(&row(["currency", "model", "deals", "crm_closed_won", "credited", "difference"]));
     for l in &r.lines {
+        let c = &l.currency;
         let (crm, credited, difference) =
-            (money(l.crm_closed_won_minor), money(l.credited_minor), money(l.difference_minor));
+            (amount(l.crm_closed_won_minor, c), amount(l.credited_minor, c), amount(l.difference_minor, c));
         out.push_str(&row([&l.currency, &l.model, &l.deals.to_string(), &crm, &credited, &difference]));
     }
     if r.lines.is_empty() {
@@ -131,9 +204,9 @@ pub fn render(r: &MonthReconciliation) -> String {
             a.to_version,
             a.stage,
             a.currency,
-            money(a.previous_minor),
-            money(a.restated_minor),
-            money(a.adjustment_minor),
+            amount(a.previous_minor, &a.currency),
+            amount(a.restated_minor, &a.currency),
+            amount(a.adjustment_minor, &a.currency),
             if a.booked_month.is_empty() { "-" } else { &a.booked_month }
         ));
     }
@@ -174,7 +247,7 @@ pub fn run(args: Args) -> Result<()> {
         crate::commands::reconcile::Source::of(input.as_deref(), clickhouse.as_deref(), database.as_deref(), &cfg)?;
     let r = crate::commands::reconcile::reconcile(&month, source, &cfg)?;
     if json {
-        crate::say!("{}", serde_json::to_string_pretty(&r)?);
+        crate::say!("{}", crate::commands::reconcile::to_json(&r)?);
     } else {
         crate::exit::print(&crate::commands::reconcile::render(&r))?;
     }
@@ -182,4 +255,63 @@ pub fn run(args: Args) -> Result<()> {
         return Err(crate::exit::CheckFailed(format!("reconciliation for {month} does not balance")).into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(currency: &str, crm: i64, credited: i64) -> ReconciliationLine {
+        ReconciliationLine {
+            month: "2026-03".into(),
+            currency: currency.into(),
+            model: "linear".into(),
+            deals: 1,
+            crm_closed_won_minor: crm,
+            credited_minor: credited,
+            difference_minor: credited - crm,
+        }
+    }
+
+    #[test]
+    fn each_currency_is_shown_with_its_own_exponent_in_text_and_json() {
+        let r = MonthReconciliation {
+            month: "2026-03".into(),
+            lines: vec![
+                line("JPY", 1_500_000, 1_500_000),
+                line("KWD", 1_234_567, 1_234_560),
+                line("EUR", 123_456, 123_456),
+                line("reporting:USD", 1_000_050, 1_000_050),
+            ],
+            adjustments: vec![Adjustment {
+                month: "2026-03".into(),
+                deal_id: "d-1".into(),
+                from_version: 1,
+                to_version: 2,
+                stage: "closed_won".into(),
+                currency: "JPY".into(),
+                previous_minor: 1_000_000,
+                restated_minor: 1_500_000,
+                adjustment_minor: 500_000,
+                booked_month: "2026-03".into(),
+            }],
+        };
+        let text = render(&r);
+        assert!(text.contains("1,500,000") && !text.contains("15,000.00"), "{text}");
+        assert!(text.contains("1,234.567") && text.contains("-0.007"), "{text}");
+        assert!(text.contains("1,234.56") && text.contains("10,000.50"), "{text}");
+        assert!(text.contains("JPY 1,000,000 → 1,500,000 = 500,000"), "{text}");
+
+        let json: serde_json::Value = serde_json::from_str(&to_json(&r).expect("json")).expect("parses");
+        let lines = json["lines"].as_array().expect("lines");
+        assert_eq!(lines[0]["crm_closed_won"], "1500000");
+        assert_eq!(lines[0]["crm_closed_won_minor"], 1_500_000);
+        assert_eq!(lines[0]["minor_unit_digits"], 0);
+        assert_eq!(lines[1]["difference"], "-0.007");
+        assert_eq!(lines[1]["minor_unit_digits"], 3);
+        assert_eq!(lines[2]["credited"], "1234.56");
+        assert_eq!(lines[3]["credited"], "10000.50");
+        assert_eq!(json["adjustments"][0]["adjustment_amount"], "500000");
+        assert_eq!(json["balanced"], false);
+    }
 }

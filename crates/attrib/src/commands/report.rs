@@ -3,8 +3,8 @@
 
 use crate::commands::reconcile::Source;
 use crate::files::{parse_csv, read_csv};
-use crate::html_report::{render, ReportData};
 use anyhow::{Context, Result};
+use attrib_report::{render, Options, ReportData};
 use serde::de::DeserializeOwned;
 use std::path::Path;
 
@@ -44,15 +44,15 @@ pub fn load(source: Source<'_>) -> Result<ReportData> {
 }
 
 /// Writes the report of `source` to `out`.
-pub fn write(source: Source<'_>, out: &Path, model: Option<&str>) -> Result<()> {
+pub fn write(source: Source<'_>, out: &Path, options: &Options) -> Result<()> {
     let data = load(source)?;
-    if let Some(m) = model {
-        anyhow::ensure!(data.facts.iter().any(|f| f.model == m), "model {m:?} is not in the KPI tables");
+    for m in options.model.iter().chain(&options.compare) {
+        anyhow::ensure!(data.facts.iter().any(|f| f.model == m.as_str()), "model {m:?} is not in the KPI tables");
     }
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    std::fs::write(out, render(&data, model)).with_context(|| format!("writing {}", out.display()))
+    std::fs::write(out, render(&data, options)).with_context(|| format!("writing {}", out.display()))
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,16 +70,19 @@ pub struct Args {
     /// The model the report shows (default: linear when present).
     #[arg(long)]
     pub model: Option<String>,
+    /// The model it is compared with, side by side (default: last_touch when present).
+    #[arg(long)]
+    pub compare: Option<String>,
     #[arg(long, default_value = "report.html")]
     pub out: std::path::PathBuf,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let Args { input, clickhouse, database, config, model, out } = args;
+    let Args { input, clickhouse, database, config, model, compare, out } = args;
     let cfg = crate::config::Config::load(config.as_deref())?;
     let source =
         crate::commands::reconcile::Source::of(input.as_deref(), clickhouse.as_deref(), database.as_deref(), &cfg)?;
-    crate::commands::report::write(source, &out, model.as_deref())?;
+    crate::commands::report::write(source, &out, &Options { model, compare })?;
     crate::say!("report written to {}", out.display());
     Ok(())
 }

@@ -1,0 +1,782 @@
+//! The self-contained HTML attribution report (`attrib report`, written by `demo` too): KPI
+//! rows in, one HTML file out, with inline SVG charts and no script, font or image from the
+//! network. Laid out as analysts read attribution reports: headline KPIs that say what they
+//! divide, a side-by-side model comparison, a conversion-type filter, then where revenue came
+//! from (platforms over time, campaigns, posts, publishers), and the reconciliation to the cent.
+//!
+//! Pure: no IO.
+
+mod chart;
+
+use attrib_contract::{Currency, Date, Money};
+use attrib_ledger::{
+    ratio, sum_by, KpiFact, LedgerReconciliationLine, TimeToConversion, UNATTRIBUTED, UNKNOWN_PUBLISHER,
+};
+use chart::{OTHER, PALETTE};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+/// What the report shows, read from a batch folder or from ClickHouse's KPI views.
+#[derive(Debug, Clone, Default)]
+pub struct ReportData {
+    /// `kpi_daily`.
+    pub facts: Vec<KpiFact>,
+    pub time_to_conversion: Vec<TimeToConversion>,
+    pub reconciliation: Vec<LedgerReconciliationLine>,
+    /// Where the data came from, shown in the header.
+    pub source: String,
+}
+
+/// Which models the report shows.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The model every section uses (default: linear when present, else the first).
+    pub model: Option<String>,
+    /// The model compared with it (default: last_touch when present, else another one).
+    pub compare: Option<String>,
+}
+
+/// The label social channels that are not one of the six platforms, and every other channel,
+/// are grouped under in the platform chart.
+pub const OTHER_CHANNELS: &str = "other channels";
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The conversion types the filter offers; each is one view of the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// Orders and closed-won deals: the conversions that bring revenue and count in CPA.
+    Acquisitions,
+    Orders,
+    Deals,
+    Leads,
+}
+
+impl View {
+    const ALL: [View; 4] = [View::Acquisitions, View::Orders, View::Deals, View::Leads];
+
+    fn id(self) -> &'static str {
+        match self {
+            View::Acquisitions => "all",
+            View::Orders => "order",
+            View::Deals => "deal",
+            View::Leads => "lead",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            View::Acquisitions => "Orders + deals",
+            View::Orders => "Orders",
+            View::Deals => "Deals",
+            View::Leads => "Leads",
+        }
+    }
+
+    /// Whether a credit fact (conversion type set) belongs to this view; spend and engagement
+    /// facts (no conversion type) belong to every view.
+    fn takes(self, f: &KpiFact) -> bool {
+        match (self, f.conversion_type.as_str()) {
+            (_, "") => true,
+            (View::Acquisitions, t) => t == "order" || t == "deal",
+            (View::Orders, t) => t == "order",
+            (View::Deals, t) => t == "deal",
+            (View::Leads, t) => t == "lead",
+        }
+    }
+
+    /// What a credit is worth in this view: revenue in minor units, or (leads) a lead's weight.
+    fn value(self, f: &KpiFact) -> f64 {
+        match self {
+            View::Leads => f.leads,
+            _ => f.attributed_revenue_minor as f64,
+        }
+    }
+}
+
+/// The models in the data, the one shown and the one it is compared with.
+fn pick_models(facts: &[KpiFact], options: &Options) -> (Vec<String>, String, Option<String>) {
+    let models: Vec<String> = facts.iter().map(|f| f.model.to_string()).collect::<BTreeSet<_>>().into_iter().collect();
+    let has = |m: &str| models.iter().any(|x| x == m);
+    let main = match &options.model {
+        Some(m) => m.clone(),
+        None if has("linear") => "linear".to_string(),
+        None => models.first().cloned().unwrap_or_default(),
+    };
+    let compare = match &options.compare {
+        Some(m) => Some(m.clone()),
+        None if has("last_touch") && main != "last_touch" => Some("last_touch".to_string()),
+        None => models.iter().find(|m| **m != main).cloned(),
+    };
+    (models, main, compare)
+}
+
+/// The Monday of the ISO week of a day.
+fn week_of(day: Date) -> Date {
+    let days = day.days_since_epoch();
+    // 1970-01-01 was a Thursday: Monday-based weekday = (days + 3) mod 7.
+    Date::from_days_since_epoch(days - (days + 3).rem_euclid(7))
+}
+
+fn is_credit(f: &KpiFact) -> bool {
+    !f.conversion_type.is_empty()
+}
+
+fn is_social(f: &KpiFact) -> bool {
+    !f.platform.is_empty()
+}
+
+/// The source a credit is shown under: its platform, or its channel for non-social touches.
+fn source_of(f: &KpiFact) -> String {
+    if is_social(f) {
+        f.platform.to_string()
+    } else {
+        f.channel.to_string()
+    }
+}
+
+/// The publisher group of a social fact: its actor type, or "unknown publisher".
+fn publisher_of(f: &KpiFact) -> String {
+    if f.actor_type.is_empty() {
+        UNKNOWN_PUBLISHER.to_string()
+    } else {
+        f.actor_type.to_string()
+    }
+}
+
+/// Formats amounts of the reporting currency.
+struct Fmt {
+    currency: Option<Currency>,
+    code: String,
+}
+
+impl Fmt {
+    /// `USD 1,234.56`; minor units when the data names no currency.
+    fn money(&self, minor: i64) -> String {
+        match self.currency {
+            Some(c) => Money::new(minor, c).to_string(),
+            None => minor.to_string(),
+        }
+    }
+    fn amount(&self, minor: i64) -> String {
+        match self.currency {
+            Some(c) => Money::new(minor, c).amount(),
+            None => minor.to_string(),
+        }
+    }
+    /// A ratio in minor units (a CPA) as money, rounded to the minor unit.
+    fn money_f(&self, minor: Option<f64>) -> String {
+        minor.map_or_else(|| "–".to_string(), |m| self.money(m.round() as i64))
+    }
+    fn major(&self, minor: f64) -> f64 {
+        minor / 10f64.powi(self.currency.map_or(2, Currency::minor_unit_digits) as i32)
+    }
+    fn code(&self) -> &str {
+        &self.code
+    }
+}
+
+fn count(x: f64) -> String {
+    // Weights of one conversion sum to 1, so totals are whole up to rounding.
+    let n = x.round() as i64;
+    Money::new(n, Currency::parse("JPY").expect("JPY")).amount()
+}
+
+fn ratio_text(x: Option<f64>) -> String {
+    x.map_or_else(|| "–".to_string(), |v| format!("{v:.2}"))
+}
+
+fn percent_change(from: f64, to: f64) -> String {
+    match ratio(to - from, from.abs()) {
+        Some(r) => format!("{:+.1} %", r * 100.0),
+        None if to == 0.0 => "0.0 %".to_string(),
+        None => "new".to_string(),
+    }
+}
+
+fn table(head: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut s = String::from("<div class=\"scroll\"><table><thead><tr>");
+    for h in head {
+        let _ = write!(s, "<th>{}</th>", esc(h));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for row in rows {
+        s.push_str("<tr>");
+        for cell in row {
+            let _ = write!(s, "<td>{}</td>", esc(&cell));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table></div>");
+    s
+}
+
+fn section(body: &mut String, title: &str, note: &str, content: &str) {
+    let _ = write!(body, "<section><h2>{}</h2><p class=\"note\">{}</p>{content}</section>", esc(title), esc(note));
+}
+
+/// One headline tile; `kpi`/`value` name the figure and its exact value for machines (tests,
+/// scrapers) next to the text people read.
+fn tile(label: &str, text: &str, detail: &str, kpi: &str, value: impl std::fmt::Display) -> String {
+    format!(
+        "<div class=\"card\" data-kpi=\"{kpi}\" data-value=\"{value}\"><div class=\"v\">{}</div><div class=\"l\">{}</div>{}</div>",
+        esc(text),
+        esc(label),
+        if detail.is_empty() { String::new() } else { format!("<div class=\"d\">{}</div>", esc(detail)) }
+    )
+}
+
+/// Everything the page shows for one model and one conversion-type view.
+struct Page<'a> {
+    facts: Vec<&'a KpiFact>,
+    compare: Vec<&'a KpiFact>,
+    view: View,
+    model: &'a str,
+    compare_model: Option<&'a str>,
+    fmt: &'a Fmt,
+    /// The last day with data, and whether its week is complete.
+    last_day: Option<Date>,
+}
+
+impl Page<'_> {
+    fn value_label(&self) -> String {
+        match self.view {
+            View::Leads => "leads".to_string(),
+            _ => format!("revenue ({})", self.fmt.code()),
+        }
+    }
+
+    fn value_text(&self, v: f64) -> String {
+        match self.view {
+            View::Leads => format!("{v:.1}"),
+            _ => self.fmt.money(v.round() as i64),
+        }
+    }
+
+    /// A value for a chart axis: major units of money, or a count.
+    fn plotted(&self, v: f64) -> f64 {
+        match self.view {
+            View::Leads => v,
+            _ => self.fmt.major(v),
+        }
+    }
+
+    fn headline(&self, out: &mut String) {
+        let fmt = self.fmt;
+        let credits: Vec<&KpiFact> = self.facts.iter().copied().filter(|f| is_credit(f)).collect();
+        let sum = |pred: &dyn Fn(&KpiFact) -> bool, get: fn(&KpiFact) -> i64| -> i64 {
+            credits.iter().filter(|f| pred(f)).map(|f| get(f)).sum()
+        };
+        let revenue = |f: &KpiFact| f.attributed_revenue_minor;
+        let all_revenue = sum(&|_| true, revenue);
+        let unattributed = sum(&|f| f.channel == UNATTRIBUTED, revenue);
+        let attributed = all_revenue - unattributed;
+        let paid_revenue = sum(&|f| f.actor_type == "paid", revenue);
+        let spend: i64 = self.facts.iter().map(|f| f.spend_minor).sum();
+        let conversions: f64 = credits.iter().map(|f| f.attributed_conversions).sum();
+        let leads: f64 = credits.iter().map(|f| f.leads).sum();
+        let pipeline: i64 = credits.iter().map(|f| f.pipeline_minor).sum();
+        let missing_fx: u64 = self.facts.iter().map(|f| f.missing_fx_rows).sum();
+        let share =
+            ratio(unattributed as f64, all_revenue as f64).map_or("–".to_string(), |r| format!("{:.1} %", r * 100.0));
+        let paid_roas = ratio(paid_revenue as f64, spend as f64);
+        let mer = ratio(all_revenue as f64, spend as f64);
+        out.push_str("<div class=\"cards\">");
+        let tiles = [
+            tile(
+                "Attributed revenue",
+                &fmt.money(attributed),
+                &format!("excludes {UNATTRIBUTED}: {} ({share} of revenue)", fmt.money(unattributed)),
+                "attributed_revenue_minor",
+                attributed,
+            ),
+            tile(
+                "Unattributed share",
+                &share,
+                "revenue of conversions with no touch in their window",
+                "unattributed_revenue_minor",
+                unattributed,
+            ),
+            tile(
+                "Paid social ROAS",
+                &ratio_text(paid_roas),
+                &format!("revenue credited to paid touches {} / ad spend", fmt.money(paid_revenue)),
+                "paid_roas",
+                ratio_text(paid_roas),
+            ),
+            tile(
+                "Blended MER",
+                &ratio_text(mer),
+                "all revenue (attributed or not) / all spend",
+                "mer",
+                ratio_text(mer),
+            ),
+            tile("Ad spend", &fmt.money(spend), "", "spend_minor", spend),
+            tile("Conversions", &count(conversions), "orders + closed-won deals", "conversions", conversions.round()),
+            tile("Blended CPA", &fmt.money_f(ratio(spend as f64, conversions)), "ad spend / conversions", "cpa", ""),
+            tile("Leads", &count(leads), "", "leads", leads.round()),
+            tile("Cost per lead", &fmt.money_f(ratio(spend as f64, leads)), "ad spend / leads", "cost_per_lead", ""),
+            tile(
+                "Pipeline influenced",
+                &fmt.money(pipeline),
+                "open deals credited to touches before them",
+                "pipeline_minor",
+                pipeline,
+            ),
+            tile(
+                "Rows missing an FX rate",
+                &missing_fx.to_string(),
+                "left out of the money figures",
+                "missing_fx_rows",
+                missing_fx,
+            ),
+        ];
+        for t in tiles {
+            out.push_str(&t);
+        }
+        out.push_str("</div>");
+    }
+
+    fn model_comparison(&self, out: &mut String) {
+        let Some(other) = self.compare_model else { return };
+        let view = self.view;
+        let by_source = |facts: &[&KpiFact]| -> BTreeMap<String, f64> {
+            let mut m = BTreeMap::new();
+            for f in facts.iter().filter(|f| is_credit(f)) {
+                *m.entry(source_of(f)).or_insert(0.0) += view.value(f);
+            }
+            m
+        };
+        let (a, b) = (by_source(&self.facts), by_source(&self.compare));
+        let mut sources: Vec<String> = a.keys().chain(b.keys()).cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        let get = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
+        sources.sort_by(|x, y| {
+            (x == UNATTRIBUTED).cmp(&(y == UNATTRIBUTED)).then(get(&a, y).total_cmp(&get(&a, x))).then(x.cmp(y))
+        });
+        let shown: Vec<String> = sources.iter().filter(|s| *s != UNATTRIBUTED).take(10).cloned().collect();
+        let series = vec![
+            (self.model.to_string(), shown.iter().map(|s| self.plotted(get(&a, s))).collect(), PALETTE[0]),
+            (other.to_string(), shown.iter().map(|s| self.plotted(get(&b, s))).collect(), PALETTE[2]),
+        ];
+        let rows = sources.iter().map(|s| {
+            vec![
+                s.clone(),
+                self.value_text(get(&a, s)),
+                self.value_text(get(&b, s)),
+                percent_change(get(&a, s), get(&b, s)),
+            ]
+        });
+        let head = ["source", self.model, other, &format!("{other} vs {}", self.model)];
+        section(
+            out,
+            &format!("Model comparison: {} vs {other}", self.model),
+            &format!(
+                "{} by source under each model; the change is {other} relative to {}",
+                self.value_label(),
+                self.model
+            ),
+            &(chart::grouped_bars(&shown, &series, &self.value_label()) + &table(&head, rows)),
+        );
+    }
+
+    fn platforms_over_time(&self, out: &mut String) {
+        const PLATFORMS: [&str; 6] = ["facebook", "instagram", "linkedin", "x", "tiktok", "youtube"];
+        let mut by_week: BTreeMap<(Date, &str), f64> = BTreeMap::new();
+        let mut weeks = BTreeSet::new();
+        for f in self.facts.iter().filter(|f| is_credit(f) && f.channel != UNATTRIBUTED) {
+            let Some(day) = Date::parse(&f.day) else { continue };
+            let week = week_of(day);
+            weeks.insert(week);
+            let group = PLATFORMS.iter().find(|p| **p == f.platform.as_str()).copied().unwrap_or(OTHER_CHANNELS);
+            *by_week.entry((week, group)).or_default() += self.view.value(f);
+        }
+        let weeks: Vec<Date> = match (weeks.first(), weeks.last()) {
+            // Every week between the first and the last, so an empty week draws as 0.
+            (Some(a), Some(b)) => (0..=(b.days_since_epoch() - a.days_since_epoch()) / 7)
+                .map(|i| Date::from_days_since_epoch(a.days_since_epoch() + 7 * i))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut groups: Vec<&str> =
+            PLATFORMS.iter().copied().filter(|p| weeks.iter().any(|w| by_week.contains_key(&(*w, *p)))).collect();
+        if weeks.iter().any(|w| by_week.contains_key(&(*w, OTHER_CHANNELS))) {
+            groups.push(OTHER_CHANNELS);
+        }
+        let series: Vec<(String, Vec<f64>, &str)> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let color = if *g == OTHER_CHANNELS { OTHER } else { PALETTE[i % PALETTE.len()] };
+                (
+                    g.to_string(),
+                    weeks.iter().map(|w| self.plotted(by_week.get(&(*w, *g)).copied().unwrap_or(0.0))).collect(),
+                    color,
+                )
+            })
+            .collect();
+        // The last week is partial unless the data runs through its Sunday.
+        let partial = match (weeks.last(), self.last_day) {
+            (Some(w), Some(last)) => last.days_since_epoch() < w.days_since_epoch() + 6,
+            _ => false,
+        };
+        let labels: Vec<String> = weeks.iter().map(|w| w.to_string()).collect();
+        let note = format!(
+            "{} model, {} by week of conversion (weeks start on Monday); the six social platforms, every other channel as \"{OTHER_CHANNELS}\"{}",
+            self.model,
+            self.value_label(),
+            if partial { "; the last week is not complete yet (dashed, shaded)" } else { "" }
+        );
+        section(
+            out,
+            "Attributed revenue by platform over time",
+            &note,
+            &chart::line_chart(&labels, &series, &self.value_label(), "week of conversion", partial),
+        );
+    }
+
+    fn campaigns(&self, out: &mut String) {
+        let fmt = self.fmt;
+        let mut campaigns = sum_by(self.facts.iter().copied().filter(|f| !f.campaign_id.is_empty()), |f| {
+            (f.platform.to_string(), f.campaign_id.to_string())
+        });
+        campaigns.sort_by(|(ka, a), (kb, b)| {
+            b.spend_minor
+                .cmp(&a.spend_minor)
+                .then(b.attributed_revenue_minor.cmp(&a.attributed_revenue_minor))
+                .then(ka.cmp(kb))
+        });
+        campaigns.truncate(15);
+        let name = |(platform, campaign): &(String, String)| format!("{platform} · {campaign}");
+        let mut roas = Vec::new();
+        let mut cpa = Vec::new();
+        for (k, c) in &campaigns {
+            let (rev, sp, conv) = (c.attributed_revenue_minor as f64, c.spend_minor as f64, c.attributed_conversions);
+            if let Some(r) = ratio(rev, sp) {
+                roas.push((name(k), r, format!("ROAS {r:.2}")));
+            }
+            if let Some(v) = ratio(sp, conv) {
+                cpa.push((name(k), fmt.major(v), format!("CPA {}", fmt.money(v.round() as i64))));
+            }
+        }
+        let rows = campaigns.iter().map(|(k, c)| {
+            let (rev, sp) = (c.attributed_revenue_minor as f64, c.spend_minor as f64);
+            vec![
+                k.0.clone(),
+                k.1.clone(),
+                fmt.amount(c.spend_minor),
+                fmt.amount(c.attributed_revenue_minor),
+                count(c.attributed_conversions),
+                format!("{:.1}", c.leads),
+                ratio_text(ratio(rev, sp)),
+                fmt.money_f(ratio(sp, c.attributed_conversions)),
+                fmt.money_f(ratio(sp, c.leads)),
+                fmt.amount(c.pipeline_minor),
+            ]
+        });
+        let code = fmt.code();
+        let head = [
+            "platform",
+            "campaign",
+            &format!("spend ({code})"),
+            &format!("revenue ({code})"),
+            "conversions",
+            "leads",
+            "ROAS",
+            "CPA",
+            "cost per lead",
+            &format!("pipeline ({code})"),
+        ];
+        let content = format!(
+            "<div class=\"pair\"><div>{}</div><div>{}</div></div>{}",
+            chart::bar_chart(&roas, "ROAS (revenue / spend)", Some((1.0, "break-even: ROAS 1"))),
+            chart::bar_chart(&cpa, &format!("CPA ({code} per conversion)"), None),
+            table(&head, rows)
+        );
+        section(
+            out,
+            "ROAS and CPA by campaign",
+            &format!(
+                "{} model; ROAS = Σ revenue / Σ spend (left of the line the campaign returned less than it cost), CPA = Σ spend / Σ conversions; the 15 campaigns with the most spend",
+                self.model
+            ),
+            &content,
+        );
+    }
+
+    fn posts(&self, out: &mut String) {
+        let fmt = self.fmt;
+        let posts = sum_by(self.facts.iter().copied().filter(|f| !f.post_id.is_empty()), |f| {
+            (f.post_id.to_string(), f.platform.to_string(), f.actor_type.to_string())
+        });
+        let value = |p: &KpiFact| self.view.value(p);
+        let points: Vec<(f64, f64, String)> = posts
+            .iter()
+            .filter(|(_, p)| p.likes > 0 || value(p) != 0.0)
+            .map(|((post, platform, _), p)| {
+                (
+                    p.likes as f64,
+                    self.plotted(value(p)),
+                    format!("{post} ({platform}): {} likes, {}", p.likes, self.value_text(value(p))),
+                )
+            })
+            .collect();
+        let mut top: Vec<_> = posts.iter().collect();
+        top.sort_by(|(ka, a), (kb, b)| value(b).total_cmp(&value(a)).then(b.likes.cmp(&a.likes)).then(ka.cmp(kb)));
+        top.truncate(15);
+        let rows = top.iter().map(|((post, platform, actor), p)| {
+            vec![
+                post.clone(),
+                platform.clone(),
+                if actor.is_empty() { UNKNOWN_PUBLISHER.to_string() } else { actor.clone() },
+                self.value_text(value(p)),
+                p.likes.to_string(),
+                p.shares.to_string(),
+                p.comments.to_string(),
+                (p.clicks + p.link_clicks).to_string(),
+                p.impressions.to_string(),
+            ]
+        });
+        let head = [
+            "post",
+            "platform",
+            "published by",
+            &self.value_label(),
+            "likes",
+            "shares",
+            "comments",
+            "clicks",
+            "impressions",
+        ];
+        section(
+            out,
+            "Top posts: attributed revenue against likes",
+            &format!(
+                "{} model; each dot is a post (x: likes, y: {}), every currency converted to {}; the table lists the 15 posts with the most",
+                self.model,
+                self.value_label(),
+                fmt.code()
+            ),
+            &(chart::scatter(&points, "likes", &self.value_label()) + &table(&head, rows)),
+        );
+    }
+
+    fn publishers(&self, out: &mut String) {
+        let fmt = self.fmt;
+        let groups = sum_by(self.facts.iter().copied().filter(|f| is_social(f)), publisher_of);
+        let mut groups: Vec<(String, KpiFact)> = groups;
+        // Known publishers in order, the unknown group last.
+        groups.sort_by_key(|(g, _)| (g == UNKNOWN_PUBLISHER, g.clone()));
+        let labels: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
+        let view = self.view;
+        let credited = |f: &KpiFact| match view {
+            View::Leads => f.leads,
+            _ => f.attributed_revenue_minor as f64,
+        };
+        let mut series = vec![(
+            self.value_label(),
+            groups.iter().map(|(_, f)| self.plotted(credited(f))).collect::<Vec<_>>(),
+            PALETTE[0],
+        )];
+        if view != View::Leads {
+            series.push((
+                format!("pipeline ({})", fmt.code()),
+                groups.iter().map(|(_, f)| fmt.major(f.pipeline_minor as f64)).collect(),
+                PALETTE[3],
+            ));
+            series.push((
+                format!("ad spend ({})", fmt.code()),
+                groups.iter().map(|(_, f)| fmt.major(f.spend_minor as f64)).collect(),
+                PALETTE[1],
+            ));
+        }
+        let rows = groups.iter().map(|(g, f)| {
+            vec![
+                g.clone(),
+                self.value_text(credited(f)),
+                count(f.attributed_conversions),
+                fmt.amount(f.pipeline_minor),
+                fmt.amount(f.spend_minor),
+                (f.likes + f.comments + f.shares).to_string(),
+            ]
+        });
+        let code = fmt.code();
+        let head = [
+            "published by",
+            &self.value_label(),
+            "conversions",
+            &format!("pipeline ({code})"),
+            &format!("spend ({code})"),
+            "likes + comments + shares",
+        ];
+        section(
+            out,
+            "Employee advocacy vs brand vs paid vs influencer",
+            &format!(
+                "{} model; social touches by who published them; \"{UNKNOWN_PUBLISHER}\" holds sessions classed as social by their UTM or referrer, so the groups add up to all social revenue",
+                self.model
+            ),
+            &(chart::grouped_bars(&labels, &series, &self.value_label()) + &table(&head, rows)),
+        );
+    }
+
+    fn render(&self, out: &mut String) {
+        self.headline(out);
+        self.model_comparison(out);
+        self.platforms_over_time(out);
+        self.campaigns(out);
+        self.posts(out);
+        self.publishers(out);
+    }
+}
+
+fn time_to_conversion(out: &mut String, times: &[TimeToConversion]) {
+    let mut times: Vec<&TimeToConversion> = times.iter().collect();
+    times.sort_by(|a, b| a.conversion_type.cmp(&b.conversion_type));
+    let days = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |v| format!("{v:.1}"));
+    let bars: Vec<(String, f64, String)> = times
+        .iter()
+        .filter_map(|t| t.median_days.map(|m| (format!("{} (median)", t.conversion_type), m, format!("{m:.1} days"))))
+        .collect();
+    let rows = times.iter().map(|t| {
+        vec![
+            t.conversion_type.clone(),
+            t.conversions.to_string(),
+            t.with_touches.to_string(),
+            days(t.avg_days),
+            days(t.median_days),
+        ]
+    });
+    section(
+        out,
+        "Days from first touch to conversion",
+        "per conversion type, over the conversions with a touch in their window",
+        &(chart::bar_chart(&bars, "days", None)
+            + &table(&["type", "conversions", "with touches", "average days", "median days"], rows)),
+    );
+}
+
+/// A reconciliation row's revenue and each model's difference.
+type RevenueAndDifferences<'a> = (i64, BTreeMap<&'a str, i64>);
+
+fn reconciliation(out: &mut String, lines: &[LedgerReconciliationLine], models: &[String]) {
+    let unbalanced = lines.iter().filter(|l| l.difference_minor != 0).count();
+    let status = if unbalanced == 0 {
+        format!(
+            "<p class=\"ok\">All {} lines balance to the cent: under every model the credits equal the revenue.</p>",
+            lines.len()
+        )
+    } else {
+        format!("<p class=\"bad\">{unbalanced} of {} lines do not balance.</p>", lines.len())
+    };
+    // One row per month, type and currency; one difference column per model.
+    let mut grid: BTreeMap<(&str, &str, &str), RevenueAndDifferences<'_>> = BTreeMap::new();
+    for l in lines {
+        let e = grid.entry((l.month.as_str(), l.conversion_type.as_str(), l.currency.as_str())).or_default();
+        e.0 = l.revenue_minor;
+        e.1.insert(l.model.as_str(), l.difference_minor);
+    }
+    let amount = |minor: i64, code: &str| match Currency::parse(code.strip_prefix("reporting:").unwrap_or(code)) {
+        Some(c) => Money::new(minor, c).amount(),
+        None => minor.to_string(),
+    };
+    let rows = grid.iter().map(|((month, ty, cur), (revenue, diffs))| {
+        let mut row = vec![month.to_string(), ty.to_string(), cur.to_string(), amount(*revenue, cur)];
+        row.extend(models.iter().map(|m| diffs.get(m.as_str()).map_or_else(|| "–".to_string(), |d| amount(*d, cur))));
+        row
+    });
+    let mut head = vec!["month", "type", "currency", "revenue"];
+    head.extend(models.iter().map(String::as_str));
+    section(
+        out,
+        "Reconciliation",
+        "revenue per month of conversion, type and currency (as booked, and in the reporting currency), and per model the credits minus the revenue: every cell must be 0",
+        &(status + &table(&head, rows)),
+    );
+}
+
+/// Renders the report.
+pub fn render(data: &ReportData, options: &Options) -> String {
+    let (models, model, compare) = pick_models(&data.facts, options);
+    let currency = data.facts.iter().filter_map(|f| Currency::parse(&f.reporting_currency)).max();
+    let fmt = Fmt { currency, code: currency.map_or("minor units".to_string(), |c| c.to_string()) };
+    let days: BTreeSet<Date> = data.facts.iter().filter_map(|f| Date::parse(&f.day)).collect();
+    let last_day = days.last().copied();
+    // The filter: one radio per view, placed before the panels as their siblings so CSS shows
+    // the checked view's panel; no script needed.
+    let mut radios = String::new();
+    let mut nav = String::from("<nav class=\"filter\" aria-label=\"conversion type\"><span>Conversion type:</span>");
+    for (i, v) in View::ALL.iter().enumerate() {
+        let id = v.id();
+        let checked = if i == 0 { " checked" } else { "" };
+        let _ = write!(radios, "<input type=\"radio\" name=\"view\" id=\"view-{id}\"{checked}>");
+        let _ = write!(nav, "<label for=\"view-{id}\">{}</label>", v.label());
+    }
+    nav.push_str("</nav>");
+    let mut body = String::new();
+    for v in View::ALL {
+        let of = |m: &str| data.facts.iter().filter(|f| f.model.as_str() == m && v.takes(f)).collect::<Vec<_>>();
+        let page = Page {
+            facts: of(&model),
+            compare: compare.as_deref().map(of).unwrap_or_default(),
+            view: v,
+            model: &model,
+            compare_model: compare.as_deref(),
+            fmt: &fmt,
+            last_day,
+        };
+        let _ = write!(body, "<div class=\"view\" id=\"panel-{}\" data-view=\"{}\">", v.id(), v.id());
+        page.render(&mut body);
+        body.push_str("</div>");
+    }
+    time_to_conversion(&mut body, &data.time_to_conversion);
+    reconciliation(&mut body, &data.reconciliation, &models);
+
+    let period = match (days.first(), days.last()) {
+        (Some(a), Some(b)) => format!("{a} to {b}"),
+        _ => "no data".to_string(),
+    };
+    let show_checked: String = View::ALL
+        .iter()
+        .map(|v| format!("#view-{id}:checked~.views #panel-{id}{{display:block}}", id = v.id()))
+        .collect::<Vec<_>>()
+        .join("");
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Social attribution report</title><style>{STYLE}{show_checked}</style></head><body>\
+         <h1>Social attribution report</h1>\
+         <p class=\"meta\">{period} · money in the reporting currency {cur} · model <b>{model}</b>{vs} (of {models}) · source {source}</p>\
+         {radios}{nav}<div class=\"views\">{body}</div></body></html>\n",
+        cur = esc(fmt.code()),
+        model = esc(&model),
+        vs = compare.as_deref().map_or(String::new(), |c| format!(", compared with <b>{}</b>", esc(c))),
+        models = esc(&models.join(", ")),
+        source = esc(&data.source),
+    )
+}
+
+const STYLE: &str = "*{box-sizing:border-box}body{font:14px/1.4 system-ui,sans-serif;margin:24px auto;padding:0 16px;color:#222;max-width:1100px}\
+h1{margin:0 0 4px;font-size:24px}h2{margin:28px 0 2px;font-size:18px}.meta,.note{color:#666;margin:2px 0 10px}\
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:10px}\
+.card{border:1px solid #ddd;border-radius:6px;padding:10px 12px}.card .v{font-size:19px;font-weight:600;overflow-wrap:anywhere}\
+.card .l{color:#444;font-size:12px;font-weight:600}.card .d{color:#777;font-size:11px}\
+.scroll{overflow-x:auto;max-width:100%}table{border-collapse:collapse;margin-top:8px;font-size:13px}\
+th,td{border-bottom:1px solid #eee;padding:3px 8px;text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:left}\
+svg.chart{display:block;width:100%;height:auto}svg text{font-size:12px;fill:#333}svg .axis-title{font-size:12px;fill:#555;font-weight:600}\
+svg .grid{stroke:#e6e6e6}svg .axis,svg .tick{stroke:#888}svg .partial{fill:#f2f2f2}\
+svg .reference{stroke:#109618;stroke-width:2;stroke-dasharray:5 3}svg .reference-label{fill:#109618;font-weight:600}\
+.legend{list-style:none;padding:0;margin:4px 0 8px;display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px}\
+.legend i{display:inline-block;width:10px;height:10px;margin-right:5px;vertical-align:-1px}\
+.pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:16px}\
+.ok{color:#109618}.bad{color:#dc3912;font-weight:600}\
+input[name=view]{position:absolute;opacity:0;pointer-events:none}.filter{margin:14px 0 4px;display:flex;flex-wrap:wrap;gap:6px;align-items:center}\
+.filter label{border:1px solid #bbb;border-radius:14px;padding:2px 12px;cursor:pointer}.view{display:none}\
+#view-all:checked~.filter label[for=view-all],#view-order:checked~.filter label[for=view-order],\
+#view-deal:checked~.filter label[for=view-deal],#view-lead:checked~.filter label[for=view-lead]{background:#3366cc;color:#fff;border-color:#3366cc}\
+@media (max-width:600px){body{margin:12px auto;padding:0 10px}h1{font-size:20px}}";
+
+#[cfg(test)]
+mod tests;
