@@ -192,6 +192,8 @@ impl Setup {
             ("kpi_campaigns", "kpi_campaigns.csv"),
             ("kpi_posts", "kpi_posts.csv"),
             ("kpi_time_to_conversion", "kpi_time_to_conversion.csv"),
+            ("kpi_time_to_conversion_buckets", "kpi_time_to_conversion_buckets.csv"),
+            ("kpi_paths", "kpi_paths.csv"),
             ("kpi_reconciliation", "kpi_reconciliation.csv"),
             ("pipeline_current", "pipeline.csv"),
         ] {
@@ -577,7 +579,8 @@ fn migrations_apply_once_record_their_versions_and_survive_concurrent_starts() {
     assert_eq!(
         versions,
         "1\t001_ledger\n2\t002_current_views\n3\t003_reporting_currency\n4\t004_pipeline_engagement_kpi_views\n\
-         5\t005_ingest_frontier\n6\t006_fits_per_conversion_type\n7\t007_state_checkpoints\n8\t008_spend_versions\n"
+         5\t005_ingest_frontier\n6\t006_fits_per_conversion_type\n7\t007_state_checkpoints\n8\t008_spend_versions\n\
+         9\t009_paths_and_time_buckets\n"
     );
     let tables = ch_query(&infra.clickhouse, &database, "SHOW TABLES FORMAT TSV");
     for t in [
@@ -595,6 +598,8 @@ fn migrations_apply_once_record_their_versions_and_survive_concurrent_starts() {
         "ingest_frontier",
         "social_engagement",
         "kpi_daily",
+        "kpi_paths",
+        "kpi_time_to_conversion_buckets",
         "kpi_campaigns",
         "kpi_posts",
         "kpi_time_to_conversion",

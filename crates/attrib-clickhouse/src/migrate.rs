@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "008_spend_versions",
         sql: include_str!("../../../schemas/clickhouse/008_spend_versions.sql"),
     },
+    Migration {
+        version: 9,
+        name: "009_paths_and_time_buckets",
+        sql: include_str!("../../../schemas/clickhouse/009_paths_and_time_buckets.sql"),
+    },
 ];
 
 /// Whether a failed statement only repeats a change another instance already made

@@ -97,6 +97,7 @@ struct ConversionRead {
     revenue_reporting_minor: Option<i64>,
     fx_status: String,
     fx_date: String,
+    path: String,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -231,6 +232,7 @@ impl ConversionRead {
             seconds_to_convert: self.seconds_to_convert,
             source_event_id: self.source_event_id.into(),
             revenue_reporting_minor: self.revenue_reporting_minor,
+            path: self.path.into(),
         })
     }
 }

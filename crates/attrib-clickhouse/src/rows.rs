@@ -107,6 +107,7 @@ pub struct ConversionTableRow {
     pub revenue_reporting_minor: Option<i64>,
     pub fx_status: &'static str,
     pub fx_date: Text,
+    pub path: Name,
 }
 
 impl ConversionTableRow {
@@ -138,6 +139,7 @@ impl ConversionTableRow {
             revenue_reporting_minor: r.revenue_reporting_minor,
             fx_status: r.fx_status.as_str(),
             fx_date: r.fx_date.map(attrib_contract::Date::text).unwrap_or_default(),
+            path: r.path.clone(),
             ..key
         }
     }

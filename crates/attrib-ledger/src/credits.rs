@@ -151,7 +151,14 @@ pub struct ConversionRow {
     pub fx_status: FxStatus,
     /// The date of the rate used; None unless converted.
     pub fx_date: Option<Date>,
+    /// The channels of the touches in the window, oldest first, as ChannelAttribution writes
+    /// a path (`linkedin > direct > organic_search`); empty without touches.
+    #[serde(default)]
+    pub path: Name,
 }
+
+/// The separator of the channels in a conversion's path.
+pub const PATH_SEPARATOR: &str = " > ";
 
 /// Which models run and with which parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -404,7 +411,19 @@ fn conversion_row(
         revenue_reporting_minor: reported.minor,
         fx_status: reported.status,
         fx_date: reported.fx_date,
+        path: path_of(touches),
     }
+}
+
+fn path_of(touches: &[Touch<'_>]) -> Name {
+    let mut path = String::with_capacity(touches.len() * 12);
+    for (i, t) in touches.iter().enumerate() {
+        if i > 0 {
+            path.push_str(PATH_SEPARATOR);
+        }
+        path.push_str(t.channel.as_str());
+    }
+    Name::new(&path)
 }
 
 /// The money one conversion's credits split: in its own currency and in the reporting one.

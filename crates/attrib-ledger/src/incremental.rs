@@ -263,6 +263,7 @@ impl Keyed for ConversionRow {
             revenue_reporting_minor: None,
             fx_status: FxStatus::Same,
             fx_date: None,
+            path: Name::default(),
         }
     }
 }

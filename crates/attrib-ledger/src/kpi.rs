@@ -466,6 +466,47 @@ pub struct TimeToConversion {
     pub median_days: Option<f64>,
 }
 
+/// How many conversions of a type took a given time from first touch to conversion
+/// (`kpi_time_to_conversion_buckets`): the distribution behind the mean and median.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeToConversionBucket {
+    pub conversion_type: String,
+    /// `< 1 day`, `1-2 days`, …, `90+ days`.
+    pub bucket: String,
+    /// Days from first touch: lower bound included, upper bound excluded (none for the last).
+    pub lower_days: u32,
+    pub upper_days: Option<u32>,
+    pub conversions: u64,
+}
+
+/// The buckets' lower bounds in days (the SQL view uses the same).
+pub const TIME_BUCKET_DAYS: [u32; 9] = [0, 1, 2, 4, 7, 14, 30, 60, 90];
+
+/// The bucket index of a time to conversion in seconds.
+pub(crate) fn time_bucket(seconds: i64) -> usize {
+    TIME_BUCKET_DAYS.iter().rposition(|d| seconds >= i64::from(*d) * 86_400).unwrap_or(0)
+}
+
+pub(crate) fn time_bucket_label(i: usize) -> String {
+    match (TIME_BUCKET_DAYS[i], TIME_BUCKET_DAYS.get(i + 1)) {
+        (0, Some(_)) => "< 1 day".to_string(),
+        (lo, Some(hi)) => format!("{lo}-{hi} days"),
+        (lo, None) => format!("{lo}+ days"),
+    }
+}
+
+/// Conversions per distinct path of channels (`kpi_paths`): the top conversion paths.
+/// Conversions without a touch in their window have no path and are left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathKpi {
+    pub conversion_type: String,
+    pub path: String,
+    pub conversions: u64,
+    /// Σ revenue in the reporting currency (conversions missing a rate count 0).
+    pub revenue_reporting_minor: i64,
+    pub reporting_currency: String,
+}
+
 pub fn time_to_conversion(conversions: &[ConversionRow]) -> Vec<TimeToConversion> {
     LedgerTotals::of(conversions, &[], &[]).time_to_conversion()
 }

@@ -243,6 +243,7 @@ fn time_to_conversion_takes_the_true_median() {
         revenue_reporting_minor: None,
         fx_status: crate::FxStatus::Same,
         fx_date: None,
+        path: "".into(),
     };
     let rows: Vec<_> =
         [Some(86_400), Some(3 * 86_400), None, Some(2 * 86_400), Some(10 * 86_400)].into_iter().map(row).collect();
@@ -307,4 +308,52 @@ fn pipeline_credits_open_deals_to_the_touches_before_their_creation_until_they_c
     let won: i64 =
         inc.live_credits(&e).iter().filter(|c| c.model.as_str() == "last_touch").map(|c| c.credit_minor).sum();
     assert_eq!(won, 50_000);
+}
+
+#[test]
+fn time_buckets_include_their_lower_bound_and_paths_group_conversions() {
+    use crate::kpi::{time_bucket, time_bucket_label};
+    assert_eq!(time_bucket(0), 0);
+    assert_eq!(time_bucket(86_399), 0);
+    assert_eq!(time_bucket(86_400), 1);
+    assert_eq!(time_bucket(7 * 86_400 - 1), 3);
+    assert_eq!(time_bucket(7 * 86_400), 4);
+    assert_eq!(time_bucket(400 * 86_400), 8);
+    assert_eq!(
+        (time_bucket_label(0), time_bucket_label(4), time_bucket_label(8)),
+        ("< 1 day".into(), "7-14 days".into(), "90+ days".into())
+    );
+
+    let usd = attrib_contract::Currency::parse("USD").expect("USD");
+    let row = |path: &str, touches: usize, secs: Option<i64>, revenue: Option<i64>| ConversionRow {
+        conversion_id: "x".into(),
+        conversion_version: 1,
+        conversion_type: attrib_journeys::ConversionType::Order,
+        person_id: "p".into(),
+        conversion_time: attrib_contract::Timestamp::from_unix_nanos(0),
+        revenue_minor: 0,
+        currency: Some(usd),
+        touches,
+        first_touch_time: None,
+        seconds_to_convert: secs,
+        source_event_id: "".into(),
+        reporting_currency: usd,
+        revenue_reporting_minor: revenue,
+        fx_status: crate::FxStatus::Same,
+        fx_date: None,
+        path: path.into(),
+    };
+    let rows = [
+        row("x > direct", 2, Some(3_600), Some(500)),
+        row("x > direct", 2, Some(2 * 86_400), None),
+        row("linkedin", 1, Some(100 * 86_400), Some(1_000)),
+        row("", 0, None, Some(700)),
+    ];
+    let t = crate::LedgerTotals::of(&rows, &[], &[]);
+    let paths: Vec<(String, u64, i64)> =
+        t.paths().into_iter().map(|p| (p.path, p.conversions, p.revenue_reporting_minor)).collect();
+    assert_eq!(paths, vec![("linkedin".into(), 1, 1_000), ("x > direct".into(), 2, 500)]);
+    let buckets: Vec<(u32, Option<u32>, u64)> =
+        t.time_to_conversion_buckets().into_iter().map(|b| (b.lower_days, b.upper_days, b.conversions)).collect();
+    assert_eq!(buckets, vec![(0, Some(1), 1), (2, Some(4), 1), (90, None, 1)]);
 }

@@ -26,7 +26,7 @@ pub use incremental::{Change, Changes, IncrementalLedger, LiveRows, TouchRow};
 pub use kpi::{
     campaign_kpis, channel_kpis, kpi_facts, ledger_reconciliation, post_kpis, ratio, reconcile, rollup, sum_by,
     time_to_conversion, CampaignKpi, ChannelKpi, EngagementCount, EngagementRow, KpiFact, KpiInputs,
-    LedgerReconciliationLine, Reconciliation, TimeToConversion,
+    LedgerReconciliationLine, PathKpi, Reconciliation, TimeToConversion, TimeToConversionBucket, TIME_BUCKET_DAYS,
 };
 pub use spend::{AdDay, SpendEntry, SpendRow};
 pub use totals::{KpiCells, LedgerTotals, WeightSum, UNKNOWN_PUBLISHER};

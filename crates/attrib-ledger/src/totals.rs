@@ -5,7 +5,10 @@
 //! order of the rows (money in integers, weights in `WeightSum`).
 
 use crate::credits::{ConversionRow, CreditRow};
-use crate::kpi::{ChannelKpi, LedgerReconciliationLine, Reconciliation, TimeToConversion};
+use crate::kpi::{
+    time_bucket, time_bucket_label, ChannelKpi, LedgerReconciliationLine, PathKpi, Reconciliation, TimeToConversion,
+    TimeToConversionBucket, TIME_BUCKET_DAYS,
+};
 use attrib_contract::{ActorType, Currency, Date, Name, Platform};
 use attrib_journeys::{Channel, ConversionType};
 use attrib_models::Model;
@@ -152,6 +155,8 @@ pub struct LedgerTotals {
     month_credited: HashMap<MonthCreditKey, i64>,
     /// Conversions and seconds to convert (of those with touches) per type.
     seconds: BTreeMap<&'static str, (u64, Vec<i64>)>,
+    /// Conversions, reporting revenue and reporting currency per (type, path of channels).
+    paths: HashMap<(&'static str, Name), (u64, i64, Option<Currency>)>,
     /// Social credits per (model, currency, actor type): who published what earned. `None`:
     /// a social touch with no known publisher (a session classed social by its UTM or referrer).
     actors: HashMap<(Model, Currency, Option<ActorType>), (i64, WeightSum)>,
@@ -177,6 +182,14 @@ impl LedgerTotals {
         let e = self.seconds.entry(ty).or_default();
         e.0 += 1;
         e.1.extend(c.seconds_to_convert);
+        if c.touches > 0 {
+            let e = self.paths.entry((ty, c.path.clone())).or_default();
+            e.0 += 1;
+            e.1 += c.revenue_reporting_minor.unwrap_or(0);
+            if e.2.is_none_or(|r| c.reporting_currency > r) {
+                e.2 = Some(c.reporting_currency);
+            }
+        }
         if acquires(c.conversion_type) {
             let (y, m, _) = c.conversion_time.date().ymd();
             let key = |d| ((y, m), c.conversion_type, d);
@@ -302,6 +315,42 @@ impl LedgerTotals {
     }
 
     /// Days from the first touch in the window to the conversion, per conversion type.
+    /// How many conversions of each type fall in each time bucket (only non-empty buckets).
+    pub fn time_to_conversion_buckets(&self) -> Vec<TimeToConversionBucket> {
+        let mut out = Vec::new();
+        for (ty, (_, secs)) in &self.seconds {
+            let mut counts = [0u64; TIME_BUCKET_DAYS.len()];
+            secs.iter().for_each(|s| counts[time_bucket(*s)] += 1);
+            for (i, n) in counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+                out.push(TimeToConversionBucket {
+                    conversion_type: ty.to_string(),
+                    bucket: time_bucket_label(i),
+                    lower_days: TIME_BUCKET_DAYS[i],
+                    upper_days: TIME_BUCKET_DAYS.get(i + 1).copied(),
+                    conversions: n,
+                });
+            }
+        }
+        out
+    }
+
+    /// Conversions and revenue per distinct path, by type then path.
+    pub fn paths(&self) -> Vec<PathKpi> {
+        let mut out: Vec<PathKpi> = self
+            .paths
+            .iter()
+            .map(|((ty, path), (n, revenue, currency))| PathKpi {
+                conversion_type: ty.to_string(),
+                path: path.to_string(),
+                conversions: *n,
+                revenue_reporting_minor: *revenue,
+                reporting_currency: currency.map(|c| c.to_string()).unwrap_or_default(),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.conversion_type, &a.path).cmp(&(&b.conversion_type, &b.path)));
+        out
+    }
+
     pub fn time_to_conversion(&self) -> Vec<TimeToConversion> {
         self.seconds
             .iter()

@@ -10,7 +10,8 @@ mod chart;
 
 use attrib_contract::{Currency, Date, Money};
 use attrib_ledger::{
-    ratio, sum_by, KpiFact, LedgerReconciliationLine, TimeToConversion, UNATTRIBUTED, UNKNOWN_PUBLISHER,
+    ratio, sum_by, KpiFact, LedgerReconciliationLine, PathKpi, TimeToConversion, TimeToConversionBucket, UNATTRIBUTED,
+    UNKNOWN_PUBLISHER,
 };
 use chart::{OTHER, PALETTE};
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +23,10 @@ pub struct ReportData {
     /// `kpi_daily`.
     pub facts: Vec<KpiFact>,
     pub time_to_conversion: Vec<TimeToConversion>,
+    /// `kpi_time_to_conversion_buckets`: the distribution behind the mean and median.
+    pub time_buckets: Vec<TimeToConversionBucket>,
+    /// `kpi_paths`.
+    pub paths: Vec<PathKpi>,
     pub reconciliation: Vec<LedgerReconciliationLine>,
     /// Where the data came from, shown in the header.
     pub source: String,
@@ -232,6 +237,8 @@ fn tile(label: &str, text: &str, detail: &str, kpi: &str, value: impl std::fmt::
 /// Everything the page shows for one model and one conversion-type view.
 struct Page<'a> {
     facts: Vec<&'a KpiFact>,
+    /// The view's conversion paths.
+    paths: Vec<&'a PathKpi>,
     compare: Vec<&'a KpiFact>,
     view: View,
     model: &'a str,
@@ -379,6 +386,45 @@ impl Page<'_> {
                 self.model
             ),
             &(chart::grouped_bars(&shown, &series, &self.value_label()) + &table(&head, rows)),
+        );
+    }
+
+    /// The paths most conversions took, as analysts know them from GA4 and HubSpot.
+    fn top_paths(&self, out: &mut String) {
+        let fmt = self.fmt;
+        let mut paths: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
+        for p in &self.paths {
+            let e = paths.entry(p.path.as_str()).or_default();
+            e.0 += p.conversions;
+            e.1 += p.revenue_reporting_minor;
+        }
+        let total: u64 = paths.values().map(|v| v.0).sum();
+        let mut top: Vec<(&str, (u64, i64))> = paths.into_iter().collect();
+        top.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(b.1 .1.cmp(&a.1 .1)).then(a.0.cmp(b.0)));
+        top.truncate(10);
+        let bars: Vec<(String, f64, String)> =
+            top.iter().map(|(path, (n, _))| (path.to_string(), *n as f64, format!("{n} conversions"))).collect();
+        let share = |n: u64| ratio(n as f64 * 100.0, total as f64).map_or("–".to_string(), |r| format!("{r:.1} %"));
+        let rows = top.iter().map(|(path, (n, revenue))| {
+            let mut row = vec![path.to_string(), n.to_string(), share(*n)];
+            if self.view != View::Leads {
+                row.push(fmt.amount(*revenue));
+            }
+            row
+        });
+        let revenue_head = format!("revenue ({})", fmt.code());
+        let mut head = vec!["path", "conversions", "share"];
+        if self.view != View::Leads {
+            head.push(&revenue_head);
+        }
+        section(
+            out,
+            "Top conversion paths",
+            &format!(
+                "the channels of the touches in each conversion's window, oldest first; the 10 most frequent of {} distinct paths ({total} conversions with a touch)",
+                self.paths.iter().map(|p| p.path.as_str()).collect::<BTreeSet<_>>().len()
+            ),
+            &(chart::bar_chart(&bars, "conversions", None) + &table(&head, rows)),
         );
     }
 
@@ -625,6 +671,7 @@ impl Page<'_> {
     fn render(&self, out: &mut String) {
         self.headline(out);
         self.model_comparison(out);
+        self.top_paths(out);
         self.platforms_over_time(out);
         self.campaigns(out);
         self.posts(out);
@@ -632,14 +679,30 @@ impl Page<'_> {
     }
 }
 
-fn time_to_conversion(out: &mut String, times: &[TimeToConversion]) {
+fn time_to_conversion(out: &mut String, times: &[TimeToConversion], buckets: &[TimeToConversionBucket]) {
     let mut times: Vec<&TimeToConversion> = times.iter().collect();
     times.sort_by(|a, b| a.conversion_type.cmp(&b.conversion_type));
     let days = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |v| format!("{v:.1}"));
-    let bars: Vec<(String, f64, String)> = times
+    // Every bucket in order, so a gap shows as 0; each type as its share of its conversions,
+    // so a type with few conversions is as readable as one with many.
+    let mut labels: Vec<(u32, String)> = buckets.iter().map(|b| (b.lower_days, b.bucket.clone())).collect();
+    labels.sort();
+    labels.dedup();
+    let types: BTreeSet<&str> = buckets.iter().map(|b| b.conversion_type.as_str()).collect();
+    let series: Vec<(String, Vec<f64>, &str)> = types
         .iter()
-        .filter_map(|t| t.median_days.map(|m| (format!("{} (median)", t.conversion_type), m, format!("{m:.1} days"))))
+        .enumerate()
+        .map(|(k, ty)| {
+            let of_type: Vec<&TimeToConversionBucket> = buckets.iter().filter(|b| b.conversion_type == *ty).collect();
+            let total: u64 = of_type.iter().map(|b| b.conversions).sum();
+            let share = |lower: u32| {
+                let n = of_type.iter().filter(|b| b.lower_days == lower).map(|b| b.conversions).sum::<u64>();
+                ratio(n as f64 * 100.0, total as f64).unwrap_or(0.0)
+            };
+            (ty.to_string(), labels.iter().map(|(lower, _)| share(*lower)).collect(), PALETTE[k % PALETTE.len()])
+        })
         .collect();
+    let names: Vec<String> = labels.iter().map(|(_, l)| l.clone()).collect();
     let rows = times.iter().map(|t| {
         vec![
             t.conversion_type.clone(),
@@ -652,8 +715,8 @@ fn time_to_conversion(out: &mut String, times: &[TimeToConversion]) {
     section(
         out,
         "Days from first touch to conversion",
-        "per conversion type, over the conversions with a touch in their window",
-        &(chart::bar_chart(&bars, "days", None)
+        "the distribution per conversion type (share of the type's conversions with a touch in their window, per bucket of days: lower bound included), then the mean and median",
+        &(chart::grouped_bars(&names, &series, "% of conversions")
             + &table(&["type", "conversions", "with touches", "average days", "median days"], rows)),
     );
 }
@@ -720,6 +783,13 @@ pub fn render(data: &ReportData, options: &Options) -> String {
         let of = |m: &str| data.facts.iter().filter(|f| f.model.as_str() == m && v.takes(f)).collect::<Vec<_>>();
         let page = Page {
             facts: of(&model),
+            paths: data
+                .paths
+                .iter()
+                .filter(|p| {
+                    v.takes(&KpiFact { conversion_type: p.conversion_type.as_str().into(), ..KpiFact::default() })
+                })
+                .collect(),
             compare: compare.as_deref().map(of).unwrap_or_default(),
             view: v,
             model: &model,
@@ -731,7 +801,7 @@ pub fn render(data: &ReportData, options: &Options) -> String {
         page.render(&mut body);
         body.push_str("</div>");
     }
-    time_to_conversion(&mut body, &data.time_to_conversion);
+    time_to_conversion(&mut body, &data.time_to_conversion, &data.time_buckets);
     reconciliation(&mut body, &data.reconciliation, &models);
 
     let period = match (days.first(), days.last()) {

@@ -65,6 +65,52 @@ fn sample(cur: &str) -> ReportData {
             avg_days: Some(3.25),
             median_days: Some(2.0),
         }],
+        time_buckets: vec![
+            TimeToConversionBucket {
+                conversion_type: "order".into(),
+                bucket: "< 1 day".into(),
+                lower_days: 0,
+                upper_days: Some(1),
+                conversions: 1,
+            },
+            TimeToConversionBucket {
+                conversion_type: "order".into(),
+                bucket: "2-4 days".into(),
+                lower_days: 2,
+                upper_days: Some(4),
+                conversions: 3,
+            },
+        ],
+        paths: vec![
+            PathKpi {
+                conversion_type: "order".into(),
+                path: "x > direct".into(),
+                conversions: 3,
+                revenue_reporting_minor: 90_000,
+                reporting_currency: cur.into(),
+            },
+            PathKpi {
+                conversion_type: "deal".into(),
+                path: "x > direct".into(),
+                conversions: 1,
+                revenue_reporting_minor: 10_000,
+                reporting_currency: cur.into(),
+            },
+            PathKpi {
+                conversion_type: "order".into(),
+                path: "linkedin".into(),
+                conversions: 4,
+                revenue_reporting_minor: 5_000,
+                reporting_currency: cur.into(),
+            },
+            PathKpi {
+                conversion_type: "lead".into(),
+                path: "linkedin > x".into(),
+                conversions: 7,
+                revenue_reporting_minor: 0,
+                reporting_currency: cur.into(),
+            },
+        ],
         reconciliation: vec![LedgerReconciliationLine {
             month: "2026-03".into(),
             conversion_type: "order".into(),
@@ -163,4 +209,32 @@ fn weeks_start_on_monday() {
     assert_eq!(week_of(d("2026-11-23")), d("2026-11-23"));
     assert_eq!(week_of(d("2026-11-29")), d("2026-11-23"));
     assert_eq!(week_of(d("1970-01-01")), d("1969-12-29"));
+}
+
+/// The part of the page of one conversion-type view.
+fn panel<'a>(html: &'a str, view: &str) -> &'a str {
+    let start = html.find(&format!("id=\"panel-{view}\"")).expect("panel");
+    let rest = &html[start..];
+    let end = rest[1..].find("id=\"panel-").map_or(rest.len(), |i| i + 1);
+    &rest[..end]
+}
+
+#[test]
+fn top_paths_follow_the_conversion_type_filter() {
+    let html = render(&sample("USD"), &Options::default());
+    // Orders + deals: x > direct 3 + 1 = 4 ties linkedin's 4 and wins on revenue; leads apart.
+    let all = panel(&html, "all");
+    assert!(all.contains("<td>x &gt; direct</td><td>4</td><td>50.0 %</td><td>1,000.00</td>"), "{all}");
+    assert!(all.contains("<td>linkedin</td><td>4</td><td>50.0 %</td><td>50.00</td>"));
+    assert!(all.find("x &gt; direct</td>") < all.find("<td>linkedin</td><td>4"));
+    assert!(!all.contains("linkedin &gt; x"));
+    let leads = panel(&html, "lead");
+    assert!(leads.contains("<td>linkedin &gt; x</td><td>7</td><td>100.0 %</td></tr>"), "{leads}");
+}
+
+#[test]
+fn time_to_conversion_is_drawn_as_shares_per_bucket() {
+    let html = render(&sample("USD"), &Options::default());
+    // 1 of 4 orders under a day, 3 of 4 at 2-4 days.
+    assert!(html.contains("&lt; 1 day, order: 25</title>") && html.contains("2-4 days, order: 75</title>"), "{html}");
 }

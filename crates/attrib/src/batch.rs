@@ -229,6 +229,8 @@ pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
     write_csv(&path("kpi_daily.csv"), &run.facts)?;
     write_csv(&path("kpi_campaigns.csv"), &campaign_kpis(&run.facts))?;
     write_csv(&path("kpi_time_to_conversion.csv"), &run.totals.time_to_conversion())?;
+    write_csv(&path("kpi_time_to_conversion_buckets.csv"), &run.totals.time_to_conversion_buckets())?;
+    write_csv(&path("kpi_paths.csv"), &run.totals.paths())?;
     write_csv(&path("kpi_reconciliation.csv"), &run.totals.ledger_reconciliation())?;
     write_csv(&path("spend.csv"), &run.engine.spend_rows())?;
     write_csv(&path("deals.csv"), &run.engine.deal_versions())?;
@@ -257,6 +259,8 @@ pub fn write(run: &mut BatchRun, out: &Path) -> Result<Vec<PathBuf>> {
         "kpi_daily.csv",
         "kpi_campaigns.csv",
         "kpi_time_to_conversion.csv",
+        "kpi_time_to_conversion_buckets.csv",
+        "kpi_paths.csv",
         "kpi_reconciliation.csv",
         "spend.csv",
         "deals.csv",

@@ -53,13 +53,15 @@ fn demo(input: Option<PathBuf>, output: &Path, people: u64, seed: u64, config: O
     let data = attrib_report::ReportData {
         facts: run.facts.clone(),
         time_to_conversion: run.totals.time_to_conversion(),
+        time_buckets: run.totals.time_to_conversion_buckets(),
+        paths: run.totals.paths(),
         reconciliation: run.totals.ledger_reconciliation(),
         source: input.display().to_string(),
     };
     std::fs::write(&html, attrib_report::render(&data, &attrib_report::Options::default()))?;
     say!(
         "\nOutputs in {}: credits.csv, conversions.csv, pipeline.csv, kpi_daily.csv, kpi_campaigns.csv, kpi_posts.csv, \
-         kpi_time_to_conversion.csv, kpi_reconciliation.csv, spend.csv, deals.csv, rejected.jsonl, summary.json",
+         kpi_paths.csv, kpi_time_to_conversion.csv, kpi_time_to_conversion_buckets.csv, kpi_reconciliation.csv, spend.csv, deals.csv, rejected.jsonl, summary.json",
         output.display()
     );
     say!("Report (open in a browser): {}", html.display());

@@ -11,6 +11,8 @@ use std::path::Path;
 /// The tables the report reads, by batch file stem (= ClickHouse view name).
 const KPI_DAILY: &str = "kpi_daily";
 const TIME_TO_CONVERSION: &str = "kpi_time_to_conversion";
+const TIME_BUCKETS: &str = "kpi_time_to_conversion_buckets";
+const PATHS: &str = "kpi_paths";
 const RECONCILIATION: &str = "kpi_reconciliation";
 
 fn read_file<T: DeserializeOwned>(dir: &Path, stem: &str) -> Result<Vec<T>> {
@@ -28,6 +30,8 @@ pub fn load(source: Source<'_>) -> Result<ReportData> {
         Source::Dir(dir) => Ok(ReportData {
             facts: read_file(dir, KPI_DAILY)?,
             time_to_conversion: read_file(dir, TIME_TO_CONVERSION)?,
+            time_buckets: read_file(dir, TIME_BUCKETS)?,
+            paths: read_file(dir, PATHS)?,
             reconciliation: read_file(dir, RECONCILIATION)?,
             source: dir.display().to_string(),
         }),
@@ -36,6 +40,8 @@ pub fn load(source: Source<'_>) -> Result<ReportData> {
             Ok(ReportData {
                 facts: read_view(&client, KPI_DAILY).await?,
                 time_to_conversion: read_view(&client, TIME_TO_CONVERSION).await?,
+                time_buckets: read_view(&client, TIME_BUCKETS).await?,
+                paths: read_view(&client, PATHS).await?,
                 reconciliation: read_view(&client, RECONCILIATION).await?,
                 source: format!("ClickHouse {url}, database {database}"),
             })
@@ -57,7 +63,8 @@ pub fn write(source: Source<'_>, out: &Path, options: &Options) -> Result<()> {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A batch output folder (kpi_daily.csv, kpi_time_to_conversion.csv, kpi_reconciliation.csv).
+    /// A batch output folder (kpi_daily.csv, kpi_time_to_conversion.csv,
+    /// kpi_time_to_conversion_buckets.csv, kpi_paths.csv, kpi_reconciliation.csv).
     #[arg(long, conflicts_with = "clickhouse", required_unless_present = "clickhouse")]
     pub input: Option<std::path::PathBuf>,
     /// Read the service's ClickHouse KPI views instead.
