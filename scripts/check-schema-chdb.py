@@ -27,7 +27,8 @@ def expand(sql):
                 i += 1
             column = sql[start + len(name):i - 1]
             sql = sql[:start] + f"{column} >= {lo} AND {column} <= {hi}" + sql[i:]
-    for var, value in [("model", "linear"), ("minor_per_unit", "100")]:
+    for var, value in [("model", "linear"), ("minor_per_unit", "100"), ("conversion_type:singlequote", "'__all__'"),
+                       ("platform:singlequote", "'linkedin', 'direct'"), ("campaign:singlequote", "'__all__'")]:
         sql = sql.replace("${" + var + "}", value).replace("$" + var, value)
     assert "$" not in sql, sql
     return sql
@@ -43,7 +44,7 @@ def dashboard_queries(directory):
                 if "rawSql" in t:
                     out.append((f"{f.name}: {p['title']}", expand(t["rawSql"])))
         for v in d.get("templating", {}).get("list", []):
-            if v.get("type") == "query":
+            if v.get("type") == "query" and v.get("datasource", {}).get("type") == "grafana-clickhouse-datasource":
                 out.append((f"{f.name}: variable {v['name']}", expand(v["query"])))
     return out
 assert files, f"no migrations in {schema_dir}"
@@ -66,7 +67,8 @@ with tempfile.TemporaryDirectory() as tmp:
                     raise
         print("applied", f.name)
     views = ["credits_current", "conversions_current", "touchpoints_current", "spend_current", "pipeline_current",
-             "kpi_daily", "kpi_campaigns", "kpi_posts", "kpi_time_to_conversion", "kpi_reconciliation"]
+             "kpi_daily", "kpi_campaigns", "kpi_posts", "kpi_time_to_conversion", "kpi_reconciliation",
+             "kpi_paths", "kpi_time_to_conversion_buckets"]
     for view in views:
         out = s.query(f"SELECT count() FROM {view}", "CSV").bytes().decode().strip()
         assert out == "0", (view, out)

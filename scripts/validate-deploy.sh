@@ -9,7 +9,9 @@
 #   - the Dockerfile with hadolint, its Rust version against the workspace's and what the locked
 #     dependencies need, its runtime packages against what the binary links (check-toolchain.py);
 #   - the Prometheus config and alert rules with promtool (Debian's package, unpacked), and the
-#     alert unit tests (promtool test rules).
+#     alert unit tests (promtool test rules);
+#   - the service dashboard's PromQL (as recording rules, promtool) and that every metric it
+#     names is one the service exports (check-dashboard-promql.py).
 # Usage: scripts/validate-deploy.sh [ATTRIB_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +80,9 @@ fi
 PROMTOOL="$TOOLS/usr/bin/promtool"
 "$PROMTOOL" check rules deploy/prometheus/alerts.yml
 "$PROMTOOL" test rules deploy/prometheus/alerts_test.yml
+echo "-- Grafana: the service dashboard's PromQL (promtool) and the metrics it names"
+python3 scripts/check-dashboard-promql.py "$OUT/dashboard-rules.yml"
+"$PROMTOOL" check rules "$OUT/dashboard-rules.yml"
 sed 's#/etc/prometheus/alerts.yml#alerts.yml#' deploy/prometheus/prometheus.yml > deploy/prometheus/.prometheus-check.yml
 trap 'rm -rf "$OUT" deploy/prometheus/.prometheus-check.yml' EXIT
 "$PROMTOOL" check config --syntax-only deploy/prometheus/.prometheus-check.yml

@@ -231,15 +231,41 @@ impl Setup {
         }
     }
 
-    /// Every Grafana panel and variable query runs on this ClickHouse and returns rows, and the
-    /// reconciliation view balances.
+    /// Every Grafana panel and variable query runs on this ClickHouse and returns rows with
+    /// every variable at "All" (and runs with chosen values), the currency variables read the
+    /// data's reporting currency, and the reconciliation view balances.
     fn assert_dashboards_answer(&self) {
-        let queries = attrib_tests::dashboard_queries(&[("model", "linear"), ("minor_per_unit", "100")]);
-        assert!(queries.len() >= 10, "{} dashboard queries", queries.len());
-        for (what, sql) in queries {
-            let out = ch_try(&self.infra.clickhouse, &self.database, &format!("{sql} FORMAT TSV"))
-                .unwrap_or_else(|e| panic!("{what}: {e}\n{sql}"));
-            assert!(!out.trim().is_empty(), "{what} returned no rows:\n{sql}");
+        let all = [
+            ("model", "linear"),
+            ("minor_per_unit", "100"),
+            ("conversion_type:singlequote", "'__all__'"),
+            ("platform:singlequote", "'__all__'"),
+            ("campaign:singlequote", "'__all__'"),
+        ];
+        let chosen = [
+            ("model", "last_touch"),
+            ("minor_per_unit", "100"),
+            ("conversion_type:singlequote", "'order','deal'"),
+            ("platform:singlequote", "'linkedin','direct'"),
+            ("campaign:singlequote", "'no-such-campaign'"),
+        ];
+        let queries = attrib_tests::dashboard_queries(&all);
+        assert!(queries.len() >= 15, "{} dashboard queries", queries.len());
+        let run = |what: &str, sql: &str| {
+            ch_try(&self.infra.clickhouse, &self.database, &format!("{sql} FORMAT TSV"))
+                .unwrap_or_else(|e| panic!("{what}: {e}\n{sql}"))
+        };
+        for (what, sql) in &queries {
+            assert!(!run(what, sql).trim().is_empty(), "{what} returned no rows:\n{sql}");
+            if what.ends_with("variable minor_per_unit") {
+                assert_eq!(run(what, sql).trim(), "100", "USD has 2 decimals");
+            }
+            if what.ends_with("variable reporting_currency") {
+                assert_eq!(run(what, sql).trim(), "USD");
+            }
+        }
+        for (what, sql) in attrib_tests::dashboard_queries(&chosen) {
+            run(&what, &sql);
         }
         let unbalanced = ch_query(
             &self.infra.clickhouse,

@@ -164,8 +164,8 @@ database = "{database}"
     path
 }
 
-/// Every SQL query of the Grafana dashboards under `deploy/grafana/dashboards` (panel targets
-/// and query variables), as (dashboard file: title, SQL) with the ClickHouse data source's
+/// Every SQL query of the Grafana dashboards under `deploy/grafana/dashboards` (ClickHouse panel
+/// targets and query variables; the Prometheus dashboard's PromQL is checked by promtool), as (dashboard file: title, SQL) with the ClickHouse data source's
 /// macros expanded as the plugin does (`$__dateFilter(c)` → `c >= toDate('…') AND c <= toDate('…')`,
 /// `$__timeFilter(c)` with `toDateTime(…)`) and dashboard variables set to `variables`.
 pub fn dashboard_queries(variables: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -189,7 +189,7 @@ pub fn dashboard_queries(variables: &[(&str, &str)]) -> Vec<(String, String)> {
             }
         }
         for var in dashboard["templating"]["list"].as_array().into_iter().flatten() {
-            if var["type"] == "query" {
+            if var["type"] == "query" && var["datasource"]["type"] == "grafana-clickhouse-datasource" {
                 push(&format!("variable {}", var["name"]), var["query"].as_str().expect("variable query"));
             }
         }
