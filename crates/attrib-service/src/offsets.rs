@@ -30,18 +30,36 @@ impl Progress {
         }
         // The high watermark of each partition, once: from the statistics when they have it,
         // else asked of the broker, so a restart that finds nothing new stops as soon as it has
-        // its partitions rather than a statistics interval later.
+        // its partitions rather than a statistics interval later. One request for all the
+        // partitions missing (per-partition watermark queries cost a round trip each: 0.5 s
+        // apiece on the test broker, 7.5 s for 15 partitions).
+        let mut ask = TopicPartitionList::new();
         for e in assignment.elements() {
             let key = (e.topic().to_string(), e.partition());
             if self.targets.contains_key(&key) {
                 continue;
             }
-            let seen = stats.lock().ok().and_then(|s| s.get(&key).map(|st| st.hi_offset));
-            let asked = || consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2)).ok();
-            match seen.or_else(|| asked().map(|(_, high)| high)) {
-                Some(high) => self.targets.insert(key, high),
-                None => return false,
-            };
+            match stats.lock().ok().and_then(|s| s.get(&key).map(|st| st.hi_offset)) {
+                Some(high) => {
+                    self.targets.insert(key, high);
+                }
+                None => {
+                    // A timestamp of -1 (`Offset::End`) asks for the latest offset.
+                    let _ = ask.add_partition_offset(e.topic(), e.partition(), Offset::End);
+                }
+            }
+        }
+        if ask.count() > 0 {
+            let Ok(answer) = consumer.offsets_for_times(ask, Duration::from_secs(5)) else { return false };
+            for e in answer.elements() {
+                let high = match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    // No answer for this one: ask for its watermarks alone.
+                    _ => consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2)).ok().map(|w| w.1),
+                };
+                let Some(high) = high else { return false };
+                self.targets.insert((e.topic().to_string(), e.partition()), high);
+            }
         }
         let mut need_committed = Vec::new();
         for e in assignment.elements() {

@@ -17,9 +17,10 @@ use attrib_clickhouse::{
     FrontierRow, FxRateRow, ModelFitRow, RawEventRow, SpendFactRow, TouchpointRow, Writer,
 };
 use attrib_contract::{decode, Event, Topic};
+use attrib_kafka::{StatsContext, StatsMap};
 use attrib_ledger::{AttributionConfig, Changes, DealRecord, DealVersionRow, Engine, IncrementalLedger, Outcome};
 use attrib_retry::RetryPolicy;
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -277,6 +278,14 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         .step("topics", &at_brokers, || attrib_kafka::ensure_topics(&settings, &all_topics), retriable_kafka)
         .await?;
 
+    // Join the group before recovering, so the join (after a kill -9, the dead member's
+    // session timing out, on a broker without static membership) runs while the state is
+    // restored instead of after it. Nothing is polled, so nothing is processed, until then;
+    // consuming resumes from the committed offsets either way.
+    let (consumer, stats) = attrib_kafka::consumer(&settings).map_err(|e| Stopped::Failed(e.into()))?;
+    let topic_refs: Vec<&str> = source_topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topic_refs).map_err(|e| Stopped::Failed(e.into()))?;
+
     // Recover: replay what was consumed before, then reconcile the tables with it.
     let started = Instant::now();
     tracing::debug!("recovering state from ClickHouse");
@@ -333,7 +342,7 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         secs = started.elapsed().as_secs_f64(),
         "state recovered"
     );
-    Ok(Started { state, client, settings, source_topics, recovered_events: recovered.events })
+    Ok(Started { state, client, settings, consumer, stats, recovered_events: recovered.events })
 }
 
 /// A service past startup, about to consume.
@@ -341,7 +350,9 @@ struct Started {
     state: State,
     client: attrib_clickhouse::Client,
     settings: attrib_kafka::KafkaSettings,
-    source_topics: Vec<String>,
+    /// Subscribed before recovery (see `start`).
+    consumer: StreamConsumer<StatsContext>,
+    stats: StatsMap,
     recovered_events: u64,
 }
 
@@ -352,11 +363,8 @@ async fn consume(
     metrics: &Metrics,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<RunSummary, ServiceError> {
-    let Started { mut state, client, settings, source_topics, recovered_events } = started;
+    let Started { mut state, client, settings, consumer, stats, recovered_events } = started;
     let mut summary = RunSummary { recovered_events, ..RunSummary::default() };
-    let (consumer, stats) = attrib_kafka::consumer(&settings)?;
-    let topic_refs: Vec<&str> = source_topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topic_refs)?;
     let producer = attrib_kafka::producer(&settings)?;
     metrics.set_ready();
 
