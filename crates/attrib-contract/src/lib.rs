@@ -13,7 +13,7 @@ mod types;
 
 pub use decode::{decode, decode_value, is_positive_decimal, DecodeError, Problem};
 pub use encode::encode;
-pub use money::Money;
+pub use money::{grouped, Money};
 pub use name::Name;
 pub use time::{Date, Duration, Text, Timestamp};
 pub use types::*;

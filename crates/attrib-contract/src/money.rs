@@ -50,23 +50,38 @@ impl Money {
         let exponent = self.currency.minor_unit_digits();
         let scale = 10u64.pow(exponent);
         let abs = self.minor.unsigned_abs();
-        let whole = (abs / scale).to_string();
-        let mut out = String::with_capacity(whole.len() * 4 / 3 + exponent as usize + 2);
+        let mut out = String::with_capacity(24);
         if self.minor < 0 {
             out.push('-');
         }
-        for (i, ch) in whole.chars().enumerate() {
-            if grouped && i > 0 && (whole.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(ch);
-        }
+        push_whole(&mut out, abs / scale, grouped);
         if exponent > 0 {
             out.push('.');
             out.push_str(&format!("{:0width$}", abs % scale, width = exponent as usize));
         }
         out
     }
+}
+
+/// Appends `n` in decimal, with a comma between groups of three digits when `grouped`.
+fn push_whole(out: &mut String, n: u64, grouped: bool) {
+    let digits = n.to_string();
+    for (i, ch) in digits.chars().enumerate() {
+        if grouped && i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+}
+
+/// A whole number with grouped thousands (`1,234,567`, `-5`), as money amounts show theirs.
+pub fn grouped(n: i64) -> String {
+    let mut out = String::new();
+    if n < 0 {
+        out.push('-');
+    }
+    push_whole(&mut out, n.unsigned_abs(), true);
+    out
 }
 
 /// `EUR 1,234.56`, `JPY 1,500,000`, `KWD -1.234`: the ISO code, then the grouped amount.
@@ -120,6 +135,13 @@ mod tests {
         assert_eq!(Money::new(-7, cur("KWD")).amount(), "-0.007");
         assert_eq!(Money::new(i64::MIN, cur("JPY")).amount(), "-9,223,372,036,854,775,808");
         assert_eq!(Money::new(i64::MIN, cur("EUR")).decimal(), "-92233720368547758.08");
+    }
+
+    #[test]
+    fn whole_numbers_group_like_amounts() {
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(-5), "-5");
+        assert_eq!(grouped(i64::MIN), "-9,223,372,036,854,775,808");
     }
 
     #[test]

@@ -110,6 +110,17 @@ impl MonthReconciliation {
     }
 }
 
+/// How a reconciliation line names the reporting currency: `reporting:USD` (a plain code is
+/// the currency the amounts were booked in).
+pub fn reporting_denomination(currency: Currency) -> String {
+    format!("reporting:{currency}")
+}
+
+/// The currency a reconciliation line's amounts are in: `EUR` → EUR, `reporting:USD` → USD.
+pub fn denomination_currency(denomination: &str) -> Option<Currency> {
+    Currency::parse(denomination.strip_prefix("reporting:").unwrap_or(denomination))
+}
+
 /// Reconciles deal revenue closed in `month` (`YYYY-MM`) with the credits of each model.
 /// Credits count by their conversion's month; `models` lists every model expected, so a
 /// model with no credits at all shows its whole difference.
@@ -126,7 +137,7 @@ pub fn reconcile_month(
     for d in deals {
         versions.entry(&d.deal_id).or_default().push(d);
     }
-    let reporting_key = format!("reporting:{}", reporting.currency);
+    let reporting_key = reporting_denomination(reporting.currency);
     let mut crm: BTreeMap<String, (u64, i64)> = BTreeMap::new();
     let mut adjustments = Vec::new();
     for (_, mut vs) in versions {

@@ -225,9 +225,9 @@ fn a_refund_restated_in_a_later_month_shows_there_as_an_adjustment_and_every_mon
     assert!(!reconcile_month("2026-03", &e.deal_versions(), &short, &models, e.fx_table(), &cfg).balanced());
 }
 
-#[test]
-fn time_to_conversion_takes_the_true_median() {
-    let row = |secs: Option<i64>| ConversionRow {
+/// An order of no revenue, currency or path that took `secs` from its first touch.
+fn order_taking(secs: Option<i64>) -> ConversionRow {
+    ConversionRow {
         conversion_id: "x".into(),
         conversion_version: 1,
         conversion_type: attrib_journeys::ConversionType::Order,
@@ -244,9 +244,15 @@ fn time_to_conversion_takes_the_true_median() {
         fx_status: crate::FxStatus::Same,
         fx_date: None,
         path: "".into(),
-    };
-    let rows: Vec<_> =
-        [Some(86_400), Some(3 * 86_400), None, Some(2 * 86_400), Some(10 * 86_400)].into_iter().map(row).collect();
+    }
+}
+
+#[test]
+fn time_to_conversion_takes_the_true_median() {
+    let rows: Vec<_> = [Some(86_400), Some(3 * 86_400), None, Some(2 * 86_400), Some(10 * 86_400)]
+        .into_iter()
+        .map(order_taking)
+        .collect();
     let t = &time_to_conversion(&rows)[0];
     assert_eq!((t.conversions, t.with_touches), (5, 4));
     assert_eq!((t.avg_days, t.median_days), (Some(4.0), Some(2.5)));
@@ -326,22 +332,12 @@ fn time_buckets_include_their_lower_bound_and_paths_group_conversions() {
 
     let usd = attrib_contract::Currency::parse("USD").expect("USD");
     let row = |path: &str, touches: usize, secs: Option<i64>, revenue: Option<i64>| ConversionRow {
-        conversion_id: "x".into(),
-        conversion_version: 1,
-        conversion_type: attrib_journeys::ConversionType::Order,
-        person_id: "p".into(),
-        conversion_time: attrib_contract::Timestamp::from_unix_nanos(0),
-        revenue_minor: 0,
         currency: Some(usd),
         touches,
-        first_touch_time: None,
-        seconds_to_convert: secs,
-        source_event_id: "".into(),
         reporting_currency: usd,
         revenue_reporting_minor: revenue,
-        fx_status: crate::FxStatus::Same,
-        fx_date: None,
         path: path.into(),
+        ..order_taking(secs)
     };
     let rows = [
         row("x > direct", 2, Some(3_600), Some(500)),

@@ -19,7 +19,10 @@ pub use credits::{
     CreditRow, FitCounts, JourneyCredits, ModelVersions, UNATTRIBUTED,
 };
 pub use engine::{Engine, Ledger, Outcome, Restore, TopicCounts};
-pub use finance::{reconcile_month, Adjustment, DealVersionRow, MonthReconciliation, ReconciliationLine};
+pub use finance::{
+    denomination_currency, reconcile_month, reporting_denomination, Adjustment, DealVersionRow, MonthReconciliation,
+    ReconciliationLine,
+};
 pub use fit::{fit_data_driven, training_sets, DataDrivenFits, FitReport, Fitted, TrainingSet, TypeFit};
 pub use fx::{FxStatus, FxTable, ReportedAmount, ReportingConfig};
 pub use incremental::{Change, Changes, IncrementalLedger, LiveRows, TouchRow};

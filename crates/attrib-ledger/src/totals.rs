@@ -253,7 +253,6 @@ impl LedgerTotals {
         out
     }
 
-    /// Social credits and weights per actor type, of one model and currency.
     /// Social revenue and conversions of `model` in `currency` per publisher type, with
     /// [`UNKNOWN_PUBLISHER`] for social touches no publisher is known for, so the groups add up
     /// to the social channels' revenue.
@@ -314,7 +313,6 @@ impl LedgerTotals {
         out
     }
 
-    /// Days from the first touch in the window to the conversion, per conversion type.
     /// How many conversions of each type fall in each time bucket (only non-empty buckets).
     pub fn time_to_conversion_buckets(&self) -> Vec<TimeToConversionBucket> {
         let mut out = Vec::new();
@@ -351,6 +349,7 @@ impl LedgerTotals {
         out
     }
 
+    /// Days from the first touch in the window to the conversion, per conversion type.
     pub fn time_to_conversion(&self) -> Vec<TimeToConversion> {
         self.seconds
             .iter()
@@ -389,7 +388,7 @@ impl LedgerTotals {
                     conversion_type: ty.as_str().to_string(),
                     currency: match denomination {
                         Denomination::Original(c) => currency_text(c).to_string(),
-                        Denomination::Reporting(c) => format!("reporting:{c}"),
+                        Denomination::Reporting(c) => crate::finance::reporting_denomination(*c),
                     },
                     model: model.as_str().to_string(),
                     revenue_minor,

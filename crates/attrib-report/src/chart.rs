@@ -83,6 +83,22 @@ fn y_axis(s: &mut String, t: &[f64], left: f64, top: f64, plot_w: f64, plot_h: f
     );
 }
 
+/// The horizontal value axis: a gridline over `top..top+plot_h` and a label `label_gap` below
+/// the plot at each tick.
+fn x_axis(s: &mut String, t: &[f64], px: impl Fn(f64) -> f64, top: f64, plot_h: f64, label_gap: f64) {
+    for v in t {
+        let _ = write!(
+            s,
+            "<line class=\"grid\" x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{b}\"/>\
+             <text x=\"{x:.1}\" y=\"{ty}\" text-anchor=\"middle\">{}</text>",
+            compact(*v),
+            x = px(*v),
+            b = top + plot_h,
+            ty = top + plot_h + label_gap
+        );
+    }
+}
+
 /// One line per series over shared x labels (periods); when `partial_last` is set, the last
 /// period is not complete yet: its segment is dashed and the period is shaded and labelled.
 pub fn line_chart(
@@ -202,17 +218,7 @@ pub fn bar_chart(bars: &[(String, f64, String)], x_title: &str, reference: Optio
     let (lo, hi) = (t[0], t[t.len() - 1]);
     let px = |v: f64| left + (v - lo) / (hi - lo) * plot_w;
     let mut s = open(w, h, x_title);
-    for v in &t {
-        let _ = write!(
-            s,
-            "<line class=\"grid\" x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{b}\"/>\
-             <text x=\"{x:.1}\" y=\"{ty}\" text-anchor=\"middle\">{}</text>",
-            compact(*v),
-            x = px(*v),
-            b = top + plot_h,
-            ty = top + plot_h + 15.0
-        );
-    }
+    x_axis(&mut s, &t, px, top, plot_h, 15.0);
     for (i, (label, v, tip)) in bars.iter().enumerate() {
         let y = top + row * i as f64;
         let (x0, x1) = (px(0.0).min(px(*v)), px(0.0).max(px(*v)));
@@ -332,17 +338,7 @@ pub fn scatter(points: &[(f64, f64, String)], x_title: &str, y_title: &str) -> S
     let py = |v: f64| top + plot_h - (v - ylo) / (yhi - ylo) * plot_h;
     let mut s = open(w, h, y_title);
     y_axis(&mut s, &ty, left, top, plot_w, plot_h, y_title);
-    for v in &tx {
-        let _ = write!(
-            s,
-            "<line class=\"grid\" x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{b}\"/>\
-             <text x=\"{x:.1}\" y=\"{t}\" text-anchor=\"middle\">{}</text>",
-            compact(*v),
-            x = px(*v),
-            b = top + plot_h,
-            t = top + plot_h + 17.0
-        );
-    }
+    x_axis(&mut s, &tx, px, top, plot_h, 17.0);
     for (x, y, label) in points {
         let _ = write!(
             s,

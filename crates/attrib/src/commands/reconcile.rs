@@ -7,7 +7,8 @@ use crate::files::read_csv;
 use anyhow::{bail, Result};
 use attrib_contract::{Currency, Date, FxRate, Money};
 use attrib_ledger::{
-    reconcile_month, Adjustment, CreditRow, DealVersionRow, FxTable, MonthReconciliation, ReconciliationLine,
+    denomination_currency as line_currency, reconcile_month, Adjustment, CreditRow, DealVersionRow, FxTable,
+    MonthReconciliation, ReconciliationLine,
 };
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -98,11 +99,6 @@ pub fn reconcile(month: &str, source: Source<'_>, config: &Config) -> Result<Mon
         }
     }
     Ok(result)
-}
-
-/// The currency of a reconciliation line: a deal currency, or `reporting:<CUR>`.
-fn line_currency(code: &str) -> Option<Currency> {
-    Currency::parse(code.strip_prefix("reporting:").unwrap_or(code))
 }
 
 /// An amount with its currency's decimals; raw minor units only if the code is not a currency.
