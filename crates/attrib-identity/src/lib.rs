@@ -98,6 +98,8 @@ pub fn crm_identifiers(e: &CrmRecord) -> Vec<Identifier<'_>> {
 /// Checkpoint record tags of the graph (other layers use tags of their own).
 const GRAPH_NODE: u8 = 1;
 const GRAPH_COMPONENTS: u8 = 2;
+/// A node saved by an earlier checkpoint whose links changed since (a checkpoint of changes).
+const GRAPH_NODE_SET: u8 = 3;
 
 /// A node of the graph: one distinct identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -135,6 +137,16 @@ pub struct IdentityGraph {
     size: Vec<u32>,
     /// For roots: the node whose key is the smallest in the component.
     smallest: Vec<u32>,
+    /// What changed since the last checkpoint, when checkpoints of changes are taken.
+    changes: Option<GraphChanges>,
+}
+
+/// The graph's changes since a checkpoint: nodes added after it, and older nodes a union
+/// re-linked (path compression is not a change: a compressed node still leads to its root).
+#[derive(Debug, Default)]
+struct GraphChanges {
+    saved_nodes: usize,
+    relinked: Vec<u32>,
 }
 
 impl IdentityGraph {
@@ -232,7 +244,36 @@ impl IdentityGraph {
 
     /// Writes the graph as checkpoint records (tags `GRAPH_NODE`, `GRAPH_COMPONENTS`).
     pub fn checkpoint(&self, w: &mut CheckpointWriter) {
-        for (i, key) in self.keys.iter().enumerate() {
+        self.write_nodes_from(0, w);
+    }
+
+    /// Starts remembering what changes, for `checkpoint_changes` (from the state as it is now,
+    /// which the caller has saved or restored); called again once the changes are saved.
+    pub fn track_changes(&mut self) {
+        self.changes = Some(GraphChanges { saved_nodes: self.keys.len(), relinked: Vec::new() });
+    }
+
+    /// Writes what changed since the last checkpoint (all of it when not tracking): restored
+    /// on top of that checkpoint, it gives this graph.
+    pub fn checkpoint_changes(&self, w: &mut CheckpointWriter) {
+        let Some(c) = &self.changes else { return self.checkpoint(w) };
+        let mut relinked = c.relinked.clone();
+        relinked.sort_unstable();
+        relinked.dedup();
+        for n in relinked {
+            let i = n as usize;
+            w.record(GRAPH_NODE_SET, |e| {
+                e.u32(n);
+                e.u32(self.parent[i]);
+                e.u32(self.size[i]);
+                e.u32(self.smallest[i]);
+            });
+        }
+        self.write_nodes_from(c.saved_nodes, w);
+    }
+
+    fn write_nodes_from(&self, from: usize, w: &mut CheckpointWriter) {
+        for (i, key) in self.keys.iter().enumerate().skip(from) {
             w.record(GRAPH_NODE, |e| {
                 e.str(key);
                 e.u32(self.parent[i]);
@@ -258,6 +299,14 @@ impl IdentityGraph {
                 self.smallest.push(smallest);
                 Ok(true)
             }
+            GRAPH_NODE_SET => {
+                let (n, parent, size, smallest) = (d.u32()? as usize, d.u32()?, d.u32()?, d.u32()?);
+                if n >= self.parent.len() {
+                    return Err(CodecError(format!("identifier {n} of {} is not there", self.parent.len())));
+                }
+                (self.parent[n], self.size[n], self.smallest[n]) = (parent, size, smallest);
+                Ok(true)
+            }
             GRAPH_COMPONENTS => {
                 self.components = usize::try_from(d.u64()?).map_err(|_| CodecError("component count".into()))?;
                 let nodes = self.parent.len() as u32;
@@ -275,6 +324,9 @@ impl IdentityGraph {
             return a;
         }
         let (big, small) = if self.size[a.0 as usize] >= self.size[b.0 as usize] { (a, b) } else { (b, a) };
+        if let Some(c) = &mut self.changes {
+            c.relinked.extend([big.0, small.0].into_iter().filter(|&n| (n as usize) < c.saved_nodes));
+        }
         self.parent[small.0 as usize] = big.0;
         self.size[big.0 as usize] += self.size[small.0 as usize];
         self.components -= 1;

@@ -6,6 +6,8 @@ use attrib_contract::Topic;
 #[derive(Debug, Default)]
 pub struct FirstCopies {
     seen: hashbrown::HashTable<u128>,
+    /// Fingerprints added since the last checkpoint, when checkpoints of changes are taken.
+    added: Option<Vec<u128>>,
 }
 
 impl FirstCopies {
@@ -17,7 +19,24 @@ impl FirstCopies {
             return false;
         }
         self.seen.insert_unique(low, fp, |&s| s as u64);
+        if let Some(added) = &mut self.added {
+            added.push(fp);
+        }
         true
+    }
+
+    /// Starts remembering the fingerprints added from now on (`added_since_saved`); called
+    /// again once those are saved.
+    pub fn track_changes(&mut self) {
+        self.added = Some(Vec::new());
+    }
+
+    /// The fingerprints added since the last `track_changes`: all of them when not tracking.
+    pub fn added_since_saved(&self) -> Box<dyn Iterator<Item = u128> + '_> {
+        match &self.added {
+            Some(added) => Box::new(added.iter().copied()),
+            None => Box::new(self.fingerprints()),
+        }
     }
 
     pub fn len(&self) -> usize {

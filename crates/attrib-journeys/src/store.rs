@@ -175,6 +175,22 @@ pub struct JourneyStore {
     absorbed: Vec<NodeId>,
     /// Every person holding a possible conversion is dirty (resolved once, in `take_dirty`).
     converting_dirty: bool,
+    /// What changed since the last checkpoint, when checkpoints of changes are taken.
+    changes: Option<StoreChanges>,
+}
+
+/// The store's changes since a checkpoint, enough to write only those (see
+/// `checkpoint_changes`). Names and deal versions are only ever appended.
+#[derive(Debug, Default)]
+struct StoreChanges {
+    saved_names: usize,
+    saved_deal_versions: usize,
+    /// Roots whose facts changed (a root absorbed since is in `gone`, its survivor here).
+    people: HashSet<NodeId>,
+    gone: Vec<NodeId>,
+    social_clicks: Vec<NodeId>,
+    orders: HashSet<Sym>,
+    deals: HashSet<Sym>,
 }
 
 impl JourneyStore {
@@ -242,12 +258,21 @@ impl JourneyStore {
         for m in merges {
             if let Some(moved) = self.facts.remove(&m.absorbed) {
                 self.facts.entry(m.survivor).or_default().extend(moved);
+                if let Some(c) = &mut self.changes {
+                    c.people.insert(m.survivor);
+                }
+            }
+            if let Some(c) = &mut self.changes {
+                c.gone.push(m.absorbed);
             }
             self.absorbed.push(m.absorbed);
         }
         if let Some(root) = root {
             if let Some(f) = fact {
                 self.facts.entry(root).or_default().push(f);
+                if let Some(c) = &mut self.changes {
+                    c.people.insert(root);
+                }
             }
             if shapes_journey || fact.is_some() || merged {
                 self.dirty.insert(root);
@@ -307,7 +332,11 @@ impl JourneyStore {
         let (root, merges) = self.graph.link(&social_identifiers(&e));
         if let Some(c) = &e.click_id {
             if let Some(node) = self.graph.node(&Identifier::ClickId(c).key()) {
-                self.social_clicks.insert(node);
+                if self.social_clicks.insert(node) {
+                    if let Some(c) = &mut self.changes {
+                        c.social_clicks.push(node);
+                    }
+                }
             }
         }
         let activity = SocialActivity {
@@ -375,6 +404,9 @@ impl JourneyStore {
             self.dirty.insert(cur.owner);
         }
         self.orders.insert(order, claim);
+        if let Some(c) = &mut self.changes {
+            c.orders.insert(order);
+        }
     }
 
     pub fn ingest_crm(&mut self, e: CrmRecord) -> Ingested {
@@ -421,6 +453,9 @@ impl JourneyStore {
             None => {
                 self.deals.insert(fact.deal, idx);
             }
+        }
+        if let Some(c) = &mut self.changes {
+            c.deals.insert(fact.deal);
         }
         idx
     }

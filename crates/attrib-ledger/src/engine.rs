@@ -71,6 +71,16 @@ pub struct Engine {
     superseded_spend: Vec<SpendEntry>,
     seen_other: FirstCopies,
     counts: BTreeMap<&'static str, TopicCounts>,
+    /// What changed since the last checkpoint, when checkpoints of changes are taken.
+    changes: Option<EngineChanges>,
+}
+
+/// The engine's own changes since a checkpoint (the store keeps its own): rates are only
+/// appended, spend entries appended or replaced in place.
+#[derive(Debug, Default)]
+struct EngineChanges {
+    saved_fx: usize,
+    spend: Vec<usize>,
 }
 
 impl Engine {
@@ -89,6 +99,7 @@ impl Engine {
             superseded_spend: Vec::new(),
             seen_other: FirstCopies::default(),
             counts,
+            changes: None,
         }
     }
 
@@ -153,8 +164,16 @@ impl Engine {
     }
 
     fn add_spend(&mut self, entry: SpendEntry) {
-        self.dirty_spend.push(self.spend_entries.len());
+        self.spend_changed(self.spend_entries.len());
         self.spend_entries.push(entry);
+    }
+
+    /// Spend entry `i` is new or replaced: to write, and to checkpoint.
+    fn spend_changed(&mut self, i: usize) {
+        self.dirty_spend.push(i);
+        if let Some(c) = &mut self.changes {
+            c.spend.push(i);
+        }
     }
 
     /// An `ads.spend` record: it states its ad-day unless a higher version already does.
@@ -169,7 +188,7 @@ impl Engine {
                 if entry.supersedes(&self.spend_entries[i]) {
                     let replaced = std::mem::replace(&mut self.spend_entries[i], entry);
                     self.superseded_spend.push(replaced);
-                    self.dirty_spend.push(i);
+                    self.spend_changed(i);
                 }
             }
         }

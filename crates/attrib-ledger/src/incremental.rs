@@ -378,6 +378,15 @@ pub struct IncrementalLedger {
     names: KeyNames,
     fits: DataDrivenFits,
     versions: ModelVersions,
+    /// What changed since the last checkpoint, when checkpoints of changes are taken.
+    changes: Option<LedgerChanges>,
+}
+
+/// The roots whose written rows changed since a checkpoint, and the ledger names it held.
+#[derive(Debug, Default)]
+pub(crate) struct LedgerChanges {
+    pub(crate) saved_names: usize,
+    pub(crate) people: HashSet<NodeId>,
 }
 
 impl IncrementalLedger {
@@ -475,6 +484,9 @@ impl IncrementalLedger {
             if let Some(p) = self.people.remove(node) {
                 old.absorb(p);
             }
+        }
+        if let Some(c) = &mut self.changes {
+            c.people.extend(dirty.iter().chain(&absorbed));
         }
         if dirty.is_empty() {
             return changes;

@@ -13,6 +13,10 @@ const DEAL: u8 = 16;
 const FLAGS: u8 = 17;
 const DIRTY: u8 = 18;
 const ABSORBED: u8 = 19;
+/// A root a merge absorbed since the checkpoint below (a checkpoint of changes): its facts moved.
+const PERSON_GONE: u8 = 20;
+/// The dirty and absorbed lists that follow replace those of the checkpoint below.
+const PENDING_RESET: u8 = 21;
 
 const FACT_SOCIAL: u8 = 0;
 const FACT_SESSION: u8 = 1;
@@ -172,6 +176,29 @@ impl JourneyStore {
         })
     }
 
+    fn put_deal_version(e: &mut Encoder, v: &DealFact) {
+        e.u32(v.event.index() as u32);
+        put_time(e, v.occurred_at);
+        e.u32(v.deal.index() as u32);
+        e.u32(v.contact.index() as u32);
+        e.i64(v.version);
+        e.u8(code(DealStage::ALL, v.stage));
+        e.i64(v.amount_minor);
+        put_currency(e, v.currency);
+        put_time(e, v.created_at);
+        e.opt(v.closed_at, put_time);
+        e.u32(v.owner.index());
+    }
+
+    fn put_order(w: &mut CheckpointWriter, order: Sym, claim: &OrderClaim) {
+        w.record(ORDER, |e| {
+            e.u32(order.index() as u32);
+            put_time(e, claim.time);
+            e.u32(claim.event.index() as u32);
+            e.u32(claim.owner.index());
+        });
+    }
+
     /// Writes the whole store as checkpoint records: names and the graph first (everything
     /// else refers to them), deal versions before the facts that point at them.
     pub fn checkpoint(&self, w: &mut CheckpointWriter) {
@@ -183,39 +210,16 @@ impl JourneyStore {
             w.record(SEEN, |e| e.u128_fixed(fp));
         }
         for v in &self.deal_versions {
-            w.record(DEAL_VERSION, |e| {
-                e.u32(v.event.index() as u32);
-                put_time(e, v.occurred_at);
-                e.u32(v.deal.index() as u32);
-                e.u32(v.contact.index() as u32);
-                e.i64(v.version);
-                e.u8(code(DealStage::ALL, v.stage));
-                e.i64(v.amount_minor);
-                put_currency(e, v.currency);
-                put_time(e, v.created_at);
-                e.opt(v.closed_at, put_time);
-                e.u32(v.owner.index());
-            });
+            w.record(DEAL_VERSION, |e| Self::put_deal_version(e, v));
         }
         for (root, facts) in &self.facts {
-            w.record(PERSON, |e| {
-                e.u32(root.index());
-                e.u64(facts.len() as u64);
-                for f in facts {
-                    Self::put_fact(e, f);
-                }
-            });
+            self.write_person(w, *root, facts);
         }
         for n in &self.social_clicks {
             w.record(SOCIAL_CLICK, |e| e.u32(n.index()));
         }
         for (order, claim) in &self.orders {
-            w.record(ORDER, |e| {
-                e.u32(order.index() as u32);
-                put_time(e, claim.time);
-                e.u32(claim.event.index() as u32);
-                e.u32(claim.owner.index());
-            });
+            Self::put_order(w, *order, claim);
         }
         for (deal, version) in &self.deals {
             w.record(DEAL, |e| {
@@ -223,6 +227,10 @@ impl JourneyStore {
                 e.u32(*version);
             });
         }
+        self.write_pending(w);
+    }
+
+    fn write_pending(&self, w: &mut CheckpointWriter) {
         for n in &self.dirty {
             w.record(DIRTY, |e| e.u32(n.index()));
         }
@@ -233,6 +241,85 @@ impl JourneyStore {
             e.opt(self.latest, put_time);
             e.bool(self.converting_dirty);
         });
+    }
+
+    fn write_person(&self, w: &mut CheckpointWriter, root: NodeId, facts: &[Fact]) {
+        w.record(PERSON, |e| {
+            e.u32(root.index());
+            e.u64(facts.len() as u64);
+            for f in facts {
+                Self::put_fact(e, f);
+            }
+        });
+    }
+
+    /// Starts remembering what changes (from the state as it is now, which the caller has
+    /// saved or restored), so `checkpoint_changes` can write only that.
+    pub fn track_changes(&mut self) {
+        self.changes = Some(StoreChanges {
+            saved_names: self.names.len(),
+            saved_deal_versions: self.deal_versions.len(),
+            ..StoreChanges::default()
+        });
+        self.graph.track_changes();
+        self.seen.track_changes();
+    }
+
+    /// Whether `track_changes` is on.
+    pub fn tracks_changes(&self) -> bool {
+        self.changes.is_some()
+    }
+
+    /// Writes what changed since the last checkpoint (everything when not tracking): restored
+    /// on top of that checkpoint, these records give this store. In the order `checkpoint`
+    /// keeps: what is referred to before what refers to it.
+    pub fn checkpoint_changes(&self, w: &mut CheckpointWriter) {
+        let Some(c) = &self.changes else { return self.checkpoint(w) };
+        for i in c.saved_names..self.names.len() {
+            w.record(NAME, |e| e.str(self.names.resolve(Sym::from_index(i))));
+        }
+        self.graph.checkpoint_changes(w);
+        for fp in self.seen.added_since_saved() {
+            w.record(SEEN, |e| e.u128_fixed(fp));
+        }
+        for v in &self.deal_versions[c.saved_deal_versions..] {
+            w.record(DEAL_VERSION, |e| Self::put_deal_version(e, v));
+        }
+        let mut people: Vec<NodeId> = c.people.iter().copied().collect();
+        people.sort_unstable();
+        for root in people {
+            if let Some(facts) = self.facts.get(&root) {
+                self.write_person(w, root, facts);
+            }
+        }
+        for n in &c.gone {
+            w.record(PERSON_GONE, |e| e.u32(n.index()));
+        }
+        for n in &c.social_clicks {
+            w.record(SOCIAL_CLICK, |e| e.u32(n.index()));
+        }
+        for order in &c.orders {
+            if let Some(claim) = self.orders.get(order) {
+                Self::put_order(w, *order, claim);
+            }
+        }
+        for deal in &c.deals {
+            if let Some(version) = self.deals.get(deal) {
+                w.record(DEAL, |e| {
+                    e.u32(deal.index() as u32);
+                    e.u32(*version);
+                });
+            }
+        }
+        w.record(PENDING_RESET, |_| {});
+        self.write_pending(w);
+    }
+
+    /// The state as it is now was saved: changes count from here.
+    pub fn changes_saved(&mut self) {
+        if self.changes.is_some() {
+            self.track_changes();
+        }
     }
 
     /// Applies one checkpoint record if its tag is the store's (or its graph's); false for
@@ -296,6 +383,14 @@ impl JourneyStore {
             ABSORBED => {
                 let n = self.node(d)?;
                 self.absorbed.push(n);
+            }
+            PERSON_GONE => {
+                let n = self.node(d)?;
+                self.facts.remove(&n);
+            }
+            PENDING_RESET => {
+                self.dirty.clear();
+                self.absorbed.clear();
             }
             FLAGS => {
                 self.latest = d.opt(get_time)?;

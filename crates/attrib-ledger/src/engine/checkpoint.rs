@@ -15,6 +15,11 @@ const SEEN_OTHER: u8 = 34;
 const COUNTS: u8 = 35;
 /// An `ads.spend` entry a higher version replaced, whose written fact is still to withdraw.
 const SUPERSEDED_SPEND: u8 = 36;
+/// The engagement, withdrawal and to-write lists that follow replace those below (a
+/// checkpoint of changes).
+const LISTS_RESET: u8 = 37;
+/// A spend entry new or replaced since the checkpoint below: its index, then the entry.
+const SPEND_SET: u8 = 38;
 /// The last record: how many came before it, so a checkpoint cut short is never taken whole.
 const END: u8 = 255;
 
@@ -36,6 +41,12 @@ fn get_date(d: &mut Decoder<'_>) -> Result<Date, CodecError> {
 fn get_currency(d: &mut Decoder<'_>) -> Result<Currency, CodecError> {
     let s = d.str()?;
     Currency::parse(s).ok_or_else(|| CodecError(format!("{s:?} is no currency")))
+}
+
+fn put_fx(e: &mut Encoder, f: &FxRate) {
+    put_date(e, f.date);
+    e.str(f.currency.as_str());
+    e.str(&f.rate_to_reporting);
 }
 
 fn put_spend(e: &mut Encoder, s: &SpendEntry) {
@@ -106,27 +117,69 @@ impl Engine {
         let mut w = CheckpointWriter::new();
         self.store.checkpoint(&mut w);
         ledger.checkpoint(&mut w);
-        for a in &self.engagement {
-            w.record(ENGAGEMENT, |e| JourneyStore::put_activity(e, a));
-        }
-        for f in &self.fx {
-            w.record(FX, |e| {
-                put_date(e, f.date);
-                e.str(f.currency.as_str());
-                e.str(&f.rate_to_reporting);
-            });
-        }
         for s in &self.spend_entries {
             w.record(SPEND, |e| put_spend(e, s));
+        }
+        for f in &self.fx {
+            w.record(FX, |e| put_fx(e, f));
+        }
+        for fp in self.seen_other.fingerprints() {
+            w.record(SEEN_OTHER, |e| e.u128_fixed(fp));
+        }
+        self.write_lists(&mut w);
+        w.finish()
+    }
+
+    /// Starts remembering what changes in the engine, its store and `ledger` (from the state
+    /// as it is now, which the caller has saved or restored), so `checkpoint_changes` can
+    /// write only that. Called again once a checkpoint is saved.
+    pub fn track_changes(&mut self, ledger: &mut IncrementalLedger) {
+        self.store.track_changes();
+        ledger.track_changes();
+        self.seen_other.track_changes();
+        self.changes = Some(EngineChanges { saved_fx: self.fx.len(), spend: Vec::new() });
+    }
+
+    /// What changed since the last checkpoint (or since `track_changes`) as checkpoint parts:
+    /// restored on top of that checkpoint (see `Restore::next_checkpoint`), they give this
+    /// state. Its size follows what changed, not the whole state. Without `track_changes`,
+    /// the whole state.
+    pub fn checkpoint_changes(&self, ledger: &IncrementalLedger) -> Vec<Vec<u8>> {
+        let Some(c) = &self.changes else { return self.checkpoint(ledger) };
+        let mut w = CheckpointWriter::new();
+        self.store.checkpoint_changes(&mut w);
+        ledger.checkpoint_changes(&mut w);
+        let mut spend = c.spend.clone();
+        spend.sort_unstable();
+        spend.dedup();
+        for i in spend {
+            w.record(SPEND_SET, |e| {
+                e.u64(i as u64);
+                put_spend(e, &self.spend_entries[i]);
+            });
+        }
+        for f in &self.fx[c.saved_fx..] {
+            w.record(FX, |e| put_fx(e, f));
+        }
+        for fp in self.seen_other.added_since_saved() {
+            w.record(SEEN_OTHER, |e| e.u128_fixed(fp));
+        }
+        w.record(LISTS_RESET, |_| {});
+        self.write_lists(&mut w);
+        w.finish()
+    }
+
+    /// The lists a batch fills and drains (normally empty between batches), the counts, and
+    /// the end record.
+    fn write_lists(&self, w: &mut CheckpointWriter) {
+        for a in &self.engagement {
+            w.record(ENGAGEMENT, |e| JourneyStore::put_activity(e, a));
         }
         for s in &self.superseded_spend {
             w.record(SUPERSEDED_SPEND, |e| put_spend(e, s));
         }
         for i in &self.dirty_spend {
             w.record(DIRTY_SPEND, |e| e.u64(*i as u64));
-        }
-        for fp in self.seen_other.fingerprints() {
-            w.record(SEEN_OTHER, |e| e.u128_fixed(fp));
         }
         for (topic, c) in &self.counts {
             w.record(COUNTS, |e| {
@@ -138,7 +191,6 @@ impl Engine {
         }
         let records = w.records();
         w.record(END, |e| e.u64(records));
-        w.finish()
     }
 }
 
@@ -153,6 +205,16 @@ pub struct Restore {
 impl Restore {
     pub fn new(config: AttributionConfig) -> Restore {
         Restore { engine: Engine::new(config), ledger: IncrementalLedger::new(), records: 0, ended: false }
+    }
+
+    /// Ends one checkpoint of a chain, so the parts fed next are a checkpoint of the changes
+    /// since it (`Engine::checkpoint_changes`).
+    pub fn next_checkpoint(&mut self) -> Result<(), CodecError> {
+        if !self.ended {
+            return Err(CodecError(format!("cut short after {} records", self.records)));
+        }
+        (self.ended, self.records) = (false, 0);
+        Ok(())
     }
 
     /// Applies every record of one part.
@@ -197,6 +259,23 @@ impl Restore {
                     e.ad_days.insert(entry.ad_day(), e.spend_entries.len());
                 }
                 e.spend_entries.push(entry);
+            }
+            SPEND_SET => {
+                let i = d.u64()? as usize;
+                let entry = get_spend(d)?;
+                if entry.source == SPEND_SOURCES[0] {
+                    e.ad_days.insert(entry.ad_day(), i);
+                }
+                match i.cmp(&e.spend_entries.len()) {
+                    std::cmp::Ordering::Less => e.spend_entries[i] = entry,
+                    std::cmp::Ordering::Equal => e.spend_entries.push(entry),
+                    std::cmp::Ordering::Greater => return Err(CodecError(format!("spend entry {i} is not there"))),
+                }
+            }
+            LISTS_RESET => {
+                e.engagement.clear();
+                e.superseded_spend.clear();
+                e.dirty_spend.clear();
             }
             SUPERSEDED_SPEND => {
                 let entry = get_spend(d)?;

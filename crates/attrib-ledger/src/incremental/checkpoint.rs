@@ -9,6 +9,10 @@ const OWN_NAME: u8 = 40;
 const WRITTEN: u8 = 41;
 const PENDING: u8 = 42;
 const PENDING_ABSORBED: u8 = 43;
+/// A root whose rows were all withdrawn or moved since the checkpoint below.
+const WRITTEN_GONE: u8 = 44;
+/// The pending lists that follow replace those of the checkpoint below.
+const PENDING_RESET: u8 = 45;
 
 fn put_source(e: &mut Encoder, s: Option<TouchSource>) {
     e.u8(match s {
@@ -52,29 +56,13 @@ impl IncrementalLedger {
         for name in self.names.own.iter() {
             w.record(OWN_NAME, |e| e.str(name));
         }
-        let name = |e: &mut Encoder, k: KeyName| e.u32(k.0);
-        let credit = |e: &mut Encoder, (id, version, model, source, event): CreditKey| {
-            name(e, id);
-            e.i64(version);
-            put_model(e, model);
-            put_source(e, source);
-            name(e, event);
-        };
         for (root, p) in &self.people {
-            w.record(WRITTEN, |e| {
-                e.u32(root.index());
-                put_list(e, &p.credits, credit);
-                put_list(e, &p.conversions, |e, (id, version)| {
-                    name(e, id);
-                    e.i64(version);
-                });
-                put_list(e, &p.touches, |e, (source, event)| {
-                    name(e, source);
-                    name(e, event);
-                });
-                put_list(e, &p.pipeline, credit);
-            });
+            write_person(w, *root, p);
         }
+        self.write_pending(w);
+    }
+
+    fn write_pending(&self, w: &mut CheckpointWriter) {
         for n in &self.pending {
             w.record(PENDING, |e| e.u32(n.index()));
         }
@@ -83,6 +71,58 @@ impl IncrementalLedger {
         }
     }
 
+    /// Starts remembering whose rows change (from the fingerprints as they are now, which the
+    /// caller has saved or restored); called again once the changes are saved.
+    pub fn track_changes(&mut self) {
+        self.changes = Some(LedgerChanges { saved_names: self.names.own.len(), people: HashSet::new() });
+    }
+
+    /// Writes the fingerprints that changed since the last checkpoint (all of them when not
+    /// tracking): restored on top of that checkpoint, they give these.
+    pub fn checkpoint_changes(&self, w: &mut CheckpointWriter) {
+        let Some(c) = &self.changes else { return self.checkpoint(w) };
+        for i in c.saved_names..self.names.own.len() {
+            w.record(OWN_NAME, |e| e.str(self.names.own.resolve(Sym::from_index(i))));
+        }
+        let mut people: Vec<NodeId> = c.people.iter().copied().collect();
+        people.sort_unstable();
+        for root in people {
+            match self.people.get(&root) {
+                Some(p) => write_person(w, root, p),
+                None => w.record(WRITTEN_GONE, |e| e.u32(root.index())),
+            }
+        }
+        w.record(PENDING_RESET, |_| {});
+        self.write_pending(w);
+    }
+}
+
+/// One person's written-row fingerprints.
+fn write_person(w: &mut CheckpointWriter, root: NodeId, p: &WrittenPerson) {
+    let name = |e: &mut Encoder, k: KeyName| e.u32(k.0);
+    let credit = |e: &mut Encoder, (id, version, model, source, event): CreditKey| {
+        name(e, id);
+        e.i64(version);
+        put_model(e, model);
+        put_source(e, source);
+        name(e, event);
+    };
+    w.record(WRITTEN, |e| {
+        e.u32(root.index());
+        put_list(e, &p.credits, credit);
+        put_list(e, &p.conversions, |e, (id, version)| {
+            name(e, id);
+            e.i64(version);
+        });
+        put_list(e, &p.touches, |e, (source, event)| {
+            name(e, source);
+            name(e, event);
+        });
+        put_list(e, &p.pipeline, credit);
+    });
+}
+
+impl IncrementalLedger {
     /// Applies one checkpoint record if its tag is the ledger's; false for another layer's.
     /// `store` is the restored store (its names and identifiers are already there).
     pub fn restore_record(&mut self, tag: u8, d: &mut Decoder<'_>, store: &JourneyStore) -> Result<bool, CodecError> {
@@ -143,6 +183,14 @@ impl IncrementalLedger {
             PENDING_ABSORBED => {
                 let n = node(d)?;
                 self.pending_absorbed.push(n);
+            }
+            WRITTEN_GONE => {
+                let n = node(d)?;
+                self.people.remove(&n);
+            }
+            PENDING_RESET => {
+                self.pending.clear();
+                self.pending_absorbed.clear();
             }
             _ => return Ok(false),
         }
