@@ -184,7 +184,7 @@ struct Written<K> {
 }
 
 /// What was written for one person, as fingerprints.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct WrittenPerson {
     credits: Vec<Written<CreditKey>>,
     conversions: Vec<Written<ConversionKey>>,
@@ -480,13 +480,19 @@ impl IncrementalLedger {
         // Everything written for people who are now (part of) a dirty person: every absorbed
         // root belongs to a dirty person, since a merge makes its survivor dirty.
         let mut old = WrittenPerson::default();
+        // When checkpoints of changes are taken: what each was, so only people whose rows
+        // changed are saved (a new rate recomputes every converting person, most unchanged).
+        let mut before: HashMap<NodeId, WrittenPerson> = HashMap::new();
         for node in dirty.iter().chain(&absorbed) {
             if let Some(p) = self.people.remove(node) {
+                if self.changes.is_some() {
+                    before.insert(*node, p.clone());
+                }
                 old.absorb(p);
             }
         }
         if let Some(c) = &mut self.changes {
-            c.people.extend(dirty.iter().chain(&absorbed));
+            c.people.extend(&absorbed);
         }
         if dirty.is_empty() {
             return changes;
@@ -534,6 +540,11 @@ impl IncrementalLedger {
             &mut changes.pipeline,
         );
         for (root, person) in dirty.into_iter().zip(written) {
+            if let Some(c) = &mut self.changes {
+                if before.get(&root) != Some(&person) {
+                    c.people.insert(root);
+                }
+            }
             self.people.insert(root, person);
         }
         changes
