@@ -2,7 +2,8 @@
 //! fault-injecting proxy at startup, mid-stream and in recovery never stops it, and errors
 //! waiting cannot fix stop it at once.
 
-use crate::service::{http_get, path, poll_until, signal, wait, Guard, PrivateClickHouse, Setup};
+use crate::process::{http_get, poll_until, signal, wait, Guard, PrivateClickHouse};
+use crate::service::{path, Setup};
 use attrib_tests::{attrib, attrib_bin, ch_query, ch_try, infra, unique, Infra, TempDir};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -7,6 +7,7 @@ mod contract;
 mod exit_codes;
 mod faults;
 mod paths;
+mod process;
 mod report;
 mod service;
 mod tls;

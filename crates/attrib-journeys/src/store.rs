@@ -26,6 +26,8 @@ use hashbrown::{HashMap, HashSet};
 
 mod checkpoint;
 
+use checkpoint::StoreChanges;
+
 /// What happened to a record offered to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingested {
@@ -177,20 +179,6 @@ pub struct JourneyStore {
     converting_dirty: bool,
     /// What changed since the last checkpoint, when checkpoints of changes are taken.
     changes: Option<StoreChanges>,
-}
-
-/// The store's changes since a checkpoint, enough to write only those (see
-/// `checkpoint_changes`). Names and deal versions are only ever appended.
-#[derive(Debug, Default)]
-struct StoreChanges {
-    saved_names: usize,
-    saved_deal_versions: usize,
-    /// Roots whose facts changed (a root absorbed since is in `gone`, its survivor here).
-    people: HashSet<NodeId>,
-    gone: Vec<NodeId>,
-    social_clicks: Vec<NodeId>,
-    orders: HashSet<Sym>,
-    deals: HashSet<Sym>,
 }
 
 impl JourneyStore {

@@ -35,6 +35,8 @@ pub use spend::{AdDay, SpendEntry, SpendRow};
 pub use totals::{KpiCells, LedgerTotals, WeightSum, UNKNOWN_PUBLISHER};
 
 #[cfg(test)]
+mod checkpoint_tests;
+#[cfg(test)]
 mod kpi_tests;
 #[cfg(test)]
 mod tests;

@@ -250,13 +250,13 @@ fn a_running_connector_serves_its_metrics_and_health_on_the_shared_http_server()
     let started = std::time::Instant::now();
     let mut metrics = String::new();
     while started.elapsed() < std::time::Duration::from_secs(30) {
-        metrics = crate::service::http_get(&addr, "/metrics");
+        metrics = crate::process::http_get(&addr, "/metrics");
         if metrics.contains("attrib_connector_records_published_total{connector=\"ecb\",topic=\"fx.rates\"} 4") {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let health = crate::service::http_get(&addr, "/healthz");
+    let health = crate::process::http_get(&addr, "/healthz");
     let _ = child.kill();
     let _ = child.wait();
     assert!(

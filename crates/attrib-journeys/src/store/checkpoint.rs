@@ -18,6 +18,20 @@ const PERSON_GONE: u8 = 20;
 /// The dirty and absorbed lists that follow replace those of the checkpoint below.
 const PENDING_RESET: u8 = 21;
 
+/// The store's changes since a checkpoint, enough to write only those (see
+/// `checkpoint_changes`). Names and deal versions are only ever appended.
+#[derive(Debug, Default)]
+pub(super) struct StoreChanges {
+    pub(super) saved_names: usize,
+    pub(super) saved_deal_versions: usize,
+    /// Roots whose facts changed (a root absorbed since is in `gone`, its survivor here).
+    pub(super) people: HashSet<NodeId>,
+    pub(super) gone: Vec<NodeId>,
+    pub(super) social_clicks: Vec<NodeId>,
+    pub(super) orders: HashSet<Sym>,
+    pub(super) deals: HashSet<Sym>,
+}
+
 const FACT_SOCIAL: u8 = 0;
 const FACT_SESSION: u8 = 1;
 const FACT_ORDER: u8 = 2;
@@ -265,11 +279,6 @@ impl JourneyStore {
         self.seen.track_changes();
     }
 
-    /// Whether `track_changes` is on.
-    pub fn tracks_changes(&self) -> bool {
-        self.changes.is_some()
-    }
-
     /// Writes what changed since the last checkpoint (everything when not tracking): restored
     /// on top of that checkpoint, these records give this store. In the order `checkpoint`
     /// keeps: what is referred to before what refers to it.
@@ -313,13 +322,6 @@ impl JourneyStore {
         }
         w.record(PENDING_RESET, |_| {});
         self.write_pending(w);
-    }
-
-    /// The state as it is now was saved: changes count from here.
-    pub fn changes_saved(&mut self) {
-        if self.changes.is_some() {
-            self.track_changes();
-        }
     }
 
     /// Applies one checkpoint record if its tag is the store's (or its graph's); false for

@@ -29,6 +29,23 @@ const LAYOUT: u32 = 3;
 /// The sources a spend entry can have (its `source` is one of these).
 const SPEND_SOURCES: [&str; 2] = ["ads.spend", "social.interactions"];
 
+/// Puts a restored spend entry at `i` (replacing one, or appending at the end), filing an
+/// `ads.spend` entry under its ad-day.
+fn set_spend(e: &mut Engine, i: usize, entry: SpendEntry) -> Result<(), CodecError> {
+    if i > e.spend_entries.len() {
+        return Err(CodecError(format!("spend entry {i} is not there")));
+    }
+    if entry.source == SPEND_SOURCES[0] {
+        e.ad_days.insert(entry.ad_day(), i);
+    }
+    if i == e.spend_entries.len() {
+        e.spend_entries.push(entry);
+    } else {
+        e.spend_entries[i] = entry;
+    }
+    Ok(())
+}
+
 fn put_date(e: &mut Encoder, d: Date) {
     e.i64(i64::from(d.days_since_epoch()));
 }
@@ -254,23 +271,12 @@ impl Restore {
                 e.fx.push(rate);
             }
             SPEND => {
-                let entry = get_spend(d)?;
-                if entry.source == SPEND_SOURCES[0] {
-                    e.ad_days.insert(entry.ad_day(), e.spend_entries.len());
-                }
-                e.spend_entries.push(entry);
+                let i = e.spend_entries.len();
+                set_spend(e, i, get_spend(d)?)?;
             }
             SPEND_SET => {
                 let i = d.u64()? as usize;
-                let entry = get_spend(d)?;
-                if entry.source == SPEND_SOURCES[0] {
-                    e.ad_days.insert(entry.ad_day(), i);
-                }
-                match i.cmp(&e.spend_entries.len()) {
-                    std::cmp::Ordering::Less => e.spend_entries[i] = entry,
-                    std::cmp::Ordering::Equal => e.spend_entries.push(entry),
-                    std::cmp::Ordering::Greater => return Err(CodecError(format!("spend entry {i} is not there"))),
-                }
+                set_spend(e, i, get_spend(d)?)?;
             }
             LISTS_RESET => {
                 e.engagement.clear();
