@@ -514,7 +514,7 @@ fn migrations_apply_once_record_their_versions_and_survive_concurrent_starts() {
         versions,
         "1\t001_ledger\n2\t002_current_views\n3\t003_reporting_currency\n4\t004_pipeline_engagement_kpi_views\n\
          5\t005_ingest_frontier\n6\t006_fits_per_conversion_type\n7\t007_state_checkpoints\n8\t008_spend_versions\n\
-         9\t009_paths_and_time_buckets\n"
+         9\t009_paths_and_time_buckets\n10\t010_checkpoint_chains\n"
     );
     let tables = ch_query(&infra.clickhouse, &database, "SHOW TABLES FORMAT TSV");
     for t in [

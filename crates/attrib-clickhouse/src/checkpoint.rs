@@ -52,9 +52,12 @@ struct SummaryRow {
     highest_revision: u64,
     frontier: String,
     created_at: u32,
+    base: u64,
+    previous: u64,
 }
 
-/// A complete checkpoint: which state (`tag`), how big, and the input position it covers.
+/// A complete checkpoint: which state (`tag`), how big, the input position it covers, and
+/// where it sits in its chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointInfo {
     pub checkpoint: u64,
@@ -64,19 +67,43 @@ pub struct CheckpointInfo {
     /// The highest row version handed out when it was saved.
     pub highest_revision: u64,
     pub frontier: Vec<FrontierRow>,
+    /// The whole checkpoint its chain starts from (itself, for a whole checkpoint).
+    pub base: u64,
+    /// The checkpoint it holds the changes since (itself, for a whole checkpoint).
+    pub previous: u64,
+}
+
+impl CheckpointInfo {
+    /// Whether it holds the whole state rather than the changes since `previous`.
+    pub fn is_whole(&self) -> bool {
+        self.base == self.checkpoint
+    }
 }
 
 impl Writer {
-    /// Saves a checkpoint numbered `checkpoint` (the highest row version written when it was taken):
-    /// its parts, then the summary that makes it visible, then drops the parts of every other
-    /// checkpoint (older ones, or a save a crash cut short). Retried like every write.
+    /// Saves checkpoint `info.checkpoint`: its parts, then the summary that makes it visible,
+    /// then drops the parts of every checkpoint outside its chain (older ones, or a save a
+    /// crash cut short). `chain` lists the checkpoints a checkpoint of changes restores on top
+    /// of, its base first (empty for a whole one); their parts are kept. Retried like every write.
     pub async fn save_checkpoint(
         &self,
         info: &CheckpointInfo,
         parts: Vec<Vec<u8>>,
+        chain: &[u64],
         observer: &dyn WriteObserver,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), Error> {
+        let linked = match chain {
+            [] => info.is_whole(),
+            [base, .., last] => info.base == *base && info.previous == *last && info.checkpoint > *last,
+            [base] => info.base == *base && info.previous == *base && info.checkpoint > *base,
+        };
+        if !linked {
+            return Err(Error::Config(format!(
+                "checkpoint {} (base {}, previous {}) does not follow the chain {chain:?}",
+                info.checkpoint, info.base, info.previous
+            )));
+        }
         // Parts of an earlier save of the same number (cut short, or by another process) go first:
         // a checkpoint's parts are all of one save.
         let same = format!("ALTER TABLE state_checkpoint_parts DROP PARTITION {}", info.checkpoint);
@@ -102,40 +129,83 @@ impl Writer {
             created_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as u32),
+            base: info.base,
+            previous: info.previous,
         };
         self.table("state_checkpoints", &[summary], observer, shutdown).await?;
         // Dropping is housekeeping: a failure leaves extra parts that the next save drops.
-        if let Err(e) = drop_other_checkpoints(self.client(), info.checkpoint).await {
+        let keep: Vec<u64> = chain.iter().copied().chain([info.checkpoint]).collect();
+        if let Err(e) = drop_other_checkpoints(self.client(), &keep).await {
             tracing::warn!(error = %e, "dropping outdated checkpoint parts failed; the next checkpoint retries");
         }
         Ok(())
     }
 }
 
-async fn drop_other_checkpoints(client: &Client, keep: u64) -> Result<(), clickhouse::error::Error> {
-    let others: Vec<u64> = client
-        .query("SELECT DISTINCT checkpoint FROM state_checkpoint_parts WHERE checkpoint != ?")
-        .bind(keep)
+async fn drop_other_checkpoints(client: &Client, keep: &[u64]) -> Result<(), clickhouse::error::Error> {
+    let keep = keep.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+    let parts: Vec<u64> = client
+        .query(&format!("SELECT DISTINCT checkpoint FROM state_checkpoint_parts WHERE checkpoint NOT IN ({keep})"))
         .fetch_all()
         .await?;
-    for c in others {
+    for c in parts {
         client.query(&format!("ALTER TABLE state_checkpoint_parts DROP PARTITION {c}")).execute().await?;
     }
-    client.query("ALTER TABLE state_checkpoints DELETE WHERE checkpoint != ?").bind(keep).execute().await
+    // A mutation rewrites the table: only when there is something to delete.
+    let summaries: u64 = client
+        .query(&format!("SELECT count() FROM state_checkpoints WHERE checkpoint NOT IN ({keep})"))
+        .fetch_one()
+        .await?;
+    if summaries == 0 {
+        return Ok(());
+    }
+    client.query(&format!("ALTER TABLE state_checkpoints DELETE WHERE checkpoint NOT IN ({keep})")).execute().await
 }
 
-/// The newest complete checkpoint of state `tag` (every part present), if any.
-pub async fn latest_checkpoint(client: &Client, tag: &str) -> Result<Option<CheckpointInfo>, Error> {
+/// The newest restorable chain of checkpoints of state `tag`, its whole checkpoint first and
+/// each next one holding the changes since the one before it: the longest chain whose every
+/// link is complete (every part present). Empty without a complete whole checkpoint.
+pub async fn latest_checkpoint_chain(client: &Client, tag: &str) -> Result<Vec<CheckpointInfo>, Error> {
     let summaries: Vec<SummaryRow> = client
         .query(
             "SELECT ?fields FROM state_checkpoints FINAL WHERE tag = ? AND (checkpoint, parts) IN \
              (SELECT checkpoint, toUInt32(count()) FROM state_checkpoint_parts GROUP BY checkpoint) \
-             ORDER BY checkpoint DESC LIMIT 1",
+             ORDER BY checkpoint DESC",
         )
         .bind(tag)
         .fetch_all()
         .await?;
-    let Some(s) = summaries.into_iter().next() else { return Ok(None) };
+    let mut complete = Vec::with_capacity(summaries.len());
+    for s in summaries {
+        complete.push(info_of(s)?);
+    }
+    Ok(newest_chain(&complete))
+}
+
+/// Of `complete` checkpoints, newest first, the chain ending at the newest one that leads back
+/// to its whole checkpoint through complete links of the same base, base first.
+fn newest_chain(complete: &[CheckpointInfo]) -> Vec<CheckpointInfo> {
+    let by_number: std::collections::HashMap<u64, &CheckpointInfo> =
+        complete.iter().map(|c| (c.checkpoint, c)).collect();
+    'candidates: for newest in complete {
+        let mut chain = vec![newest.clone()];
+        let mut at = newest;
+        while !at.is_whole() {
+            match by_number.get(&at.previous) {
+                Some(prev) if prev.base == at.base && prev.checkpoint < at.checkpoint => {
+                    chain.push((*prev).clone());
+                    at = prev;
+                }
+                _ => continue 'candidates,
+            }
+        }
+        chain.reverse();
+        return chain;
+    }
+    Vec::new()
+}
+
+fn info_of(s: SummaryRow) -> Result<CheckpointInfo, Error> {
     let frontier: Vec<(String, i32, i64)> = serde_json::from_str(&s.frontier).map_err(|e| Error::Unreadable {
         view: "state_checkpoints".into(),
         column: "frontier",
@@ -145,14 +215,16 @@ pub async fn latest_checkpoint(client: &Client, tag: &str) -> Result<Option<Chec
         .into_iter()
         .map(|(topic, kafka_partition, next_offset)| FrontierRow { topic, kafka_partition, next_offset })
         .collect();
-    Ok(Some(CheckpointInfo {
+    Ok(CheckpointInfo {
         checkpoint: s.checkpoint,
         tag: s.tag,
         parts: s.parts,
         bytes: s.bytes,
         highest_revision: s.highest_revision,
         frontier,
-    }))
+        base: s.base,
+        previous: s.previous,
+    })
 }
 
 /// Whether a refit rewrote ledger rows after a checkpoint that had handed out versions up to
@@ -225,4 +297,40 @@ pub async fn for_each_raw_event_after(
     let sql =
         format!("SELECT topic, payload FROM events_raw FINAL {filter} ORDER BY topic, kafka_partition, kafka_offset");
     crate::recovery::for_each_raw_event_where(client, &sql, &mut each).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(checkpoint: u64, base: u64, previous: u64) -> CheckpointInfo {
+        CheckpointInfo {
+            checkpoint,
+            tag: "t".into(),
+            parts: 1,
+            bytes: 1,
+            highest_revision: checkpoint,
+            frontier: Vec::new(),
+            base,
+            previous,
+        }
+    }
+
+    fn numbers(chain: &[CheckpointInfo]) -> Vec<u64> {
+        chain.iter().map(|c| c.checkpoint).collect()
+    }
+
+    #[test]
+    fn the_newest_unbroken_chain_is_restored() {
+        // 10 whole, 12 and 15 its changes; 16 (changes since 14, which is gone) cannot be.
+        let complete = [link(16, 10, 14), link(15, 10, 12), link(12, 10, 10), link(10, 10, 10)];
+        assert_eq!(numbers(&newest_chain(&complete)), [10, 12, 15]);
+        // A whole checkpoint alone.
+        assert_eq!(numbers(&newest_chain(&[link(20, 20, 20), link(15, 10, 12)])), [20]);
+        // A link of another base does not continue a chain.
+        assert_eq!(numbers(&newest_chain(&[link(15, 11, 12), link(12, 10, 10), link(10, 10, 10)])), [10, 12]);
+        // Changes without their whole checkpoint: nothing to restore.
+        assert!(newest_chain(&[link(12, 10, 10)]).is_empty());
+        assert!(newest_chain(&[]).is_empty());
+    }
 }

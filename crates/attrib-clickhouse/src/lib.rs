@@ -13,7 +13,7 @@ mod writer;
 pub use attrib_retry::RetryPolicy;
 pub use calls::{Attempts, OnRetry};
 pub use checkpoint::{
-    for_each_checkpoint_part, for_each_raw_event_after, latest_checkpoint, refit_after, CheckpointInfo,
+    for_each_checkpoint_part, for_each_raw_event_after, latest_checkpoint_chain, refit_after, CheckpointInfo,
 };
 pub use migrate::{migrate, Migration, MigrationReport, MIGRATIONS};
 pub use recovery::{

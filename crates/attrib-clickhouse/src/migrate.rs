@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "009_paths_and_time_buckets",
         sql: include_str!("../../../schemas/clickhouse/009_paths_and_time_buckets.sql"),
     },
+    Migration {
+        version: 10,
+        name: "010_checkpoint_chains",
+        sql: include_str!("../../../schemas/clickhouse/010_checkpoint_chains.sql"),
+    },
 ];
 
 /// Whether a failed statement only repeats a change another instance already made
@@ -85,6 +90,23 @@ impl Migration {
     pub fn checksum(&self) -> String {
         format!("{:016x}", attrib_ledger::fnv1a(self.sql.as_bytes()))
     }
+}
+
+/// Runs every statement of `m`, each as `attempts` says.
+async fn apply(client: &clickhouse::Client, m: &Migration, attempts: &Attempts<'_>) -> Result<(), Error> {
+    for stmt in m.statements() {
+        let run = || async {
+            match client.query(&stmt).execute().await {
+                Err(e) if already_done(&stmt, &e) => {
+                    tracing::debug!(migration = m.name, "column already added");
+                    Ok(())
+                }
+                other => other,
+            }
+        };
+        attempts.call(run).await?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -144,17 +166,20 @@ pub async fn migrate(
             report.already_applied.push(m.name);
             continue;
         }
-        for stmt in m.statements() {
-            let run = || async {
-                match client.query(&stmt).execute().await {
-                    Err(e) if already_done(&stmt, &e) => {
-                        tracing::debug!(migration = m.name, "column already added");
-                        Ok(())
-                    }
-                    other => other,
+        // Two instances applying one migration at once can interleave its statements, so one
+        // finds a view missing that the other has just dropped to recreate: the file is
+        // idempotent, so it is applied again from its first statement.
+        let mut raced = 0;
+        loop {
+            match apply(&client, m, attempts).await {
+                Ok(()) => break,
+                Err(e) if raced < 5 && e.to_string().contains("doesn't exist") => {
+                    raced += 1;
+                    tracing::debug!(migration = m.name, error = %e, "applied concurrently; applying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * raced)).await;
                 }
-            };
-            attempts.call(run).await.map_err(|e| Error::Migration { name: m.name, source: Box::new(e) })?;
+                Err(e) => return Err(Error::Migration { name: m.name, source: Box::new(e) }),
+            }
         }
         let record = || {
             client

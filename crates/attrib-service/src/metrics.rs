@@ -33,6 +33,7 @@ pub struct Metrics {
     pub checkpoints: IntCounter,
     pub checkpoint_bytes: IntGauge,
     pub restored_checkpoint: IntGauge,
+    pub checkpoint_chain: IntGauge,
     /// The standard `process_*` metrics, read from `/proc` at every scrape.
     process: ProcessGauges,
     /// Why `/readyz` says no (empty when ready).
@@ -212,7 +213,12 @@ impl Metrics {
             restored_checkpoint: gauge(
                 &r,
                 "attrib_restored_checkpoint",
-                "The checkpoint (its row version) the last recovery started from; 0 for none",
+                "The newest checkpoint (its number) the last recovery restored; 0 for none",
+            ),
+            checkpoint_chain: gauge(
+                &r,
+                "attrib_checkpoint_chain",
+                "Checkpoints a restart restores: a whole one and the checkpoints of changes after it",
             ),
             process,
             not_ready_because: std::sync::Mutex::new("starting".into()),

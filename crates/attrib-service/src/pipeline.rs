@@ -103,47 +103,106 @@ struct State {
     accepted_since_refit: bool,
     writer: Writer,
     metrics: Arc<Metrics>,
-    /// The number and coverage of the newest checkpoint saved (or restored).
-    checkpointed: Option<(u64, Vec<FrontierRow>)>,
+    /// The newest checkpoint saved (or restored) and the chain it ends.
+    saved: Option<Saved>,
+    /// The number of the newest checkpoint saved, tried or restored: the next one is higher.
+    last_number: Option<u64>,
     /// Checkpoints are on (`checkpoint_interval_secs` > 0): one follows every refit.
     checkpoint_after_refit: bool,
     /// A refit rewrote rows since the last checkpoint: the next turn of the loop saves one.
     checkpoint_due: bool,
 }
 
+/// A chain of checkpoints of changes ends when its changes add up to the whole checkpoint it
+/// starts from (a restart reads at most twice the state) or it has this many links.
+const MAX_CHAIN: usize = 64;
+
+/// The newest checkpoint saved or restored.
+struct Saved {
+    /// The highest row version written when it was saved, and the input it covers.
+    version: u64,
+    covered: Vec<FrontierRow>,
+    /// The chain the next checkpoint of changes extends, its whole checkpoint first; empty
+    /// when the engine's changes since `number` are not known (the next one is whole).
+    chain: Vec<u64>,
+    whole_bytes: u64,
+    changes_bytes: u64,
+}
+
 impl State {
     /// Saves the state as a checkpoint (unless this state was saved already) covering `covered`:
     /// per partition, the offset below which every message is in the state. Call it only
-    /// between batches: everything consumed is written.
+    /// between batches: everything consumed is written. While the engine's changes since the
+    /// last checkpoint are known, only they are saved, as the next link of its chain.
     async fn checkpoint(
         &mut self,
         covered: Vec<FrontierRow>,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), attrib_clickhouse::Error> {
-        // Numbered by the highest row version written. An unchanged state, saved already with
-        // the same coverage, is not saved again; after a refit it always is.
+        // An unchanged state, saved already with the same coverage, is not saved again; after
+        // a refit it always is.
         let version = self.position.highest().max(self.position.version());
-        let same = self.checkpointed.as_ref().is_some_and(|(v, c)| *v == version && *c == covered);
+        let same = self.saved.as_ref().is_some_and(|s| s.version == version && s.covered == covered);
         if same && !self.checkpoint_due {
             return Ok(());
         }
         let started = Instant::now();
-        let parts = self.engine.checkpoint(&self.inc);
-        let bytes: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        // Numbered by the highest row version written, and after every checkpoint before it.
+        let number = self.last_number.map_or(version, |n| version.max(n + 1));
+        self.last_number = Some(number);
+        // A refit rewrote everyone: a whole checkpoint, as big as its changes would be.
+        let extends =
+            self.saved.take().filter(|s| !self.checkpoint_due && !s.chain.is_empty() && s.chain.len() < MAX_CHAIN);
+        let mut parts = None;
+        if let Some(s) = &extends {
+            let changes = self.engine.checkpoint_changes(&self.inc);
+            let bytes: u64 = changes.iter().map(|p| p.len() as u64).sum();
+            if s.changes_bytes + bytes <= s.whole_bytes {
+                parts = Some((changes, bytes, s.chain.clone()));
+            }
+        }
+        let (parts, bytes, chain) = parts.unwrap_or_else(|| {
+            let whole = self.engine.checkpoint(&self.inc);
+            let bytes = whole.iter().map(|p| p.len() as u64).sum();
+            (whole, bytes, Vec::new())
+        });
+        // From here the next checkpoint holds the changes since this one. Should this save
+        // fail, `saved` stays empty and the next one is whole.
+        self.engine.track_changes(&mut self.inc);
+        let (base, previous) = match (chain.first(), chain.last()) {
+            (Some(base), Some(last)) => (*base, *last),
+            _ => (number, number),
+        };
         let info = CheckpointInfo {
-            checkpoint: version,
+            checkpoint: number,
             tag: self.engine.checkpoint_tag(),
             parts: parts.len() as u32,
             bytes,
             highest_revision: self.position.highest(),
             frontier: covered.clone(),
+            base,
+            previous,
         };
         self.checkpoint_due = false;
-        self.writer.save_checkpoint(&info, parts, self.metrics.as_ref(), shutdown).await?;
-        self.checkpointed = Some((version, covered));
+        self.writer.save_checkpoint(&info, parts, &chain, self.metrics.as_ref(), shutdown).await?;
+        let (whole_bytes, changes_bytes) = match &extends {
+            Some(s) if !chain.is_empty() => (s.whole_bytes, s.changes_bytes + bytes),
+            _ => (bytes, 0),
+        };
+        let mut chain = chain;
+        chain.push(number);
         self.metrics.checkpoints.inc();
         self.metrics.checkpoint_bytes.set(bytes as i64);
-        tracing::info!(checkpoint = version, bytes, secs = started.elapsed().as_secs_f64(), "state checkpointed");
+        self.metrics.checkpoint_chain.set(chain.len() as i64);
+        tracing::info!(
+            checkpoint = number,
+            whole = info.is_whole(),
+            chain = chain.len(),
+            bytes,
+            secs = started.elapsed().as_secs_f64(),
+            "state checkpointed"
+        );
+        self.saved = Some(Saved { version, covered, chain, whole_bytes, changes_bytes });
         Ok(())
     }
 
@@ -293,17 +352,37 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         .step("recovery", &at_clickhouse, || recover(&client, &config.attribution, &settings.topic_prefix), retriable)
         .await?;
     let mut position = recovered.position;
-    if let Some(c) = &recovered.checkpoint {
+    if let Some(c) = recovered.chain.last() {
         position.raise_to(c.highest_revision);
     }
+    let mut engine = recovered.engine;
+    let mut inc = recovered.inc;
+    let saved = recovered.chain.last().map(|newest| {
+        // The state is the chain's own (nothing replayed, the fingerprints its): the next
+        // checkpoint extends it with the changes from here. Otherwise the next one is whole.
+        let chain = if recovered.fingerprints_restored {
+            engine.track_changes(&mut inc);
+            recovered.chain.iter().map(|c| c.checkpoint).collect()
+        } else {
+            Vec::new()
+        };
+        Saved {
+            version: newest.checkpoint,
+            covered: newest.frontier.clone(),
+            chain,
+            whole_bytes: recovered.chain[0].bytes,
+            changes_bytes: recovered.chain[1..].iter().map(|c| c.bytes).sum(),
+        }
+    });
     let mut state = State {
-        engine: recovered.engine,
-        inc: recovered.inc,
+        engine,
+        inc,
         accepted_since_refit: false,
         position,
         writer: Writer::new(client.clone(), RetryPolicy::default()),
         metrics: Arc::clone(startup.metrics),
-        checkpointed: recovered.checkpoint.as_ref().map(|c| (c.checkpoint, c.frontier.clone())),
+        saved,
+        last_number: recovered.chain.last().map(|c| c.checkpoint),
         checkpoint_after_refit: config.service.checkpoint_interval_secs > 0,
         checkpoint_due: false,
     };
@@ -327,11 +406,13 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         Err(e) => return Err(Stopped::Failed(e.into())),
     }
     startup.metrics.recovered_events.set(recovered.events as i64);
-    let restored = recovered.checkpoint.as_ref().map_or(0, |c| c.checkpoint);
+    let restored = recovered.chain.last().map_or(0, |c| c.checkpoint);
     startup.metrics.restored_checkpoint.set(restored as i64);
+    startup.metrics.checkpoint_chain.set(recovered.chain.len() as i64);
     let [checkpoint_secs, replay_secs, seed_secs] = recovered.timings;
     tracing::info!(
         checkpoint = restored,
+        chain = recovered.chain.len(),
         checkpoint_secs,
         replay_secs,
         seed_secs,

@@ -88,8 +88,8 @@ pub(crate) struct Recovered {
     pub(crate) position: Position,
     /// Raw events replayed on top of the checkpoint (all of them without one).
     pub(crate) events: u64,
-    /// The checkpoint started from, if any.
-    pub(crate) checkpoint: Option<CheckpointInfo>,
+    /// The chain of checkpoints started from (its whole checkpoint first), if any.
+    pub(crate) chain: Vec<CheckpointInfo>,
     /// Whether the written-row fingerprints came from the checkpoint (nothing written since it:
     /// no raw event after it, no refit): then nothing needs recomputing.
     pub(crate) fingerprints_restored: bool,
@@ -105,28 +105,40 @@ enum NotRestored {
     ClickHouse(attrib_clickhouse::Error),
 }
 
+fn unreadable(e: impl std::fmt::Display) -> NotRestored {
+    NotRestored::Unreadable(e.to_string())
+}
+
 impl From<attrib_clickhouse::Error> for NotRestored {
     fn from(e: attrib_clickhouse::Error) -> Self {
         NotRestored::ClickHouse(e)
     }
 }
 
-/// The engine and written-row fingerprints of a checkpoint, its parts streamed and applied
-/// one at a time.
+/// The engine and written-row fingerprints of a chain of checkpoints (a whole one, then the
+/// changes since each one before), their parts streamed and applied one at a time.
 async fn restore(
     client: &attrib_clickhouse::Client,
     attribution: &AttributionConfig,
-    info: &CheckpointInfo,
+    chain: &[CheckpointInfo],
 ) -> Result<(Engine, IncrementalLedger), NotRestored> {
     let mut restore = Restore::new(attribution.clone());
-    let parts = attrib_clickhouse::for_each_checkpoint_part(client, info.checkpoint, |part| {
-        restore.feed(part).map_err(|e| NotRestored::Unreadable(e.to_string()))
-    })
-    .await?;
-    if parts != info.parts {
-        return Err(NotRestored::Unreadable(format!("{parts} of its {} parts are there", info.parts)));
+    for (i, info) in chain.iter().enumerate() {
+        if i > 0 {
+            restore.next_checkpoint().map_err(unreadable)?;
+        }
+        let parts = attrib_clickhouse::for_each_checkpoint_part(client, info.checkpoint, |part| {
+            restore.feed(part).map_err(unreadable)
+        })
+        .await?;
+        if parts != info.parts {
+            return Err(NotRestored::Unreadable(format!(
+                "checkpoint {}: {parts} of its {} parts are there",
+                info.checkpoint, info.parts
+            )));
+        }
     }
-    restore.finish().map_err(|e| NotRestored::Unreadable(e.to_string()))
+    restore.finish().map_err(unreadable)
 }
 
 /// Reads the state back: the newest checkpoint of this state's layout and settings, then the
@@ -142,24 +154,25 @@ pub(crate) async fn recover(
     let started = Instant::now();
     let tag = Engine::checkpoint_tag_of(attribution);
     let fresh = || (Engine::new(attribution.clone()), None);
-    let (mut engine, restored) = match attrib_clickhouse::latest_checkpoint(client, &tag).await? {
+    let chain = attrib_clickhouse::latest_checkpoint_chain(client, &tag).await?;
+    let (mut engine, restored) = match chain.last() {
         None => fresh(),
-        Some(info) => match restore(client, attribution, &info).await {
-            Ok((engine, ledger)) => (engine, Some((info, ledger))),
+        Some(newest) => match restore(client, attribution, &chain).await {
+            Ok((engine, ledger)) => (engine, Some(ledger)),
             Err(NotRestored::ClickHouse(e)) => return Err(e),
             Err(NotRestored::Unreadable(why)) => {
-                tracing::warn!(checkpoint = info.checkpoint, %why, "checkpoint not restored; replaying the history");
+                tracing::warn!(checkpoint = newest.checkpoint, %why, "checkpoint not restored; replaying the history");
                 fresh()
             }
         },
     };
     // A refit after the checkpoint rewrote rows its fingerprints do not describe.
-    let (checkpoint, restored_ledger) = match restored {
-        Some((info, ledger)) => {
-            let stale = attrib_clickhouse::refit_after(client, info.highest_revision).await?;
-            (Some(info), (!stale).then_some(ledger))
+    let (chain, restored_ledger) = match (restored, chain.last().map(|c| c.highest_revision)) {
+        (Some(ledger), Some(highest)) => {
+            let stale = attrib_clickhouse::refit_after(client, highest).await?;
+            (chain, (!stale).then_some(ledger))
         }
-        None => (None, None),
+        _ => (Vec::new(), None),
     };
     let loaded = started.elapsed().as_secs_f64();
     let mut events = 0u64;
@@ -169,7 +182,7 @@ pub(crate) async fn recover(
             events += 1;
         }
     };
-    match &checkpoint {
+    match chain.last() {
         Some(info) => {
             attrib_clickhouse::for_each_raw_event_after(client, &info.frontier, topic_prefix, &mut replay).await?
         }
@@ -189,5 +202,5 @@ pub(crate) async fn recover(
         }
     };
     let timings = [loaded, replayed - loaded, started.elapsed().as_secs_f64() - replayed];
-    Ok(Recovered { engine, inc, position, events, checkpoint, fingerprints_restored, timings })
+    Ok(Recovered { engine, inc, position, events, chain, fingerprints_restored, timings })
 }
