@@ -129,6 +129,18 @@ struct Saved {
     changes_bytes: u64,
 }
 
+impl Saved {
+    /// Whether the next checkpoint may hold only the changes since this one.
+    fn can_extend(&self) -> bool {
+        !self.chain.is_empty() && self.chain.len() < MAX_CHAIN
+    }
+
+    /// Whether changes of `bytes` keep the chain's changes within its whole checkpoint's size.
+    fn extends_with(&self, bytes: u64) -> bool {
+        self.changes_bytes + bytes <= self.whole_bytes
+    }
+}
+
 impl State {
     /// Saves the state as a checkpoint (unless this state was saved already) covering `covered`:
     /// per partition, the offset below which every message is in the state. Call it only
@@ -151,13 +163,12 @@ impl State {
         let number = self.last_number.map_or(version, |n| version.max(n + 1));
         self.last_number = Some(number);
         // A refit rewrote everyone: a whole checkpoint, as big as its changes would be.
-        let extends =
-            self.saved.take().filter(|s| !self.checkpoint_due && !s.chain.is_empty() && s.chain.len() < MAX_CHAIN);
+        let extends = self.saved.take().filter(|s| !self.checkpoint_due && s.can_extend());
         let mut parts = None;
         if let Some(s) = &extends {
             let changes = self.engine.checkpoint_changes(&self.inc);
             let bytes: u64 = changes.iter().map(|p| p.len() as u64).sum();
-            if s.changes_bytes + bytes <= s.whole_bytes {
+            if s.extends_with(bytes) {
                 parts = Some((changes, bytes, s.chain.clone()));
             }
         }
@@ -633,4 +644,27 @@ async fn process(
         state.metrics.dlq.with_label_values(&[topic.as_str()]).inc();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved(links: usize, whole_bytes: u64, changes_bytes: u64) -> Saved {
+        Saved { version: 1, covered: Vec::new(), chain: (1..=links as u64).collect(), whole_bytes, changes_bytes }
+    }
+
+    #[test]
+    fn a_chain_grows_until_its_changes_reach_the_whole_checkpoint_or_it_has_64_links() {
+        // After a whole checkpoint of 1,000 bytes, changes up to 1,000 bytes in all.
+        assert!(saved(1, 1_000, 0).can_extend());
+        assert!(saved(1, 1_000, 0).extends_with(1_000));
+        assert!(saved(3, 1_000, 600).extends_with(400));
+        assert!(!saved(3, 1_000, 600).extends_with(401));
+        // 64 links (the whole one and 63 of changes): the next one is whole.
+        assert!(saved(MAX_CHAIN - 1, 1_000, 10).can_extend());
+        assert!(!saved(MAX_CHAIN, 1_000, 10).can_extend());
+        // The changes since the last checkpoint are not known: whole.
+        assert!(!saved(0, 1_000, 0).can_extend());
+    }
 }
