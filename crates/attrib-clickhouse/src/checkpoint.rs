@@ -93,10 +93,9 @@ impl Writer {
         observer: &dyn WriteObserver,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), Error> {
-        let linked = match chain {
-            [] => info.is_whole(),
-            [base, .., last] => info.base == *base && info.previous == *last && info.checkpoint > *last,
-            [base] => info.base == *base && info.previous == *base && info.checkpoint > *base,
+        let linked = match (chain.first(), chain.last()) {
+            (Some(base), Some(last)) => info.base == *base && info.previous == *last && info.checkpoint > *last,
+            _ => info.is_whole(),
         };
         if !linked {
             return Err(Error::Config(format!(

@@ -72,6 +72,12 @@ fn already_done(stmt: &str, error: &clickhouse::error::Error) -> bool {
         && text.contains("already exists")
 }
 
+/// Whether a migration failed only because another instance applying it at the same time
+/// dropped a view (to recreate it) that one of its statements reads.
+fn raced(error: &Error) -> bool {
+    error.to_string().contains("doesn't exist")
+}
+
 impl Migration {
     /// The statements of the file: comments removed, split on `;`.
     pub fn statements(&self) -> Vec<String> {
@@ -169,14 +175,14 @@ pub async fn migrate(
         // Two instances applying one migration at once can interleave its statements, so one
         // finds a view missing that the other has just dropped to recreate: the file is
         // idempotent, so it is applied again from its first statement.
-        let mut raced = 0;
+        let mut retries = 0;
         loop {
             match apply(&client, m, attempts).await {
                 Ok(()) => break,
-                Err(e) if raced < 5 && e.to_string().contains("doesn't exist") => {
-                    raced += 1;
+                Err(e) if retries < 5 && raced(&e) => {
+                    retries += 1;
                     tracing::debug!(migration = m.name, error = %e, "applied concurrently; applying again");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * raced)).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * retries)).await;
                 }
                 Err(e) => return Err(Error::Migration { name: m.name, source: Box::new(e) }),
             }
