@@ -21,7 +21,7 @@ pub use recovery::{
 };
 pub use rows::*;
 pub use tls::Tls;
-pub use writer::{Batch, WriteObserver, Writer};
+pub use writer::{Batch, PendingWrite, WriteObserver, Writer};
 
 pub use clickhouse::Client;
 

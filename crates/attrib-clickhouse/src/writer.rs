@@ -7,6 +7,7 @@ use crate::{is_retriable, Error};
 use attrib_retry::{Failure, Retry, RetryPolicy};
 use clickhouse::{Client, Row};
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -65,6 +66,21 @@ impl WriteObserver for () {
 /// Rows per INSERT: large enough to be efficient, small enough to bound memory on retry.
 const INSERT_CHUNK: usize = 50_000;
 
+/// A batch being written by `Writer::write_in_background`. Dropping it does not stop the write.
+#[derive(Debug)]
+pub struct PendingWrite(tokio::task::JoinHandle<Result<(), Error>>);
+
+impl PendingWrite {
+    /// Waits until the batch is written, or the write failed for good.
+    pub async fn finish(self) -> Result<(), Error> {
+        match self.0.await {
+            Ok(written) => written,
+            // A panicking write task: the batch may be half written, which a replay repairs.
+            Err(e) => Err(Error::Fatal { table: "batch", message: format!("the write task failed: {e}") }),
+        }
+    }
+}
+
 /// Writes batches to one database.
 #[derive(Clone)]
 pub struct Writer {
@@ -111,6 +127,18 @@ impl Writer {
         self.table("pipeline_credits", &batch.pipeline, observer, shutdown).await?;
         self.table("model_fits", &batch.fits, observer, shutdown).await?;
         Ok(())
+    }
+
+    /// Starts writing `batch` on a task of its own, so the caller can compute the next batch
+    /// meanwhile; `PendingWrite::finish` waits for it and says how it ended.
+    pub fn write_in_background(
+        &self,
+        batch: Batch,
+        observer: Arc<dyn WriteObserver>,
+        shutdown: watch::Receiver<bool>,
+    ) -> PendingWrite {
+        let writer = self.clone();
+        PendingWrite(tokio::spawn(async move { writer.write(&batch, observer.as_ref(), &shutdown).await }))
     }
 
     /// Writes `rows` to `table` in bounded inserts, each retried.

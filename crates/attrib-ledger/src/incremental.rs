@@ -106,10 +106,17 @@ fn recompute(
     let one = |root: &NodeId| -> PersonRows {
         let journey: Journey<'_> = store.journey(*root);
         let person = Name::new(journey.person);
-        let touches = journey.touches.iter().map(|t| TouchRow::of(&person, t)).collect();
+        let touches: Vec<TouchRow> = journey.touches.iter().map(|t| TouchRow::of(&person, t)).collect();
         let JourneyCredits { credits, conversions, pipeline, .. } =
             attribute_journey(&journey, config, fits, versions, fx);
-        PersonRows { credits, conversions, touches, pipeline }
+        // Hashing the rows is pure too: done here, on all cores, not in the serial diff.
+        let contents = Contents {
+            credits: credits.iter().map(content_hash).collect(),
+            conversions: conversions.iter().map(content_hash).collect(),
+            touches: touches.iter().map(content_hash).collect(),
+            pipeline: pipeline.iter().map(content_hash).collect(),
+        };
+        PersonRows { credits, conversions, touches, pipeline, contents }
     };
     // Small batches are not worth the threads.
     let threads = if roots.len() < 256 { 1 } else { crate::parallel::available_threads() };
@@ -125,13 +132,23 @@ pub struct LiveRows {
     pub pipeline: Vec<CreditRow>,
 }
 
-/// The rows computed for one person.
+/// The rows computed for one person, and the content hash of each.
 #[derive(Debug, Clone, Default)]
 struct PersonRows {
     credits: Vec<CreditRow>,
     conversions: Vec<ConversionRow>,
     touches: Vec<TouchRow>,
     pipeline: Vec<CreditRow>,
+    contents: Contents,
+}
+
+/// The content hash of every row of `PersonRows`, table by table, in row order.
+#[derive(Debug, Clone, Default)]
+struct Contents {
+    credits: Vec<u64>,
+    conversions: Vec<u64>,
+    touches: Vec<u64>,
+    pipeline: Vec<u64>,
 }
 
 /// A string of a row key: a name the journey store holds (most touch event ids), else one of
@@ -312,9 +329,9 @@ fn fingerprint<T: Keyed>(row: &T, names: &mut KeyNames, store: &Symbols) -> Writ
     Written { key: row.key(names, store), content: content_hash(row) }
 }
 
-/// Fingerprints of `rows`.
-fn fingerprints<T: Keyed>(rows: &[T], names: &mut KeyNames, store: &Symbols) -> Vec<Written<T::Key>> {
-    rows.iter().map(|r| fingerprint(r, names, store)).collect()
+/// Fingerprints of `rows`, whose content hashes are `contents`.
+fn fingerprints<T: Keyed>(rows: &[T], contents: &[u64], names: &mut KeyNames, store: &Symbols) -> Vec<Written<T::Key>> {
+    rows.iter().zip(contents).map(|(r, &content)| Written { key: r.key(names, store), content }).collect()
 }
 
 /// Every person's rows of one table beside their fingerprints, for `diff_rows`.
@@ -504,10 +521,10 @@ impl IncrementalLedger {
         let written: Vec<WrittenPerson> = now
             .iter()
             .map(|p| WrittenPerson {
-                credits: fingerprints(&p.credits, names, symbols),
-                conversions: fingerprints(&p.conversions, names, symbols),
-                touches: fingerprints(&p.touches, names, symbols),
-                pipeline: fingerprints(&p.pipeline, names, symbols),
+                credits: fingerprints(&p.credits, &p.contents.credits, names, symbols),
+                conversions: fingerprints(&p.conversions, &p.contents.conversions, names, symbols),
+                touches: fingerprints(&p.touches, &p.contents.touches, names, symbols),
+                pipeline: fingerprints(&p.pipeline, &p.contents.pipeline, names, symbols),
             })
             .collect();
         let names = &self.names;

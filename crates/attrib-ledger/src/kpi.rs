@@ -247,6 +247,10 @@ pub struct KpiInputs<'a> {
 /// own until the table is built.
 type BorrowedKey<'a> = [&'a str; 9];
 
+/// A spend or engagement row's dimensions before the model: day, platform, campaign, post,
+/// ad, actor type.
+type ActivityKey<'a> = [&'a str; 6];
+
 /// The key of a spend or engagement row under `model` (channel = platform, no conversion type).
 fn activity_key<'a>(
     day: &'a str,
@@ -261,7 +265,7 @@ fn activity_key<'a>(
 }
 
 /// The measures of one fact-table cell while it is summed (`KpiFact` without its dimensions).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Cell<'a> {
     reporting_currency: &'a str,
     attributed_revenue_minor: i64,
@@ -296,26 +300,26 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
     // Declared before the maps that borrow them.
     let days: Vec<String> = input.engagement.iter().map(|e| e.day.to_string()).collect();
     let credit_days: HashMap<Date, String> = input.cells.cells.keys().map(|k| (k.day, k.day.to_string())).collect();
-    let mut acc: HashMap<BorrowedKey<'_>, Cell<'_>> = HashMap::new();
+    // Spend and engagement rows count the same under every model: summed once per key
+    // without the model, then repeated for each model below.
+    let mut acc: HashMap<ActivityKey<'_>, Cell<'_>> = HashMap::new();
     for s in input.spend {
-        for m in input.models {
-            let key = activity_key(&s.date, m, &s.platform, &s.campaign_id, &s.post_id, &s.ad_id, &s.actor_type);
-            let f = acc.entry(key).or_default();
-            f.priced_in(&s.reporting_currency);
-            match s.spend_reporting_minor {
-                Some(v) => f.spend_minor += v,
-                None => f.missing_fx_rows += 1,
-            }
+        let key = [&*s.date, &s.platform, &s.campaign_id, &s.post_id, &s.ad_id, &s.actor_type];
+        let f = acc.entry(key).or_default();
+        f.priced_in(&s.reporting_currency);
+        match s.spend_reporting_minor {
+            Some(v) => f.spend_minor += v,
+            None => f.missing_fx_rows += 1,
         }
     }
     for (e, day) in input.engagement.iter().zip(&days) {
-        for m in input.models {
-            let (platform, actor) = (e.platform.as_str(), e.actor_type.as_str());
-            let key = activity_key(day, m, platform, &e.campaign_id, &e.post_id, &e.ad_id, actor);
-            let kind = InteractionKind::ALL.iter().position(|k| *k == e.interaction).unwrap_or_default();
-            acc.entry(key).or_default().interactions[kind] += e.count;
-        }
+        let key = [&**day, e.platform.as_str(), &e.campaign_id, &e.post_id, &e.ad_id, e.actor_type.as_str()];
+        let kind = InteractionKind::ALL.iter().position(|k| *k == e.interaction).unwrap_or_default();
+        acc.entry(key).or_default().interactions[kind] += e.count;
     }
+    let activity_cells = acc.into_iter().flat_map(|(k, c)| {
+        input.models.iter().map(move |m| (activity_key(k[0], m, k[1], k[2], k[3], k[4], k[5]), c.clone()))
+    });
     // Credit cells never share a key with spend or engagement (those have no conversion type).
     let credit_cells = input.cells.cells.iter().map(|(k, c)| {
         let key = [
@@ -341,7 +345,7 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
         };
         (key, cell)
     });
-    let mut cells: Vec<(BorrowedKey<'_>, Cell<'_>)> = acc.into_iter().chain(credit_cells).collect();
+    let mut cells: Vec<(BorrowedKey<'_>, Cell<'_>)> = activity_cells.chain(credit_cells).collect();
     let mut names = SharedNames::default();
     cells.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     cells

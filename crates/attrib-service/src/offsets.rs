@@ -128,17 +128,31 @@ pub(crate) fn covered(
     Some(rows)
 }
 
+/// Per partition of a batch, the offset of its last message: what committing it takes.
+#[derive(Debug, Default)]
+pub(crate) struct BatchEnd {
+    pub(crate) messages: usize,
+    last: HashMap<(String, i32), i64>,
+}
+
+impl BatchEnd {
+    pub(crate) fn of(msgs: &[OwnedMessage]) -> BatchEnd {
+        let mut last: HashMap<(String, i32), i64> = HashMap::new();
+        for m in msgs {
+            let e = last.entry((m.topic().to_string(), m.partition())).or_insert(m.offset());
+            *e = (*e).max(m.offset());
+        }
+        BatchEnd { messages: msgs.len(), last }
+    }
+}
+
 /// Commits, per partition, the offset after the last message of the batch.
 pub(crate) fn commit(
     consumer: &StreamConsumer<StatsContext>,
-    msgs: &[OwnedMessage],
+    batch: BatchEnd,
     progress: &mut Progress,
 ) -> Result<(), ServiceError> {
-    let mut last: HashMap<(String, i32), i64> = HashMap::new();
-    for m in msgs {
-        let e = last.entry((m.topic().to_string(), m.partition())).or_insert(m.offset());
-        *e = (*e).max(m.offset());
-    }
+    let last = batch.last;
     let mut tpl = TopicPartitionList::new();
     for ((topic, partition), offset) in &last {
         tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))?;

@@ -1,20 +1,24 @@
 //! The service loop: consume a batch, run the engine, write every derived row to
 //! ClickHouse, and only then commit the batch's offsets.
 //!
-//! One batch is in flight at a time, so the committed offset of every partition is always
-//! a contiguous frontier of fully written messages. A crash anywhere replays at most the
-//! uncommitted batch, and every write is idempotent (deterministic keys, ReplacingMergeTree),
-//! so replays never double a cent. While ClickHouse is down the writer retries and the
-//! loop does not fetch more: memory stays bounded by one batch plus librdkafka's queue.
+//! A batch's offsets are committed only once all its rows are written, so the committed offset
+//! of every partition is always a contiguous frontier of fully written messages. The rows of
+//! one batch are written on their own task while the next batch is consumed and computed;
+//! writes themselves stay one at a time, in order, and a batch is committed only after its
+//! own write (and every one before it) finished. A crash anywhere replays at most the two
+//! uncommitted batches, and every write is idempotent (deterministic keys,
+//! ReplacingMergeTree), so replays never double a cent. While ClickHouse is down the writer
+//! retries and the loop does not fetch past the next batch: memory stays bounded by two
+//! batches plus librdkafka's queue.
 
 use crate::config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
 use crate::metrics::Metrics;
-use crate::offsets::{commit, covered, export_lag, Progress};
+use crate::offsets::{commit, covered, export_lag, BatchEnd, Progress};
 use crate::position::{Flush, Position};
 use crate::startup::{recover, Startup, Stopped};
 use attrib_clickhouse::{
     connect, AdSpendRow, Batch, ConversionTableRow, CreditTableRow, CrmDealRow, EngagementTableRow, FxRateRow,
-    ModelFitRow, RawEventRow, SpendFactRow, TouchpointRow, Writer,
+    ModelFitRow, PendingWrite, RawEventRow, SpendFactRow, TouchpointRow, WriteObserver, Writer,
 };
 use attrib_contract::{decode, Event, Topic};
 use attrib_kafka::{StatsContext, StatsMap};
@@ -105,6 +109,8 @@ struct State {
     /// Records accepted since the last refit (a refit of an unchanged state changes nothing).
     accepted_since_refit: bool,
     writer: Writer,
+    /// The rows being written while the next batch is computed.
+    writing: Option<PendingWrite>,
     metrics: Arc<Metrics>,
     /// The newest checkpoint saved (or restored) and the chain it ends.
     saved: Option<Saved>,
@@ -133,22 +139,27 @@ impl State {
         batch.frontier = self.position.rows();
         batch.spend_facts.extend(self.engine.take_spend_changes().iter().map(|r| SpendFactRow::of(r, revision)));
         batch.engagement.extend(self.engine.take_engagement_rows().iter().map(EngagementTableRow::from));
-        // Changed people in chunks (a refit changes everyone): one chunk's rows in memory at a
-        // time, all written before the caller commits.
+        // Changed people in chunks (a refit changes everyone): one chunk's rows computed while
+        // the one before is written, all written before the caller commits.
+        let mut queued = false;
         loop {
             let started = Instant::now();
             let changes = self.inc.update_at_most(&mut self.engine, PEOPLE_PER_WRITE);
             add_changes(&mut batch, &changes, revision);
             let update_ms = started.elapsed().as_millis();
-            let written = Instant::now();
+            let waited = Instant::now();
             if !batch.is_empty() {
-                self.writer.write(&batch, self.metrics.as_ref(), shutdown).await?;
+                self.written().await?;
+                let observer: Arc<dyn WriteObserver> = self.metrics.clone();
+                let rows = std::mem::take(&mut batch);
+                self.writing = Some(self.writer.write_in_background(rows, observer, shutdown.clone()));
+                queued = true;
             }
             tracing::debug!(
                 people = changes.people,
                 rows = changes.rows(),
                 update_ms,
-                write_ms = written.elapsed().as_millis(),
+                wait_ms = waited.elapsed().as_millis(),
                 "flushed"
             );
             let live = changes.conversions.iter().filter(|c| !c.deleted).count() as u64;
@@ -159,7 +170,10 @@ impl State {
             if !self.inc.has_pending() {
                 break;
             }
-            batch = Batch::default();
+        }
+        // Whatever was being written before this flush is written once it returns.
+        if !queued {
+            self.written().await?;
         }
         self.metrics.journeys.set(self.engine.store().people() as i64);
         if let Some(m) = crate::process_memory() {
@@ -167,6 +181,14 @@ impl State {
         }
         self.metrics.set_ready();
         Ok(())
+    }
+
+    /// Waits until the rows being written (if any) are written.
+    async fn written(&mut self) -> Result<(), attrib_clickhouse::Error> {
+        match self.writing.take() {
+            Some(w) => w.finish().await,
+            None => Ok(()),
+        }
     }
 
     async fn refit(&mut self, shutdown: &watch::Receiver<bool>) -> Result<(), attrib_clickhouse::Error> {
@@ -274,6 +296,7 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         accepted_since_refit: false,
         position,
         writer: Writer::new(client.clone(), RetryPolicy::default()),
+        writing: None,
         metrics: Arc::clone(startup.metrics),
         saved,
         last_number: recovered.chain.last().map(|c| c.checkpoint),
@@ -293,6 +316,10 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         state.refit(shutdown).await
     } else {
         state.flush(Batch::default(), Flush::Batch, shutdown).await
+    };
+    let reconciled = match reconciled {
+        Ok(()) => state.written().await,
+        Err(e) => Err(e),
     };
     match reconciled {
         Ok(()) => {}
@@ -344,6 +371,8 @@ async fn consume(
     metrics.set_ready();
 
     let mut progress = Progress::default();
+    // A batch processed whose rows are still being written: committed once they are.
+    let mut unconfirmed: Option<BatchEnd> = None;
     let mut last_refit = Instant::now();
     let mut last_checkpoint = Instant::now();
     let mut last_ping = Instant::now();
@@ -380,17 +409,15 @@ async fn consume(
                 _ = sd.changed() => break,
             }
         }
-        if !msgs.is_empty() {
+        let idle = msgs.is_empty();
+        if !idle {
             let collect_ms = collect_started.elapsed().as_millis();
             let process_started = Instant::now();
             summary.messages += msgs.len() as u64;
             match process(&mut state, &producer, &settings, &msgs, &mut summary, shutdown).await {
                 Ok(()) => {}
                 Err(ServiceError::ClickHouse(attrib_clickhouse::Error::ShutDown)) => {
-                    tracing::warn!(
-                        "shut down while ClickHouse was unavailable; the uncommitted batch will be replayed"
-                    );
-                    summary.left_uncommitted = true;
+                    shut_down_unwritten(&mut summary);
                     break;
                 }
                 Err(e) => {
@@ -398,24 +425,40 @@ async fn consume(
                     return Err(e);
                 }
             }
-            let process_ms = process_started.elapsed().as_millis();
-            let commit_started = Instant::now();
-            commit(&consumer, &msgs, &mut progress)?;
             tracing::debug!(
                 messages = msgs.len(),
                 collect_ms,
-                process_ms,
-                commit_ms = commit_started.elapsed().as_millis(),
-                "batch committed"
+                process_ms = process_started.elapsed().as_millis(),
+                "batch processed"
             );
-            metrics.commits.inc();
-            metrics.batches.inc();
-            metrics.batch_messages.observe(msgs.len() as f64);
-            summary.batches += 1;
+            // The batch before this one is written now (`flush` waited for it): commit it.
+            if let Some(written) = unconfirmed.replace(BatchEnd::of(&msgs)) {
+                commit_batch(&consumer, written, &mut progress, metrics, &mut summary)?;
+            }
         }
         export_lag(&stats, metrics);
+        let refit_due = config.service.refit_interval_secs > 0
+            && state.accepted_since_refit
+            && last_refit.elapsed() >= Duration::from_secs(config.service.refit_interval_secs);
+        let interval = config.service.checkpoint_interval_secs;
+        let checkpoint_due =
+            interval > 0 && (state.checkpoint_due || last_checkpoint.elapsed() >= Duration::from_secs(interval));
+        // Idle, or about to refit or checkpoint: finish the write in flight and commit it.
+        if idle || refit_due || checkpoint_due {
+            match settle(&mut state, &consumer, &mut unconfirmed, &mut progress, metrics, &mut summary).await {
+                Ok(()) => {}
+                Err(ServiceError::ClickHouse(attrib_clickhouse::Error::ShutDown)) => {
+                    shut_down_unwritten(&mut summary);
+                    break;
+                }
+                Err(e) => {
+                    metrics.write_errors.inc();
+                    return Err(e);
+                }
+            }
+        }
         // An idle service still tells whether ClickHouse is reachable (readiness).
-        if msgs.is_empty() && last_ping.elapsed() >= Duration::from_secs(5) {
+        if idle && last_ping.elapsed() >= Duration::from_secs(5) {
             last_ping = Instant::now();
             let alive = tokio::time::timeout(Duration::from_secs(3), client.query("SELECT 1").execute()).await;
             match alive {
@@ -424,25 +467,23 @@ async fn consume(
                 Err(_) => metrics.set_not_ready(format!("ClickHouse at {}: no answer in 3 s", config.clickhouse.url)),
             }
         }
-        let refit_due = config.service.refit_interval_secs > 0
-            && state.accepted_since_refit
-            && last_refit.elapsed() >= Duration::from_secs(config.service.refit_interval_secs);
         if refit_due {
             state.refit(shutdown).await?;
+            state.written().await?;
             last_refit = Instant::now();
         }
-        let interval = config.service.checkpoint_interval_secs;
-        if interval > 0 && (state.checkpoint_due || last_checkpoint.elapsed() >= Duration::from_secs(interval)) {
+        if checkpoint_due {
             if let Some(covered) = covered(&consumer, &progress, &state.position) {
                 state.checkpoint(covered, shutdown).await?;
                 last_checkpoint = Instant::now();
             }
         }
-        if config.stop_when_caught_up && msgs.is_empty() && progress.caught_up(&consumer, &stats) {
+        if config.stop_when_caught_up && idle && progress.caught_up(&consumer, &stats) {
             // Everything up to the start's high watermarks is written: refit on all of it
             // (unless nothing arrived since the last refit, which already saw it all).
             if state.accepted_since_refit {
                 state.refit(shutdown).await?;
+                state.written().await?;
             }
             if state.checkpoint_after_refit {
                 if let Some(covered) = covered(&consumer, &progress, &state.position) {
@@ -462,7 +503,58 @@ async fn consume(
             break;
         }
     }
+    // Stopping: the batch being written is committed once written.
+    if !summary.left_uncommitted {
+        match settle(&mut state, &consumer, &mut unconfirmed, &mut progress, metrics, &mut summary).await {
+            Ok(()) => {}
+            Err(ServiceError::ClickHouse(attrib_clickhouse::Error::ShutDown)) => shut_down_unwritten(&mut summary),
+            Err(e) => {
+                metrics.write_errors.inc();
+                return Err(e);
+            }
+        }
+    }
     Ok(summary)
+}
+
+fn shut_down_unwritten(summary: &mut RunSummary) {
+    tracing::warn!("shut down while ClickHouse was unavailable; the uncommitted batches will be replayed");
+    summary.left_uncommitted = true;
+}
+
+/// Waits for the rows being written, then commits the batch they came from (if any).
+async fn settle(
+    state: &mut State,
+    consumer: &StreamConsumer<StatsContext>,
+    unconfirmed: &mut Option<BatchEnd>,
+    progress: &mut Progress,
+    metrics: &Metrics,
+    summary: &mut RunSummary,
+) -> Result<(), ServiceError> {
+    state.written().await?;
+    match unconfirmed.take() {
+        Some(written) => commit_batch(consumer, written, progress, metrics, summary),
+        None => Ok(()),
+    }
+}
+
+/// Commits a batch whose rows are all written.
+fn commit_batch(
+    consumer: &StreamConsumer<StatsContext>,
+    batch: BatchEnd,
+    progress: &mut Progress,
+    metrics: &Metrics,
+    summary: &mut RunSummary,
+) -> Result<(), ServiceError> {
+    let started = Instant::now();
+    let messages = batch.messages;
+    commit(consumer, batch, progress)?;
+    tracing::debug!(messages, commit_ms = started.elapsed().as_millis(), "batch committed");
+    metrics.commits.inc();
+    metrics.batches.inc();
+    metrics.batch_messages.observe(messages as f64);
+    summary.batches += 1;
+    Ok(())
 }
 
 /// Decodes, ingests and writes one batch; returns once everything derived from it is acknowledged.

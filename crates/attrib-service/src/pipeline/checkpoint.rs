@@ -74,6 +74,8 @@ impl State {
         covered: Vec<FrontierRow>,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), attrib_clickhouse::Error> {
+        // The fingerprints saved must describe rows that are written.
+        self.written().await?;
         // An unchanged state, saved already with the same coverage, is not saved again; after
         // a refit it always is.
         let version = self.position.highest().max(self.position.version());
@@ -132,6 +134,8 @@ impl State {
             "state checkpointed"
         );
         self.saved = Some(Saved { version, covered, chain, whole_bytes, changes_bytes });
+        // The checkpoint's parts and the batches since the last one are freed by now.
+        attrib_allocator::release_free_memory();
         Ok(())
     }
 }
