@@ -289,12 +289,22 @@ pub async fn for_each_raw_event_after(
             ))
         })
         .collect();
-    let filter = match covered.is_empty() {
-        true => String::new(),
-        false => format!("WHERE NOT ({})", covered.join(" OR ")),
-    };
-    let sql =
-        format!("SELECT topic, payload FROM events_raw FINAL {filter} ORDER BY topic, kafka_partition, kafka_offset");
+    if covered.is_empty() {
+        let sql = "SELECT topic, payload FROM events_raw FINAL ORDER BY topic, kafka_partition, kafka_offset";
+        return crate::recovery::for_each_raw_event_where(client, sql, &mut each).await;
+    }
+    // FINAL merges every part of the table whatever the filter: first find, without it, the
+    // keys with a copy past the frontier (usually few, often none), then merge only those
+    // keys' copies (the filter is on the sorting key: all copies of a key or none).
+    let past = format!("SELECT topic, event_key FROM events_raw WHERE NOT ({})", covered.join(" OR "));
+    let any: u64 = client.query(&format!("SELECT count() FROM ({past} LIMIT 1)")).fetch_one().await?;
+    if any == 0 {
+        return Ok(0);
+    }
+    let sql = format!(
+        "SELECT topic, payload FROM events_raw FINAL WHERE (topic, event_key) IN ({past}) \
+         ORDER BY topic, kafka_partition, kafka_offset"
+    );
     crate::recovery::for_each_raw_event_where(client, &sql, &mut each).await
 }
 

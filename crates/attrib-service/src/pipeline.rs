@@ -174,21 +174,23 @@ impl State {
         // Whatever was being written before this flush is written once it returns.
         if !queued {
             self.written().await?;
+            self.metrics.set_ready();
         }
         self.metrics.journeys.set(self.engine.store().people() as i64);
         if let Some(m) = crate::process_memory() {
             self.metrics.resident_bytes.set(m.resident_bytes as i64);
         }
-        self.metrics.set_ready();
         Ok(())
     }
 
     /// Waits until the rows being written (if any) are written.
     async fn written(&mut self) -> Result<(), attrib_clickhouse::Error> {
-        match self.writing.take() {
-            Some(w) => w.finish().await,
-            None => Ok(()),
+        if let Some(w) = self.writing.take() {
+            w.finish().await?;
+            // Rows reach ClickHouse again (after an outage, say).
+            self.metrics.set_ready();
         }
+        Ok(())
     }
 
     async fn refit(&mut self, shutdown: &watch::Receiver<bool>) -> Result<(), attrib_clickhouse::Error> {
@@ -303,6 +305,10 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         checkpoint_after_refit: config.service.checkpoint_interval_secs > 0,
         checkpoint_due: false,
     };
+    startup.metrics.recovered_events.set(recovered.events as i64);
+    let restored = recovered.chain.last().map_or(0, |c| c.checkpoint);
+    startup.metrics.restored_checkpoint.set(restored as i64);
+    startup.metrics.checkpoint_chain.set(recovered.chain.len() as i64);
     // Bring the tables in line with the recovered state (the write path: retried until done).
     let reconciling = Instant::now();
     let reconciled = if recovered.fingerprints_restored {
@@ -326,10 +332,6 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         Err(attrib_clickhouse::Error::ShutDown) => return Err(Stopped::ShutDown),
         Err(e) => return Err(Stopped::Failed(e.into())),
     }
-    startup.metrics.recovered_events.set(recovered.events as i64);
-    let restored = recovered.chain.last().map_or(0, |c| c.checkpoint);
-    startup.metrics.restored_checkpoint.set(restored as i64);
-    startup.metrics.checkpoint_chain.set(recovered.chain.len() as i64);
     let [checkpoint_secs, replay_secs, seed_secs] = recovered.timings;
     tracing::info!(
         checkpoint = restored,
