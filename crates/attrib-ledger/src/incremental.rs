@@ -94,6 +94,13 @@ impl Changes {
     }
 }
 
+/// Whether `recompute` hashes the rows it computes (a diff needs them, a listing does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowHashes {
+    Compute,
+    Skip,
+}
+
 /// Journeys, touch rows and credits of `roots`, on all available cores, in `roots` order.
 fn recompute(
     store: &JourneyStore,
@@ -102,6 +109,7 @@ fn recompute(
     fits: &DataDrivenFits,
     versions: &ModelVersions,
     fx: &FxTable,
+    hashes: RowHashes,
 ) -> Vec<PersonRows> {
     let one = |root: &NodeId| -> PersonRows {
         let journey: Journey<'_> = store.journey(*root);
@@ -110,11 +118,14 @@ fn recompute(
         let JourneyCredits { credits, conversions, pipeline, .. } =
             attribute_journey(&journey, config, fits, versions, fx);
         // Hashing the rows is pure too: done here, on all cores, not in the serial diff.
-        let contents = Contents {
-            credits: credits.iter().map(content_hash).collect(),
-            conversions: conversions.iter().map(content_hash).collect(),
-            touches: touches.iter().map(content_hash).collect(),
-            pipeline: pipeline.iter().map(content_hash).collect(),
+        let contents = match hashes {
+            RowHashes::Compute => Contents {
+                credits: credits.iter().map(content_hash).collect(),
+                conversions: conversions.iter().map(content_hash).collect(),
+                touches: touches.iter().map(content_hash).collect(),
+                pipeline: pipeline.iter().map(content_hash).collect(),
+            },
+            RowHashes::Skip => Contents::default(),
         };
         PersonRows { credits, conversions, touches, pipeline, contents }
     };
@@ -515,7 +526,8 @@ impl IncrementalLedger {
             return changes;
         }
         // Recomputing people is pure and independent: spread it over the cores.
-        let now = recompute(engine.store(), &dirty, engine.config(), &self.fits, &self.versions, engine.fx_table());
+        let (store, config, fx) = (engine.store(), engine.config(), engine.fx_table());
+        let now = recompute(store, &dirty, config, &self.fits, &self.versions, fx, RowHashes::Compute);
         let symbols = engine.store().names();
         let names = &mut self.names;
         let written: Vec<WrittenPerson> = now
@@ -571,7 +583,8 @@ impl IncrementalLedger {
     pub fn live_rows(&self, engine: &Engine) -> LiveRows {
         let mut roots: Vec<NodeId> = self.people.keys().copied().collect();
         roots.sort_unstable();
-        let all = recompute(engine.store(), &roots, engine.config(), &self.fits, &self.versions, engine.fx_table());
+        let (store, config, fx) = (engine.store(), engine.config(), engine.fx_table());
+        let all = recompute(store, &roots, config, &self.fits, &self.versions, fx, RowHashes::Skip);
         let mut live = LiveRows::default();
         for p in all {
             live.credits.extend(p.credits);

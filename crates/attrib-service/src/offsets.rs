@@ -129,7 +129,7 @@ pub(crate) fn covered(
 }
 
 /// Per partition of a batch, the offset of its last message: what committing it takes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct BatchEnd {
     pub(crate) messages: usize,
     last: HashMap<(String, i32), i64>,

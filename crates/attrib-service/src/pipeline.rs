@@ -13,25 +13,25 @@
 
 use crate::config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
 use crate::metrics::Metrics;
-use crate::offsets::{commit, covered, export_lag, BatchEnd, Progress};
 use crate::position::{Flush, Position};
 use crate::startup::{recover, Startup, Stopped};
 use attrib_clickhouse::{
-    connect, AdSpendRow, Batch, ConversionTableRow, CreditTableRow, CrmDealRow, EngagementTableRow, FxRateRow,
-    ModelFitRow, PendingWrite, RawEventRow, SpendFactRow, TouchpointRow, WriteObserver, Writer,
+    connect, Batch, ConversionTableRow, CreditTableRow, EngagementTableRow, ModelFitRow, PendingWrite, SpendFactRow,
+    TouchpointRow, WriteObserver, Writer,
 };
-use attrib_contract::{decode, Event, Topic};
-use attrib_kafka::{StatsContext, StatsMap};
-use attrib_ledger::{AttributionConfig, Changes, DealRecord, DealVersionRow, Engine, IncrementalLedger, Outcome};
+use attrib_contract::Topic;
+use attrib_ledger::{AttributionConfig, Changes, Engine, IncrementalLedger};
 use attrib_retry::RetryPolicy;
 use checkpoint::Saved;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::consumer::Consumer;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 mod checkpoint;
+mod consume;
+
+use consume::{consume, Started};
 
 /// Errors that stop the service.
 #[derive(Debug, thiserror::Error)]
@@ -204,7 +204,9 @@ impl State {
         self.flush(batch, Flush::Refit, shutdown).await?;
         // A refit rewrites everyone: a checkpoint follows, so a restart's fingerprints hold.
         self.checkpoint_due = self.checkpoint_after_refit;
-        Ok(())
+        // Its rows are written before it returns: everyone's rows changed, and what follows
+        // (a checkpoint, a stop) must see them in ClickHouse.
+        self.written().await
     }
 }
 
@@ -347,278 +349,4 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         "state recovered"
     );
     Ok(Started { state, client, settings, consumer, stats, recovered_events: recovered.events })
-}
-
-/// A service past startup, about to consume.
-struct Started {
-    state: State,
-    client: attrib_clickhouse::Client,
-    settings: attrib_kafka::KafkaSettings,
-    /// Subscribed before recovery (see `start`).
-    consumer: StreamConsumer<StatsContext>,
-    stats: StatsMap,
-    recovered_events: u64,
-}
-
-/// Consumes, processes and commits batches until shutdown (or caught up, if asked).
-async fn consume(
-    config: &ServiceConfig,
-    started: Started,
-    metrics: &Metrics,
-    shutdown: &watch::Receiver<bool>,
-) -> Result<RunSummary, ServiceError> {
-    let Started { mut state, client, settings, consumer, stats, recovered_events } = started;
-    let mut summary = RunSummary { recovered_events, ..RunSummary::default() };
-    let producer = attrib_kafka::producer(&settings)?;
-    metrics.set_ready();
-
-    let mut progress = Progress::default();
-    // A batch processed whose rows are still being written: committed once they are.
-    let mut unconfirmed: Option<BatchEnd> = None;
-    let mut last_refit = Instant::now();
-    let mut last_checkpoint = Instant::now();
-    let mut last_ping = Instant::now();
-    let mut sd = shutdown.clone();
-    let max_wait = Duration::from_millis(config.service.batch_max_wait_ms.max(1));
-    let max_messages = config.service.batch_max_messages.max(1);
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        let mut msgs: Vec<OwnedMessage> = Vec::new();
-        let collect_started = Instant::now();
-        let deadline = collect_started + max_wait;
-        while msgs.len() < max_messages {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                break;
-            }
-            tokio::select! {
-                r = tokio::time::timeout(remaining, consumer.recv()) => match r {
-                    Ok(Ok(m)) => msgs.push(m.detach()),
-                    Ok(Err(e)) => {
-                        // A fatal error (this instance fenced by another under the same
-                        // `kafka.instance_id`) never clears: stop, nothing past the last commit
-                        // is lost, and the next start takes over cleanly.
-                        if let Some((code, reason)) = consumer.client().fatal_error() {
-                            return Err(ServiceError::KafkaFatal { code, reason });
-                        }
-                        tracing::warn!(error = %e, "consumer error");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(_) => break,
-                },
-                _ = sd.changed() => break,
-            }
-        }
-        let idle = msgs.is_empty();
-        if !idle {
-            let collect_ms = collect_started.elapsed().as_millis();
-            let process_started = Instant::now();
-            summary.messages += msgs.len() as u64;
-            match process(&mut state, &producer, &settings, &msgs, &mut summary, shutdown).await {
-                Ok(()) => {}
-                Err(ServiceError::ClickHouse(attrib_clickhouse::Error::ShutDown)) => {
-                    shut_down_unwritten(&mut summary);
-                    break;
-                }
-                Err(e) => {
-                    metrics.write_errors.inc();
-                    return Err(e);
-                }
-            }
-            tracing::debug!(
-                messages = msgs.len(),
-                collect_ms,
-                process_ms = process_started.elapsed().as_millis(),
-                "batch processed"
-            );
-            // The batch before this one is written now (`flush` waited for it): commit it.
-            if let Some(written) = unconfirmed.replace(BatchEnd::of(&msgs)) {
-                commit_batch(&consumer, written, &mut progress, metrics, &mut summary)?;
-            }
-        }
-        export_lag(&stats, metrics);
-        let refit_due = config.service.refit_interval_secs > 0
-            && state.accepted_since_refit
-            && last_refit.elapsed() >= Duration::from_secs(config.service.refit_interval_secs);
-        let interval = config.service.checkpoint_interval_secs;
-        let checkpoint_due =
-            interval > 0 && (state.checkpoint_due || last_checkpoint.elapsed() >= Duration::from_secs(interval));
-        // Idle, or about to refit or checkpoint: finish the write in flight and commit it.
-        if idle || refit_due || checkpoint_due {
-            match settle(&mut state, &consumer, &mut unconfirmed, &mut progress, metrics, &mut summary).await {
-                Ok(()) => {}
-                Err(ServiceError::ClickHouse(attrib_clickhouse::Error::ShutDown)) => {
-                    shut_down_unwritten(&mut summary);
-                    break;
-                }
-                Err(e) => {
-                    metrics.write_errors.inc();
-                    return Err(e);
-                }
-            }
-        }
-        // An idle service still tells whether ClickHouse is reachable (readiness).
-        if idle && last_ping.elapsed() >= Duration::from_secs(5) {
-            last_ping = Instant::now();
-            let alive = tokio::time::timeout(Duration::from_secs(3), client.query("SELECT 1").execute()).await;
-            match alive {
-                Ok(Ok(())) => metrics.set_ready(),
-                Ok(Err(e)) => metrics.set_not_ready(format!("ClickHouse at {}: {e}", config.clickhouse.url)),
-                Err(_) => metrics.set_not_ready(format!("ClickHouse at {}: no answer in 3 s", config.clickhouse.url)),
-            }
-        }
-        if refit_due {
-            state.refit(shutdown).await?;
-            state.written().await?;
-            last_refit = Instant::now();
-        }
-        if checkpoint_due {
-            if let Some(covered) = covered(&consumer, &progress, &state.position) {
-                state.checkpoint(covered, shutdown).await?;
-                last_checkpoint = Instant::now();
-            }
-        }
-        if config.stop_when_caught_up && idle && progress.caught_up(&consumer, &stats) {
-            // Everything up to the start's high watermarks is written: refit on all of it
-            // (unless nothing arrived since the last refit, which already saw it all).
-            if state.accepted_since_refit {
-                state.refit(shutdown).await?;
-                state.written().await?;
-            }
-            if state.checkpoint_after_refit {
-                if let Some(covered) = covered(&consumer, &progress, &state.position) {
-                    state.checkpoint(covered, shutdown).await?;
-                }
-            }
-            let memory = crate::process_memory();
-            tracing::info!(
-                messages = summary.messages,
-                people = state.engine.store().people(),
-                facts = state.engine.store().fact_count(),
-                written_rows = state.inc.written_rows(),
-                resident_bytes = memory.map(|m| m.resident_bytes),
-                peak_resident_bytes = memory.map(|m| m.peak_resident_bytes),
-                "caught up; stopping"
-            );
-            break;
-        }
-    }
-    // Stopping: the batch being written is committed once written.
-    if !summary.left_uncommitted {
-        match settle(&mut state, &consumer, &mut unconfirmed, &mut progress, metrics, &mut summary).await {
-            Ok(()) => {}
-            Err(ServiceError::ClickHouse(attrib_clickhouse::Error::ShutDown)) => shut_down_unwritten(&mut summary),
-            Err(e) => {
-                metrics.write_errors.inc();
-                return Err(e);
-            }
-        }
-    }
-    Ok(summary)
-}
-
-fn shut_down_unwritten(summary: &mut RunSummary) {
-    tracing::warn!("shut down while ClickHouse was unavailable; the uncommitted batches will be replayed");
-    summary.left_uncommitted = true;
-}
-
-/// Waits for the rows being written, then commits the batch they came from (if any).
-async fn settle(
-    state: &mut State,
-    consumer: &StreamConsumer<StatsContext>,
-    unconfirmed: &mut Option<BatchEnd>,
-    progress: &mut Progress,
-    metrics: &Metrics,
-    summary: &mut RunSummary,
-) -> Result<(), ServiceError> {
-    state.written().await?;
-    match unconfirmed.take() {
-        Some(written) => commit_batch(consumer, written, progress, metrics, summary),
-        None => Ok(()),
-    }
-}
-
-/// Commits a batch whose rows are all written.
-fn commit_batch(
-    consumer: &StreamConsumer<StatsContext>,
-    batch: BatchEnd,
-    progress: &mut Progress,
-    metrics: &Metrics,
-    summary: &mut RunSummary,
-) -> Result<(), ServiceError> {
-    let started = Instant::now();
-    let messages = batch.messages;
-    commit(consumer, batch, progress)?;
-    tracing::debug!(messages, commit_ms = started.elapsed().as_millis(), "batch committed");
-    metrics.commits.inc();
-    metrics.batches.inc();
-    metrics.batch_messages.observe(messages as f64);
-    summary.batches += 1;
-    Ok(())
-}
-
-/// Decodes, ingests and writes one batch; returns once everything derived from it is acknowledged.
-async fn process(
-    state: &mut State,
-    producer: &rdkafka::producer::FutureProducer,
-    settings: &attrib_kafka::KafkaSettings,
-    msgs: &[OwnedMessage],
-    summary: &mut RunSummary,
-    shutdown: &watch::Receiver<bool>,
-) -> Result<(), ServiceError> {
-    let mut batch = Batch::default();
-    let now = unix_now();
-    let mut dlq_deliveries = Vec::new();
-    for m in msgs {
-        let Some(topic) = settings.topic_of(m.topic()) else { continue };
-        let metrics = &state.metrics;
-        metrics.consumed.with_label_values(&[topic.as_str()]).inc();
-        let payload = m.payload().unwrap_or_default();
-        match decode(topic, payload) {
-            Ok(event) => {
-                metrics.decoded.with_label_values(&[topic.as_str()]).inc();
-                let key = event.dedup_key();
-                let spend = if let Event::Spend(s) = &event { Some(AdSpendRow::from(s)) } else { None };
-                let fx = if let Event::Fx(f) = &event { Some(FxRateRow::from(f)) } else { None };
-                let deal = if let Event::Crm(r) = &event {
-                    DealRecord::of(r).map(|d| CrmDealRow::from(DealVersionRow::of(&d)))
-                } else {
-                    None
-                };
-                match state.engine.ingest(event) {
-                    Outcome::Accepted => {
-                        state.accepted_since_refit = true;
-                        batch.raw.push(RawEventRow {
-                            topic: topic.as_str().to_string(),
-                            event_key: key,
-                            payload: String::from_utf8_lossy(payload).into_owned(),
-                            kafka_partition: m.partition(),
-                            kafka_offset: m.offset(),
-                            ingested_at: now,
-                        });
-                        batch.spend.extend(spend);
-                        batch.fx.extend(fx);
-                        batch.deals.extend(deal);
-                    }
-                    Outcome::Duplicate => metrics.duplicates.with_label_values(&[topic.as_str()]).inc(),
-                }
-            }
-            Err(e) => {
-                state.engine.record_rejected(topic);
-                metrics.rejected.with_label_values(&[topic.as_str(), e.code()]).inc();
-                dlq_deliveries.push((topic, attrib_kafka::enqueue_dlq(producer, settings, topic, m, &e).await?));
-                summary.rejected += 1;
-            }
-        }
-    }
-    state.position.advance(msgs);
-    state.flush(batch, Flush::Batch, shutdown).await?;
-    // The rejects were on their way while the batch was computed and written.
-    for (topic, delivery) in dlq_deliveries {
-        attrib_kafka::await_delivery(delivery).await?;
-        state.metrics.dlq.with_label_values(&[topic.as_str()]).inc();
-    }
-    Ok(())
 }
