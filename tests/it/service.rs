@@ -340,7 +340,17 @@ impl Setup {
 #[test]
 fn the_service_ledger_equals_batch_replays_change_nothing_and_bad_input_goes_to_the_dlq() {
     let Some(s) = Setup::new("svc", "20000") else { return };
-    let log = s.run_to_end_logged("first", "");
+    // Small batches that fill up, and a long interval: while catching up, the people changed
+    // wait for one ledger write rather than one per batch, and the ledger still equals batch.
+    let log = s.run_to_end_logged("first", "batch_max_messages = 5000\ncatch_up_ledger_interval_ms = 60000");
+    let stopped = strip_ansi(log.lines().rfind(|l| l.contains("stopped")).expect("the stop is logged"));
+    let field = |name: &str| -> u64 {
+        let at = stopped.find(&format!("{name}=")).unwrap_or_else(|| panic!("{name} in {stopped}"));
+        stopped[at + name.len() + 1..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().expect("n")
+    };
+    let (batches, ledger_writes) = (field("batches"), field("ledger_writes"));
+    assert!(batches >= 20, "{batches} batches of at most 5000 messages");
+    assert!((1..=batches / 2).contains(&ledger_writes), "{ledger_writes} ledger writes for {batches} batches");
     s.assert_ledger_equals_batch();
     s.assert_spend_and_reconciliation_equal_batch();
     s.assert_kpis_equal_batch();
@@ -541,4 +551,23 @@ fn migrations_apply_once_record_their_versions_and_survive_concurrent_starts() {
     ] {
         assert!(tables.lines().any(|l| l == t), "{t} in {tables}");
     }
+}
+
+/// A log line without its terminal colours.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte (a letter).
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

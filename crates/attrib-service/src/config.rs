@@ -110,6 +110,12 @@ pub struct ServiceSettings {
     pub batch_max_messages: usize,
     /// … or after this long, whichever comes first.
     pub batch_max_wait_ms: u64,
+    /// While behind (batches fill up to `batch_max_messages`), the ledger rows of the people
+    /// the batches changed are computed and written at most this often, once per person
+    /// however many of its records arrived; the batches' offsets are committed once they are.
+    /// A caught-up service (batches not full), an idle one, a refit, a checkpoint and a stop
+    /// write them at once. 0: after every batch.
+    pub catch_up_ledger_interval_ms: u64,
     /// How often the data-driven models are refitted (0: only at start and when caught up).
     pub refit_interval_secs: u64,
     /// Address of `/metrics`, `/healthz` and `/readyz` (empty: no HTTP server).
@@ -129,6 +135,7 @@ impl Default for ServiceSettings {
         ServiceSettings {
             batch_max_messages: 20_000,
             batch_max_wait_ms: 1_000,
+            catch_up_ledger_interval_ms: 10_000,
             refit_interval_secs: 300,
             http_listen: "0.0.0.0:9464".into(),
             shutdown_timeout_secs: 30,

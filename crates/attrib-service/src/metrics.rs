@@ -13,6 +13,7 @@ pub struct Metrics {
     pub dlq: IntCounterVec,
     pub batches: IntCounter,
     pub batch_messages: Histogram,
+    pub ledger_writes: IntCounter,
     pub rows_written: IntCounterVec,
     pub write_seconds: Histogram,
     pub write_retries: IntCounterVec,
@@ -162,6 +163,11 @@ impl Metrics {
                 "attrib_batch_messages",
                 "Messages per batch",
                 prometheus::exponential_buckets(1.0, 4.0, 10).unwrap_or_default(),
+            ),
+            ledger_writes: counter(
+                &r,
+                "attrib_ledger_writes_total",
+                "Recomputations of the people changed since the last one, written to the ledger tables",
             ),
             rows_written: counter_vec(&r, "attrib_rows_written_total", "Rows acknowledged by ClickHouse", &["table"]),
             write_seconds: histogram(

@@ -128,9 +128,11 @@ pub(crate) fn covered(
     Some(rows)
 }
 
-/// Per partition of a batch, the offset of its last message: what committing it takes.
+/// Per partition of a batch (or of consecutive batches), the offset of its last message: what
+/// committing it takes.
 #[derive(Debug)]
 pub(crate) struct BatchEnd {
+    pub(crate) batches: u64,
     pub(crate) messages: usize,
     last: HashMap<(String, i32), i64>,
 }
@@ -142,7 +144,18 @@ impl BatchEnd {
             let e = last.entry((m.topic().to_string(), m.partition())).or_insert(m.offset());
             *e = (*e).max(m.offset());
         }
-        BatchEnd { messages: msgs.len(), last }
+        BatchEnd { batches: 1, messages: msgs.len(), last }
+    }
+
+    /// The end of this batch and a later one, committed together.
+    pub(crate) fn and(mut self, later: BatchEnd) -> BatchEnd {
+        for (k, o) in later.last {
+            let e = self.last.entry(k).or_insert(o);
+            *e = (*e).max(o);
+        }
+        self.batches += later.batches;
+        self.messages += later.messages;
+        self
     }
 }
 
@@ -181,5 +194,26 @@ pub(crate) fn export_lag(stats: &StatsMap, metrics: &Metrics) {
                 .with_label_values(&[topic.as_str(), &partition.to_string()])
                 .set(s.consumer_lag.max(0));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::message::Timestamp as KafkaTime;
+
+    fn msg(topic: &str, partition: i32, offset: i64) -> OwnedMessage {
+        OwnedMessage::new(None, None, topic.to_string(), KafkaTime::NotAvailable, partition, offset, None)
+    }
+
+    #[test]
+    fn batches_committed_together_commit_the_last_offset_of_each_partition_any_batch_reached() {
+        let first = BatchEnd::of(&[msg("web", 0, 4), msg("web", 0, 7), msg("crm", 1, 2)]);
+        let second = BatchEnd::of(&[msg("web", 0, 9), msg("web", 2, 0)]);
+        let both = first.and(second);
+        assert_eq!((both.batches, both.messages), (2, 5));
+        let expected: HashMap<(String, i32), i64> =
+            [(("web".into(), 0), 9), (("crm".into(), 1), 2), (("web".into(), 2), 0)].into_iter().collect();
+        assert_eq!(both.last, expected);
     }
 }

@@ -71,12 +71,25 @@ pub struct RunSummary {
     pub messages: u64,
     pub rejected: u64,
     pub batches: u64,
+    /// Times the people changed were recomputed and written: once per batch when caught up,
+    /// fewer while catching up (`catch_up_ledger_interval_ms`).
+    pub ledger_writes: u64,
     /// True when the run stopped with an uncommitted batch (shutdown while ClickHouse was down).
     pub left_uncommitted: bool,
 }
 
-/// People recomputed per write: bounds the rows one write holds (a refit changes everyone).
-const PEOPLE_PER_WRITE: usize = 20_000;
+/// Whether a flush recomputes the people changed since the last one, or leaves them for later
+/// (writing only the rows of the input itself: raw events, spend, rates, deals, engagement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ledger {
+    Now,
+    Later,
+}
+
+/// People recomputed at a time, and the rows gathered before they are written: what one write
+/// holds stays bounded (a refit changes everyone; a person's rows vary from one to hundreds).
+const PEOPLE_PER_UPDATE: usize = 2_000;
+const ROWS_PER_WRITE: usize = 100_000;
 
 fn unix_now() -> u32 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32)
@@ -132,6 +145,7 @@ impl State {
         &mut self,
         mut batch: Batch,
         flush: Flush,
+        ledger: Ledger,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), attrib_clickhouse::Error> {
         let revision = self.position.revision(flush);
@@ -139,37 +153,45 @@ impl State {
         batch.frontier = self.position.rows();
         batch.spend_facts.extend(self.engine.take_spend_changes().iter().map(|r| SpendFactRow::of(r, revision)));
         batch.engagement.extend(self.engine.take_engagement_rows().iter().map(EngagementTableRow::from));
-        // Changed people in chunks (a refit changes everyone): one chunk's rows computed while
+        // Changed people in chunks (a refit changes everyone): one write's rows computed while
         // the one before is written, all written before the caller commits.
         let mut queued = false;
+        let (mut people, mut update_ms) = (0, 0);
         loop {
             let started = Instant::now();
-            let changes = self.inc.update_at_most(&mut self.engine, PEOPLE_PER_WRITE);
+            let changes = match ledger {
+                Ledger::Now => self.inc.update_at_most(&mut self.engine, PEOPLE_PER_UPDATE),
+                Ledger::Later => Changes::default(),
+            };
             add_changes(&mut batch, &changes, revision);
-            let update_ms = started.elapsed().as_millis();
+            people += changes.people;
+            update_ms += started.elapsed().as_millis();
+            let live = changes.conversions.iter().filter(|c| !c.deleted).count() as u64;
+            if live > 0 {
+                self.metrics.conversions_attributed.inc_by(live);
+                self.metrics.last_conversion_attributed.set(unix_now() as i64);
+            }
+            let more = ledger == Ledger::Now && self.inc.has_pending();
+            if more && batch.rows() < ROWS_PER_WRITE {
+                continue;
+            }
             let waited = Instant::now();
-            if !batch.is_empty() {
+            let rows = batch.rows();
+            if rows > 0 {
                 self.written().await?;
                 let observer: Arc<dyn WriteObserver> = self.metrics.clone();
                 let rows = std::mem::take(&mut batch);
                 self.writing = Some(self.writer.write_in_background(rows, observer, shutdown.clone()));
                 queued = true;
             }
-            tracing::debug!(
-                people = changes.people,
-                rows = changes.rows(),
-                update_ms,
-                wait_ms = waited.elapsed().as_millis(),
-                "flushed"
-            );
-            let live = changes.conversions.iter().filter(|c| !c.deleted).count() as u64;
-            if live > 0 {
-                self.metrics.conversions_attributed.inc_by(live);
-                self.metrics.last_conversion_attributed.set(unix_now() as i64);
-            }
-            if !self.inc.has_pending() {
+            tracing::debug!(people, rows, update_ms, wait_ms = waited.elapsed().as_millis(), "flushed");
+            (people, update_ms) = (0, 0);
+            if !more {
                 break;
             }
+        }
+        if ledger == Ledger::Now {
+            self.metrics.ledger_writes.inc();
         }
         // Whatever was being written before this flush is written once it returns.
         if !queued {
@@ -201,7 +223,7 @@ impl State {
         self.accepted_since_refit = false;
         self.metrics.refits.inc();
         let batch = Batch { fits: fit_rows(&self.inc), ..Batch::default() };
-        self.flush(batch, Flush::Refit, shutdown).await?;
+        self.flush(batch, Flush::Refit, Ledger::Now, shutdown).await?;
         // A refit rewrites everyone: a checkpoint follows, so a restart's fingerprints hold.
         self.checkpoint_due = self.checkpoint_after_refit;
         // Its rows are written before it returns: everyone's rows changed, and what follows
@@ -319,11 +341,11 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         if state.data_driven() {
             state.inc.fit(&state.engine);
         }
-        state.flush(Batch::default(), Flush::Batch, shutdown).await
+        state.flush(Batch::default(), Flush::Batch, Ledger::Now, shutdown).await
     } else if state.data_driven() {
         state.refit(shutdown).await
     } else {
-        state.flush(Batch::default(), Flush::Batch, shutdown).await
+        state.flush(Batch::default(), Flush::Batch, Ledger::Now, shutdown).await
     };
     let reconciled = match reconciled {
         Ok(()) => state.written().await,

@@ -94,6 +94,7 @@ pub fn run(cfg: Config, stop_when_caught_up: bool) -> Result<()> {
         tracing::info!(
             messages = summary.messages,
             batches = summary.batches,
+            ledger_writes = summary.ledger_writes,
             rejected = summary.rejected,
             recovered = summary.recovered_events,
             "stopped"

@@ -2,7 +2,7 @@
 //! each batch once its rows (and all before them) are written; refit and checkpoint between
 //! batches.
 
-use super::{unix_now, RunSummary, ServiceConfig, ServiceError, State};
+use super::{unix_now, Ledger, RunSummary, ServiceConfig, ServiceError, State};
 use crate::metrics::Metrics;
 use crate::offsets::{commit, covered, export_lag, BatchEnd, Progress};
 use crate::position::Flush;
@@ -39,8 +39,8 @@ pub(super) async fn consume(
     metrics.set_ready();
 
     let mut progress = Progress::default();
-    // A batch processed whose rows are still being written: committed once they are.
-    let mut unconfirmed: Option<BatchEnd> = None;
+    let mut uncommitted = Uncommitted::new();
+    let catch_up_interval = Duration::from_millis(config.service.catch_up_ledger_interval_ms);
     let mut last_refit = Instant::now();
     let mut last_checkpoint = Instant::now();
     let mut last_ping = Instant::now();
@@ -82,7 +82,17 @@ pub(super) async fn consume(
             let collect_ms = collect_started.elapsed().as_millis();
             let process_started = Instant::now();
             summary.messages += msgs.len() as u64;
-            let processed = process(&mut state, &producer, &settings, &msgs, &mut summary, shutdown).await;
+            metrics.batch_messages.observe(msgs.len() as f64);
+            // Behind (the batch is full): the people it changed wait for the next ledger write,
+            // so one catching up on a person's history recomputes them once per interval
+            // rather than once per batch.
+            let behind = msgs.len() >= max_messages;
+            let ledger = if behind && uncommitted.ledger_written.elapsed() < catch_up_interval {
+                Ledger::Later
+            } else {
+                Ledger::Now
+            };
+            let processed = process(&mut state, &producer, &settings, &msgs, ledger, &mut summary, shutdown).await;
             if shut_down_unwritten(processed, metrics, &mut summary)? {
                 break;
             }
@@ -90,12 +100,14 @@ pub(super) async fn consume(
                 messages = msgs.len(),
                 collect_ms,
                 process_ms = process_started.elapsed().as_millis(),
+                ledger = ?ledger,
                 "batch processed"
             );
-            // The batch before this one is written now (`flush` waited for it): commit it.
-            if let Some(written) = unconfirmed.replace(BatchEnd::of(&msgs)) {
+            // The write before this batch's finished (`flush` waited for it): commit what it held.
+            if let Some(written) = uncommitted.writing.take() {
                 commit_batch(&consumer, written, &mut progress, metrics, &mut summary)?;
             }
+            uncommitted.processed(BatchEnd::of(&msgs), ledger, &mut summary);
         }
         export_lag(&stats, metrics);
         let refit_due = config.service.refit_interval_secs > 0
@@ -106,7 +118,7 @@ pub(super) async fn consume(
             interval > 0 && (state.checkpoint_due || last_checkpoint.elapsed() >= Duration::from_secs(interval));
         // Idle, or about to refit or checkpoint: finish the write in flight and commit it.
         if idle || refit_due || checkpoint_due {
-            let settled = settle(&mut state, &consumer, &mut unconfirmed, &mut progress, metrics, &mut summary).await;
+            let settled = settle(&mut state, &consumer, &mut uncommitted, &mut progress, &mut summary, shutdown).await;
             if shut_down_unwritten(settled, metrics, &mut summary)? {
                 break;
             }
@@ -157,7 +169,7 @@ pub(super) async fn consume(
     }
     // Stopping: the batch being written is committed once written.
     if !summary.left_uncommitted {
-        let settled = settle(&mut state, &consumer, &mut unconfirmed, &mut progress, metrics, &mut summary).await;
+        let settled = settle(&mut state, &consumer, &mut uncommitted, &mut progress, &mut summary, shutdown).await;
         shut_down_unwritten(settled, metrics, &mut summary)?;
     }
     Ok(summary)
@@ -185,18 +197,61 @@ fn shut_down_unwritten(
     }
 }
 
-/// Waits for the rows being written, then commits the batch they came from (if any).
+/// The batches processed but not committed yet.
+struct Uncommitted {
+    /// Batches whose every row is in the write in flight: committed once it finishes.
+    writing: Option<BatchEnd>,
+    /// Batches whose people wait for the next ledger write (see `catch_up_ledger_interval_ms`);
+    /// their own rows are written.
+    ledger_later: Option<BatchEnd>,
+    /// When the people changed were last recomputed and their rows handed to the writer.
+    ledger_written: Instant,
+}
+
+impl Uncommitted {
+    fn new() -> Uncommitted {
+        Uncommitted { writing: None, ledger_later: None, ledger_written: Instant::now() }
+    }
+
+    /// Files a batch just processed (the write before it has finished and been committed).
+    fn processed(&mut self, batch: BatchEnd, ledger: Ledger, summary: &mut RunSummary) {
+        let waiting = match self.ledger_later.take() {
+            Some(earlier) => earlier.and(batch),
+            None => batch,
+        };
+        match ledger {
+            Ledger::Later => self.ledger_later = Some(waiting),
+            Ledger::Now => {
+                self.writing = Some(waiting);
+                self.ledger_written = Instant::now();
+                summary.ledger_writes += 1;
+            }
+        }
+    }
+}
+
+/// Writes the people left for later (if any), waits for the rows being written, then commits
+/// every batch they came from.
 async fn settle(
     state: &mut State,
     consumer: &StreamConsumer<StatsContext>,
-    unconfirmed: &mut Option<BatchEnd>,
+    uncommitted: &mut Uncommitted,
     progress: &mut Progress,
-    metrics: &Metrics,
     summary: &mut RunSummary,
+    shutdown: &watch::Receiver<bool>,
 ) -> Result<(), ServiceError> {
+    if uncommitted.ledger_later.is_some() {
+        state.flush(Batch::default(), Flush::Batch, Ledger::Now, shutdown).await?;
+        uncommitted.ledger_written = Instant::now();
+        summary.ledger_writes += 1;
+    }
     state.written().await?;
-    match unconfirmed.take() {
-        Some(written) => commit_batch(consumer, written, progress, metrics, summary),
+    let written = match (uncommitted.writing.take(), uncommitted.ledger_later.take()) {
+        (Some(a), Some(b)) => Some(a.and(b)),
+        (a, b) => a.or(b),
+    };
+    match written {
+        Some(written) => commit_batch(consumer, written, progress, &state.metrics, summary),
         None => Ok(()),
     }
 }
@@ -210,13 +265,12 @@ fn commit_batch(
     summary: &mut RunSummary,
 ) -> Result<(), ServiceError> {
     let started = Instant::now();
-    let messages = batch.messages;
+    let (batches, messages) = (batch.batches, batch.messages);
     commit(consumer, batch, progress)?;
-    tracing::debug!(messages, commit_ms = started.elapsed().as_millis(), "batch committed");
+    tracing::debug!(batches, messages, commit_ms = started.elapsed().as_millis(), "batches committed");
     metrics.commits.inc();
-    metrics.batches.inc();
-    metrics.batch_messages.observe(messages as f64);
-    summary.batches += 1;
+    metrics.batches.inc_by(batches);
+    summary.batches += batches;
     Ok(())
 }
 
@@ -226,6 +280,7 @@ async fn process(
     producer: &rdkafka::producer::FutureProducer,
     settings: &attrib_kafka::KafkaSettings,
     msgs: &[OwnedMessage],
+    ledger: Ledger,
     summary: &mut RunSummary,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<(), ServiceError> {
@@ -275,7 +330,7 @@ async fn process(
         }
     }
     state.position.advance(msgs);
-    state.flush(batch, Flush::Batch, shutdown).await?;
+    state.flush(batch, Flush::Batch, ledger, shutdown).await?;
     // The rejects were on their way while the batch was computed and written.
     for (topic, delivery) in dlq_deliveries {
         attrib_kafka::await_delivery(delivery).await?;
