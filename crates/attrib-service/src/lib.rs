@@ -15,3 +15,10 @@ pub use config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
 pub use memory::{process_memory, ProcessMemory};
 pub use metrics::Metrics;
 pub use pipeline::{run, RunSummary, ServiceConfig, ServiceError};
+
+/// A message of `topic` at `partition` and `offset`, without key or payload.
+#[cfg(test)]
+fn test_message(topic: &str, partition: i32, offset: i64) -> rdkafka::message::OwnedMessage {
+    use rdkafka::message::Timestamp;
+    rdkafka::message::OwnedMessage::new(None, None, topic.to_string(), Timestamp::NotAvailable, partition, offset, None)
+}

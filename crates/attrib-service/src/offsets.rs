@@ -200,11 +200,7 @@ pub(crate) fn export_lag(stats: &StatsMap, metrics: &Metrics) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rdkafka::message::Timestamp as KafkaTime;
-
-    fn msg(topic: &str, partition: i32, offset: i64) -> OwnedMessage {
-        OwnedMessage::new(None, None, topic.to_string(), KafkaTime::NotAvailable, partition, offset, None)
-    }
+    use crate::test_message as msg;
 
     #[test]
     fn batches_committed_together_commit_the_last_offset_of_each_partition_any_batch_reached() {

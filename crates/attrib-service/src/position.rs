@@ -81,11 +81,7 @@ impl Position {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rdkafka::message::Timestamp as KafkaTime;
-
-    fn msg(topic: &str, partition: i32, offset: i64) -> OwnedMessage {
-        OwnedMessage::new(None, None, topic.to_string(), KafkaTime::NotAvailable, partition, offset, None)
-    }
+    use crate::test_message as msg;
 
     #[test]
     fn row_versions_grow_with_the_consumed_frontier_and_survive_a_restart() {
