@@ -147,15 +147,19 @@ impl BatchEnd {
         BatchEnd { batches: 1, messages: msgs.len(), last }
     }
 
-    /// The end of this batch and a later one, committed together.
-    pub(crate) fn and(mut self, later: BatchEnd) -> BatchEnd {
+    /// The end of `earlier` and `later` batches (either may be none), committed together.
+    pub(crate) fn joined(earlier: Option<BatchEnd>, later: Option<BatchEnd>) -> Option<BatchEnd> {
+        let (mut joined, later) = match (earlier, later) {
+            (Some(e), Some(l)) => (e, l),
+            (e, l) => return e.or(l),
+        };
         for (k, o) in later.last {
-            let e = self.last.entry(k).or_insert(o);
+            let e = joined.last.entry(k).or_insert(o);
             *e = (*e).max(o);
         }
-        self.batches += later.batches;
-        self.messages += later.messages;
-        self
+        joined.batches += later.batches;
+        joined.messages += later.messages;
+        Some(joined)
     }
 }
 
@@ -206,10 +210,13 @@ mod tests {
     fn batches_committed_together_commit_the_last_offset_of_each_partition_any_batch_reached() {
         let first = BatchEnd::of(&[msg("web", 0, 4), msg("web", 0, 7), msg("crm", 1, 2)]);
         let second = BatchEnd::of(&[msg("web", 0, 9), msg("web", 2, 0)]);
-        let both = first.and(second);
+        let both = BatchEnd::joined(Some(first), Some(second)).expect("both");
         assert_eq!((both.batches, both.messages), (2, 5));
         let expected: HashMap<(String, i32), i64> =
             [(("web".into(), 0), 9), (("crm".into(), 1), 2), (("web".into(), 2), 0)].into_iter().collect();
         assert_eq!(both.last, expected);
+        let alone = BatchEnd::joined(None, Some(BatchEnd::of(&[msg("web", 1, 3)]))).expect("one");
+        assert_eq!((alone.batches, alone.messages), (1, 1));
+        assert!(BatchEnd::joined(None, None).is_none());
     }
 }

@@ -5,11 +5,12 @@
 //! of every partition is always a contiguous frontier of fully written messages. The rows of
 //! one batch are written on their own task while the next batch is consumed and computed;
 //! writes themselves stay one at a time, in order, and a batch is committed only after its
-//! own write (and every one before it) finished. A crash anywhere replays at most the two
-//! uncommitted batches, and every write is idempotent (deterministic keys,
-//! ReplacingMergeTree), so replays never double a cent. While ClickHouse is down the writer
-//! retries and the loop does not fetch past the next batch: memory stays bounded by two
-//! batches plus librdkafka's queue.
+//! own write (and every one before it) finished. While catching up, the people batches change
+//! are recomputed once per `catch_up_ledger_interval_ms` and those batches committed together
+//! (see `consume`). A crash anywhere replays at most the batches since the last ledger write,
+//! and every write is idempotent (deterministic keys, ReplacingMergeTree), so replays never
+//! double a cent. While ClickHouse is down the writer retries and the loop does not fetch past
+//! the next batch: memory stays bounded by two batches' rows plus librdkafka's queue.
 
 use crate::config::{ClickHouseConfig, KafkaConfig, ServiceSettings};
 use crate::metrics::Metrics;
@@ -71,8 +72,9 @@ pub struct RunSummary {
     pub messages: u64,
     pub rejected: u64,
     pub batches: u64,
-    /// Times the people changed were recomputed and written: once per batch when caught up,
-    /// fewer while catching up (`catch_up_ledger_interval_ms`).
+    /// Times the people changed were recomputed and written (the startup reconcile and refits
+    /// included): once per batch when caught up, fewer while catching up
+    /// (`catch_up_ledger_interval_ms`).
     pub ledger_writes: u64,
     /// True when the run stopped with an uncommitted batch (shutdown while ClickHouse was down).
     pub left_uncommitted: bool,
@@ -124,6 +126,9 @@ struct State {
     writer: Writer,
     /// The rows being written while the next batch is computed.
     writing: Option<PendingWrite>,
+    /// When the people changed were last recomputed and handed to the writer, and how often.
+    ledger_written_at: Instant,
+    ledger_writes: u64,
     metrics: Arc<Metrics>,
     /// The newest checkpoint saved (or restored) and the chain it ends.
     saved: Option<Saved>,
@@ -180,8 +185,8 @@ impl State {
             if rows > 0 {
                 self.written().await?;
                 let observer: Arc<dyn WriteObserver> = self.metrics.clone();
-                let rows = std::mem::take(&mut batch);
-                self.writing = Some(self.writer.write_in_background(rows, observer, shutdown.clone()));
+                let taken = std::mem::take(&mut batch);
+                self.writing = Some(self.writer.write_in_background(taken, observer, shutdown.clone()));
                 queued = true;
             }
             tracing::debug!(people, rows, update_ms, wait_ms = waited.elapsed().as_millis(), "flushed");
@@ -192,6 +197,8 @@ impl State {
         }
         if ledger == Ledger::Now {
             self.metrics.ledger_writes.inc();
+            self.ledger_writes += 1;
+            self.ledger_written_at = Instant::now();
         }
         // Whatever was being written before this flush is written once it returns.
         if !queued {
@@ -323,6 +330,8 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         position,
         writer: Writer::new(client.clone(), RetryPolicy::default()),
         writing: None,
+        ledger_written_at: Instant::now(),
+        ledger_writes: 0,
         metrics: Arc::clone(startup.metrics),
         saved,
         last_number: recovered.chain.last().map(|c| c.checkpoint),

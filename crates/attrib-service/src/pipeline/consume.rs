@@ -39,7 +39,7 @@ pub(super) async fn consume(
     metrics.set_ready();
 
     let mut progress = Progress::default();
-    let mut uncommitted = Uncommitted::new();
+    let mut uncommitted = Uncommitted::default();
     let catch_up_interval = Duration::from_millis(config.service.catch_up_ledger_interval_ms);
     let mut last_refit = Instant::now();
     let mut last_checkpoint = Instant::now();
@@ -87,7 +87,7 @@ pub(super) async fn consume(
             // so one catching up on a person's history recomputes them once per interval
             // rather than once per batch.
             let behind = msgs.len() >= max_messages;
-            let ledger = if behind && uncommitted.ledger_written.elapsed() < catch_up_interval {
+            let ledger = if behind && state.ledger_written_at.elapsed() < catch_up_interval {
                 Ledger::Later
             } else {
                 Ledger::Now
@@ -107,7 +107,7 @@ pub(super) async fn consume(
             if let Some(written) = uncommitted.writing.take() {
                 commit_batch(&consumer, written, &mut progress, metrics, &mut summary)?;
             }
-            uncommitted.processed(BatchEnd::of(&msgs), ledger, &mut summary);
+            uncommitted.processed(BatchEnd::of(&msgs), ledger);
         }
         export_lag(&stats, metrics);
         let refit_due = config.service.refit_interval_secs > 0
@@ -172,6 +172,7 @@ pub(super) async fn consume(
         let settled = settle(&mut state, &consumer, &mut uncommitted, &mut progress, &mut summary, shutdown).await;
         shut_down_unwritten(settled, metrics, &mut summary)?;
     }
+    summary.ledger_writes = state.ledger_writes;
     Ok(summary)
 }
 
@@ -198,34 +199,22 @@ fn shut_down_unwritten(
 }
 
 /// The batches processed but not committed yet.
+#[derive(Default)]
 struct Uncommitted {
     /// Batches whose every row is in the write in flight: committed once it finishes.
     writing: Option<BatchEnd>,
     /// Batches whose people wait for the next ledger write (see `catch_up_ledger_interval_ms`);
     /// their own rows are written.
     ledger_later: Option<BatchEnd>,
-    /// When the people changed were last recomputed and their rows handed to the writer.
-    ledger_written: Instant,
 }
 
 impl Uncommitted {
-    fn new() -> Uncommitted {
-        Uncommitted { writing: None, ledger_later: None, ledger_written: Instant::now() }
-    }
-
     /// Files a batch just processed (the write before it has finished and been committed).
-    fn processed(&mut self, batch: BatchEnd, ledger: Ledger, summary: &mut RunSummary) {
-        let waiting = match self.ledger_later.take() {
-            Some(earlier) => earlier.and(batch),
-            None => batch,
-        };
+    fn processed(&mut self, batch: BatchEnd, ledger: Ledger) {
+        let waiting = BatchEnd::joined(self.ledger_later.take(), Some(batch));
         match ledger {
-            Ledger::Later => self.ledger_later = Some(waiting),
-            Ledger::Now => {
-                self.writing = Some(waiting);
-                self.ledger_written = Instant::now();
-                summary.ledger_writes += 1;
-            }
+            Ledger::Later => self.ledger_later = waiting,
+            Ledger::Now => self.writing = waiting,
         }
     }
 }
@@ -242,15 +231,9 @@ async fn settle(
 ) -> Result<(), ServiceError> {
     if uncommitted.ledger_later.is_some() {
         state.flush(Batch::default(), Flush::Batch, Ledger::Now, shutdown).await?;
-        uncommitted.ledger_written = Instant::now();
-        summary.ledger_writes += 1;
     }
     state.written().await?;
-    let written = match (uncommitted.writing.take(), uncommitted.ledger_later.take()) {
-        (Some(a), Some(b)) => Some(a.and(b)),
-        (a, b) => a.or(b),
-    };
-    match written {
+    match BatchEnd::joined(uncommitted.writing.take(), uncommitted.ledger_later.take()) {
         Some(written) => commit_batch(consumer, written, progress, &state.metrics, summary),
         None => Ok(()),
     }
