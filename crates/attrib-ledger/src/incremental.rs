@@ -177,6 +177,9 @@ pub struct IncrementalLedger {
     names: KeyNames,
     fits: DataDrivenFits,
     versions: ModelVersions,
+    /// A fit changed since the last refit rewrote the people it shapes (`fit` alone, as a
+    /// restart does, leaves their rows at the versions they were written with).
+    rows_behind_fit: bool,
     /// What changed since the last checkpoint, when checkpoints of changes are taken.
     changes: Option<LedgerChanges>,
 }
@@ -229,10 +232,23 @@ impl IncrementalLedger {
         &self.fits.reports
     }
 
-    /// Refits the data-driven models on all journeys and marks everyone for recomputation,
-    /// so the next `update` rewrites data-driven credits with the new `model_version`.
+    /// Refits the data-driven models on all journeys. When a fit changed since the last refit
+    /// (its `model_version` did, here or in a `fit` since), the people holding a possible
+    /// conversion are marked for recomputation, so the next `update` rewrites their data-driven
+    /// credits. A fit shapes nothing else (touches, people without outcomes), and a refit that
+    /// finds every fit unchanged changes no row at all.
     pub fn refit(&mut self, engine: &mut Engine) {
         self.fit(engine);
+        if std::mem::take(&mut self.rows_behind_fit) {
+            engine.store_mut().mark_converting_dirty();
+        }
+    }
+
+    /// Refits and marks everyone for recomputation: to rebuild the whole ledger against rows
+    /// read back from the tables (a restart without fingerprints).
+    pub fn refit_everyone(&mut self, engine: &mut Engine) {
+        self.fit(engine);
+        self.rows_behind_fit = false;
         engine.store_mut().mark_all_dirty();
     }
 

@@ -460,6 +460,48 @@ fn a_restart_seeded_with_the_written_rows_continues_without_rewriting_or_losing_
     assert_eq!(table.live(), sorted(engine_with(&all).attribute(1).credits));
 }
 
+#[test]
+fn a_refit_recomputes_the_people_a_changed_fit_shapes_and_nobody_when_no_fit_changed() {
+    let mut all = mixed_records();
+    all.extend(data_driven_records());
+    // Two people who only browse: a fit shapes none of their rows.
+    all.push(session("b1", "2026-03-01T00:00:00Z", "browsing-1", "linkedin"));
+    all.push(session("b2", "2026-03-01T00:00:00Z", "browsing-2", "x"));
+    let mut e = engine_with(&all);
+    let converting = e.store().converting_roots().len();
+    let mut inc = IncrementalLedger::new();
+    let mut table = Table(Default::default());
+    let first = inc.update(&mut e);
+    assert_eq!(first.people, e.store().people(), "everyone is new");
+    table.apply(&first);
+    inc.refit(&mut e);
+    let refit = inc.update(&mut e);
+    assert!(converting < e.store().people(), "the browsers do not convert");
+    assert_eq!(refit.people, converting, "the first fit rewrites the converting people, only they");
+    assert!(!refit.is_empty(), "the data-driven credits take the fit's model_version");
+    table.apply(&refit);
+    inc.refit(&mut e);
+    assert_eq!(inc.update(&mut e).people, 0, "the same journeys fit the same models: nobody changes");
+    // A fit taken on its own (as after a restore) leaves rows behind it: the next refit
+    // rewrites the converting people even when it finds the same fit, and the table ends at batch.
+    for late in [
+        social_click("n1", "2026-03-09T00:00:00Z", "facebook", "kn9"),
+        landed("n2", "2026-03-09T00:00:05Z", "a7", "kn9"),
+        order("n3", "2026-03-10T00:00:00Z", "a7", 500),
+    ] {
+        e.ingest_bytes(late.0, late.1.to_string().as_bytes()).expect("valid");
+        all.push(late);
+    }
+    table.apply(&inc.update(&mut e));
+    inc.fit(&e);
+    table.apply(&inc.update(&mut e));
+    inc.refit(&mut e);
+    let caught_up = inc.update(&mut e);
+    assert_eq!(caught_up.people, e.store().converting_roots().len());
+    table.apply(&caught_up);
+    assert_eq!(table.live(), sorted(engine_with(&all).attribute(1).credits));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
     #[test]

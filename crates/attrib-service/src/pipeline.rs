@@ -88,6 +88,14 @@ enum Ledger {
     Later,
 }
 
+/// Whom a refit recomputes: the people whose rows a changed fit shapes, or everyone (to
+/// rebuild the tables against a state whose written rows were not fingerprinted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refit {
+    Changed,
+    Everyone,
+}
+
 /// People recomputed at a time, and the rows gathered before they are written: what one write
 /// holds stays bounded (a refit changes everyone; a person's rows vary from one to hundreds).
 const PEOPLE_PER_UPDATE: usize = 2_000;
@@ -222,18 +230,21 @@ impl State {
         Ok(())
     }
 
-    async fn refit(&mut self, shutdown: &watch::Receiver<bool>) -> Result<(), attrib_clickhouse::Error> {
+    async fn refit(&mut self, whom: Refit, shutdown: &watch::Receiver<bool>) -> Result<(), attrib_clickhouse::Error> {
         if !self.data_driven() {
             return Ok(());
         }
-        self.inc.refit(&mut self.engine);
+        match whom {
+            Refit::Changed => self.inc.refit(&mut self.engine),
+            Refit::Everyone => self.inc.refit_everyone(&mut self.engine),
+        }
         self.accepted_since_refit = false;
         self.metrics.refits.inc();
         let batch = Batch { fits: fit_rows(&self.inc), ..Batch::default() };
         self.flush(batch, Flush::Refit, Ledger::Now, shutdown).await?;
-        // A refit rewrites everyone: a checkpoint follows, so a restart's fingerprints hold.
+        // A refit rewrites whom its fits shape: a checkpoint follows, so a restart's fingerprints hold.
         self.checkpoint_due = self.checkpoint_after_refit;
-        // Its rows are written before it returns: everyone's rows changed, and what follows
+        // Its rows are written before it returns: many people's rows changed, and what follows
         // (a checkpoint, a stop) must see them in ClickHouse.
         self.written().await
     }
@@ -352,7 +363,8 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         }
         state.flush(Batch::default(), Flush::Batch, Ledger::Now, shutdown).await
     } else if state.data_driven() {
-        state.refit(shutdown).await
+        // The tables' rows were read back, not fingerprinted for this state: rewrite everyone.
+        state.refit(Refit::Everyone, shutdown).await
     } else {
         state.flush(Batch::default(), Flush::Batch, Ledger::Now, shutdown).await
     };

@@ -205,6 +205,9 @@ impl IncrementalLedger {
         let latest = store.latest_event_time();
         let threads = crate::parallel::available_threads();
         self.fits = fit_data_driven(&store.person_roots_unordered(), |r| store.journey(*r), threads, config, latest);
-        self.versions = model_versions(config, &self.fits);
+        let versions = model_versions(config, &self.fits);
+        // Rows written before keep the versions they were computed with until a refit.
+        self.rows_behind_fit |= versions != self.versions;
+        self.versions = versions;
     }
 }

@@ -2,7 +2,7 @@
 //! each batch once its rows (and all before them) are written; refit and checkpoint between
 //! batches.
 
-use super::{unix_now, Ledger, RunSummary, ServiceConfig, ServiceError, State};
+use super::{unix_now, Ledger, Refit, RunSummary, ServiceConfig, ServiceError, State};
 use crate::metrics::Metrics;
 use crate::offsets::{commit, covered, export_lag, BatchEnd, Progress};
 use crate::position::Flush;
@@ -134,7 +134,7 @@ pub(super) async fn consume(
             }
         }
         if refit_due {
-            state.refit(shutdown).await?;
+            state.refit(Refit::Changed, shutdown).await?;
             last_refit = Instant::now();
         }
         if checkpoint_due {
@@ -147,7 +147,7 @@ pub(super) async fn consume(
             // Everything up to the start's high watermarks is written: refit on all of it
             // (unless nothing arrived since the last refit, which already saw it all).
             if state.accepted_since_refit {
-                state.refit(shutdown).await?;
+                state.refit(Refit::Changed, shutdown).await?;
             }
             if state.checkpoint_after_refit {
                 if let Some(covered) = covered(&consumer, &progress, &state.position) {
