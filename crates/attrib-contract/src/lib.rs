@@ -14,7 +14,7 @@ mod types;
 pub use decode::{decode, decode_value, is_positive_decimal, DecodeError, Problem};
 pub use encode::encode;
 pub use money::{grouped, Money};
-pub use name::Name;
+pub use name::{comparable, Name, EMPTY_TEXT};
 pub use time::{Date, Duration, Text, Timestamp};
 pub use types::*;
 

@@ -5,6 +5,25 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
+/// The empty text, pointing into the program's own memory. A `""` literal and `String::new()`
+/// point at address 1, and glibc's AVX-512 `memcmp` reads even zero bytes with a masked load,
+/// which on an unmapped page takes a microcode assist: about 100 ns a comparison on this
+/// machine, against 2 ns (a rollup of 288 k KPI facts, keys mostly empty, took 0.2 s instead
+/// of 0.02 s). Keys compared often hold this for "none".
+pub const EMPTY_TEXT: &str = match std::str::from_utf8(b" ".split_at(0).0) {
+    Ok(s) => s,
+    Err(_) => panic!("a space is UTF-8"),
+};
+
+/// `s`, or [`EMPTY_TEXT`] when it is empty: the same text, fast to compare.
+pub fn comparable(s: &str) -> &str {
+    if s.is_empty() {
+        EMPTY_TEXT
+    } else {
+        s
+    }
+}
+
 /// An identifier (a conversion, person, touch, campaign, post or ad id, a model version tag)
 /// shared by every row that carries it: a clone copies a pointer, not the text. Empty means
 /// absent, as in the CSV and ClickHouse columns.
@@ -138,5 +157,15 @@ mod tests {
         assert_eq!(Name::or_empty(None), Name::new(""));
         assert_eq!(serde_json::to_string(&a).unwrap(), "\"conv-1\"");
         assert_eq!(serde_json::from_str::<Name>("\"x\"").unwrap(), "x");
+    }
+
+    #[test]
+    fn the_comparable_empty_text_is_empty_and_points_at_real_memory() {
+        assert_eq!(EMPTY_TEXT, "");
+        assert_ne!(EMPTY_TEXT.as_ptr() as usize, 1);
+        assert_eq!(comparable(""), "");
+        let no_text = String::new();
+        assert_ne!(comparable(no_text.as_str()).as_ptr() as usize, 1);
+        assert_eq!(comparable("x"), "x");
     }
 }

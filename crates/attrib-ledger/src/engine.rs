@@ -4,11 +4,11 @@
 
 use crate::credits::{attribute_journey, model_versions, AttributionConfig, ConversionRow, CreditRow, JourneyCredits};
 use crate::finance::DealVersionRow;
-use crate::fit::{fit_data_driven, FitReport};
+use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
 use crate::fx::FxTable;
 use crate::incremental::Change;
 use crate::kpi::{engagement_counts, kpi_facts, EngagementRow, KpiFact, KpiInputs};
-use crate::parallel::par_map;
+use crate::parallel::par_chunks_in_order;
 use crate::spend::{AdDay, SpendEntry, SpendRow};
 use crate::totals::{KpiCells, LedgerTotals};
 use attrib_contract::Timestamp;
@@ -22,8 +22,8 @@ mod checkpoint;
 pub use checkpoint::Restore;
 
 /// People attributed per hand-over of `attribute_each`: small enough that the rows in flight
-/// (three batches: attributed, queued, written) stay a few megabytes, large enough that
-/// starting the worker threads per batch costs nothing measurable.
+/// (a few chunks per worker) stay a few megabytes, large enough that handing a chunk over
+/// costs nothing measurable.
 const HANDOVER_PEOPLE: usize = 512;
 
 /// Counts of what happened to the records of one topic.
@@ -341,26 +341,29 @@ impl Engine {
 
     /// Attributes like `attribute`, but hands the rows over one person at a time, in person-key
     /// order (each person's rows in ledger order), so the ledger is never held whole: `each` runs
-    /// on a thread of its own while the next people are attributed. Returns the fit reports, or
+    /// on the calling thread while worker threads attribute the next people. Returns the fit reports, or
     /// the first error of `each` (no person is handed over after it).
     pub fn attribute_each<E: Send>(
         &self,
         threads: usize,
         each: impl FnMut(JourneyCredits) -> Result<(), E> + Send,
     ) -> Result<Vec<FitReport>, E> {
-        self.attribute_each_prepared(threads, |part| part, each)
+        self.attribute_each_prepared(threads, || (), |_, part| part, each).map(|(reports, _)| reports)
     }
 
     /// `attribute_each` with `prepare` run on the attributing threads, for each person's rows
-    /// as they are computed (formatting them for a file, say): `each` is given what it returns.
-    pub fn attribute_each_prepared<T: Send, E: Send>(
+    /// as they are computed (formatting them for a file, or adding them to order-free sums, say):
+    /// `each` is given what it returns. Every attributing thread prepares with a state of its
+    /// own, from `init`; the states come back with the fit reports.
+    pub fn attribute_each_prepared<S: Send, T: Send, E: Send>(
         &self,
         threads: usize,
-        prepare: impl Fn(JourneyCredits) -> T + Sync,
+        init: impl Fn() -> S + Sync,
+        prepare: impl Fn(&mut S, JourneyCredits) -> T + Sync,
         each: impl FnMut(T) -> Result<(), E> + Send,
-    ) -> Result<Vec<FitReport>, E> {
+    ) -> Result<(Vec<FitReport>, Vec<S>), E> {
         let store = &self.store;
-        let mut fits = fit_data_driven(
+        let fits = fit_data_driven(
             &store.person_roots_unordered(),
             |r| store.journey(*r),
             threads,
@@ -370,43 +373,30 @@ impl Engine {
         let versions = model_versions(&self.config, &fits);
         let order = self.ledger_order();
         let roots = store.converting_roots();
-        // Two chunks in flight at most: one being attributed, one being handed over.
-        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<T>>(1);
-        std::thread::scope(|s| {
-            let consumer = s.spawn(move || {
-                let mut each = each;
-                for parts in receive {
-                    for part in parts {
-                        each(part)?;
-                    }
-                }
-                Ok(())
-            });
-            for chunk in roots.chunks(HANDOVER_PEOPLE) {
-                let parts = par_map(chunk, threads, |root| {
-                    let mut part =
-                        attribute_journey(&store.journey(*root), &self.config, &fits, &versions, &self.fx_table);
-                    part.credits.sort_unstable_by(&order);
-                    part.pipeline.sort_unstable_by(&order);
-                    part.conversions.sort_by(|a, b| a.conversion_id.cmp(&b.conversion_id));
-                    let counts = std::mem::take(&mut part.counts);
-                    (counts, prepare(part))
-                });
-                let prepared = parts
-                    .into_iter()
-                    .map(|(counts, part)| {
-                        fits.count(&counts);
-                        part
-                    })
-                    .collect();
-                if send.send(prepared).is_err() {
-                    break; // the consumer stopped on an error, returned below
-                }
-            }
-            drop(send);
-            // The consumer only panics on a bug in `each`; losing rows silently would lose money.
-            consumer.join().expect("ledger consumer panicked")
-        })?;
-        Ok(fits.reports)
+        // What attributing counts (fallbacks, truncations) goes to the reports, while the fits
+        // themselves are read by the workers.
+        let mut counted = DataDrivenFits { fits: Vec::new(), reports: fits.reports.clone() };
+        let mut each = each;
+        let states = par_chunks_in_order(
+            &roots,
+            HANDOVER_PEOPLE,
+            threads,
+            init,
+            |state, root| {
+                let mut part = attribute_journey(&store.journey(*root), &self.config, &fits, &versions, &self.fx_table);
+                part.credits.sort_unstable_by(&order);
+                part.pipeline.sort_unstable_by(&order);
+                part.conversions.sort_by(|a, b| a.conversion_id.cmp(&b.conversion_id));
+                let counts = std::mem::take(&mut part.counts);
+                (counts, prepare(state, part))
+            },
+            |parts| {
+                parts.into_iter().try_for_each(|(counts, part)| {
+                    counted.count(&counts);
+                    each(part)
+                })
+            },
+        )?;
+        Ok((counted.reports, states))
     }
 }

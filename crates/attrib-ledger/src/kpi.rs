@@ -4,7 +4,7 @@
 use crate::credits::{ConversionRow, CreditRow};
 use crate::spend::SpendRow;
 use crate::totals::{currency_text, KpiCells, LedgerTotals};
-use attrib_contract::{ActorType, Date, InteractionKind, Name, Platform};
+use attrib_contract::{comparable, ActorType, Date, InteractionKind, Name, Platform};
 use attrib_journeys::{SocialActivity, Sym, Symbols};
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
@@ -247,6 +247,12 @@ pub struct KpiInputs<'a> {
 /// own until the table is built.
 type BorrowedKey<'a> = [&'a str; 9];
 
+/// A key whose empty parts compare fast (see [`EMPTY_TEXT`](attrib_contract::EMPTY_TEXT)):
+/// the fact table sorts and sums on keys that are mostly empty.
+fn comparable_key(parts: BorrowedKey<'_>) -> BorrowedKey<'_> {
+    parts.map(comparable)
+}
+
 /// A spend or engagement row's dimensions before the model: day, platform, campaign, post,
 /// ad, actor type.
 type ActivityKey<'a> = [&'a str; 6];
@@ -261,7 +267,7 @@ fn activity_key<'a>(
     ad: &'a str,
     actor: &'a str,
 ) -> BorrowedKey<'a> {
-    [day, model, platform, platform, campaign, post, ad, actor, ""]
+    comparable_key([day, model, platform, platform, campaign, post, ad, actor, ""])
 }
 
 /// The measures of one fact-table cell while it is summed (`KpiFact` without its dimensions).
@@ -291,7 +297,7 @@ struct SharedNames<'a>(HashMap<&'a str, Name>);
 
 impl<'a> SharedNames<'a> {
     fn name(&mut self, s: &'a str) -> Name {
-        self.0.entry(s).or_insert_with(|| Name::new(s)).clone()
+        self.0.entry(comparable(s)).or_insert_with(|| Name::new(s)).clone()
     }
 }
 
@@ -304,7 +310,7 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
     // without the model, then repeated for each model below.
     let mut acc: HashMap<ActivityKey<'_>, Cell<'_>> = HashMap::new();
     for s in input.spend {
-        let key = [&*s.date, &s.platform, &s.campaign_id, &s.post_id, &s.ad_id, &s.actor_type];
+        let key = [&*s.date, &s.platform, &s.campaign_id, &s.post_id, &s.ad_id, &s.actor_type].map(comparable);
         let f = acc.entry(key).or_default();
         f.priced_in(&s.reporting_currency);
         match s.spend_reporting_minor {
@@ -313,7 +319,8 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
         }
     }
     for (e, day) in input.engagement.iter().zip(&days) {
-        let key = [&**day, e.platform.as_str(), &e.campaign_id, &e.post_id, &e.ad_id, e.actor_type.as_str()];
+        let key =
+            [&**day, e.platform.as_str(), &e.campaign_id, &e.post_id, &e.ad_id, e.actor_type.as_str()].map(comparable);
         let kind = InteractionKind::ALL.iter().position(|k| *k == e.interaction).unwrap_or_default();
         acc.entry(key).or_default().interactions[kind] += e.count;
     }
@@ -322,7 +329,7 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
     });
     // Credit cells never share a key with spend or engagement (those have no conversion type).
     let credit_cells = input.cells.cells.iter().map(|(k, c)| {
-        let key = [
+        let key = comparable_key([
             credit_days.get(&k.day).map_or("", String::as_str),
             k.model.as_str(),
             k.platform.map_or("", Platform::as_str),
@@ -332,7 +339,7 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
             &k.ad_id,
             k.actor_type.map_or("", ActorType::as_str),
             k.conversion_type.as_str(),
-        ];
+        ]);
         let cell = Cell {
             reporting_currency: currency_text(&c.reporting_currency),
             attributed_revenue_minor: c.attributed_revenue_minor,
@@ -373,7 +380,7 @@ pub fn kpi_facts(input: &KpiInputs<'_>) -> Vec<KpiFact> {
 /// Engagement next to attributed revenue, per model, platform, post and actor type.
 pub fn post_kpis(facts: &[KpiFact]) -> Vec<KpiFact> {
     rollup(facts.iter().filter(|f| !f.post_id.is_empty()), |f| {
-        ["", &f.model, &f.platform, "", "", &f.post_id, "", &f.actor_type, ""]
+        comparable_key(["", &f.model, &f.platform, "", "", &f.post_id, "", &f.actor_type, ""])
     })
 }
 
@@ -435,7 +442,8 @@ pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
 
 /// Rolls the fact table up to campaigns (spend with no revenue still shows).
 pub fn campaign_kpis(facts: &[KpiFact]) -> Vec<CampaignKpi> {
-    let sums = rollup(facts.iter(), |f| ["", &f.model, &f.platform, "", &f.campaign_id, "", "", "", ""]);
+    let sums =
+        rollup(facts.iter(), |f| comparable_key(["", &f.model, &f.platform, "", &f.campaign_id, "", "", "", ""]));
     sums.into_iter()
         .map(|k| {
             let spend = k.spend_minor as f64;

@@ -33,6 +33,11 @@ impl WeightSum {
     pub fn value(self) -> f64 {
         self.0 as f64 / Self::SCALE
     }
+
+    /// Adds the terms of another sum.
+    pub fn merge(&mut self, other: WeightSum) {
+        self.0 += other.0;
+    }
 }
 
 /// The publisher group of social credits whose touch names no publisher (a session classed as
@@ -108,6 +113,22 @@ impl KpiCells {
             f.attributed_conversions.add(c.weight);
         } else if c.conversion_type == ConversionType::Lead {
             f.leads.add(c.weight);
+        }
+    }
+
+    /// Adds the cells of `other`, summed on another thread.
+    pub fn merge(&mut self, other: KpiCells) {
+        for (key, cell) in other.cells {
+            let mine = self.cells.entry(key).or_default();
+            if let Some(c) = cell.reporting_currency {
+                mine.priced_in(c);
+            }
+            mine.attributed_revenue_minor += cell.attributed_revenue_minor;
+            mine.attributed_conversions.merge(cell.attributed_conversions);
+            mine.leads.merge(cell.leads);
+            mine.pipeline_minor += cell.pipeline_minor;
+            mine.pipeline_deals.merge(cell.pipeline_deals);
+            mine.missing_fx_rows += cell.missing_fx_rows;
         }
     }
 
@@ -223,6 +244,65 @@ impl LedgerTotals {
 
     pub fn add_pipeline(&mut self, c: &CreditRow) {
         self.kpi.add_pipeline(c);
+    }
+
+    /// Adds the totals of `other` (rows folded on another thread): every sum is order-free, so
+    /// totals folded in parts and merged equal those folded in one pass.
+    pub fn merge(&mut self, other: LedgerTotals) {
+        fn add_all<K: std::hash::Hash + Eq>(mine: &mut HashMap<K, i64>, theirs: HashMap<K, i64>) {
+            for (k, v) in theirs {
+                *mine.entry(k).or_default() += v;
+            }
+        }
+        fn add_weighted<K: std::hash::Hash + Eq>(
+            mine: &mut HashMap<K, (i64, WeightSum)>,
+            theirs: HashMap<K, (i64, WeightSum)>,
+        ) {
+            for (k, (v, w)) in theirs {
+                let e = mine.entry(k).or_default();
+                e.0 += v;
+                e.1.merge(w);
+            }
+        }
+        let LedgerTotals {
+            revenue,
+            credited,
+            channels,
+            month_revenue,
+            month_credited,
+            seconds,
+            paths,
+            actors,
+            credit_rows,
+            kpi,
+        } = other;
+        for (k, (n, rev)) in revenue {
+            let e = self.revenue.entry(k).or_default();
+            e.0 += n;
+            e.1 += rev;
+        }
+        add_all(&mut self.credited, credited);
+        add_weighted(&mut self.channels, channels);
+        add_all(&mut self.month_revenue, month_revenue);
+        add_all(&mut self.month_credited, month_credited);
+        for (k, (n, secs)) in seconds {
+            let e = self.seconds.entry(k).or_default();
+            e.0 += n;
+            e.1.extend(secs);
+        }
+        for (k, (n, revenue, currency)) in paths {
+            let e = self.paths.entry(k).or_default();
+            e.0 += n;
+            e.1 += revenue;
+            if let Some(c) = currency {
+                if e.2.is_none_or(|r| c > r) {
+                    e.2 = Some(c);
+                }
+            }
+        }
+        add_weighted(&mut self.actors, actors);
+        self.credit_rows += credit_rows;
+        self.kpi.merge(kpi);
     }
 
     pub fn credit_rows(&self) -> u64 {

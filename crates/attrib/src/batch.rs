@@ -57,19 +57,23 @@ struct LedgerFiles {
     pipeline: CsvFile,
 }
 
-/// One person's ledger rows, with their CSV lines formatted on the attributing thread.
+/// One person's ledger rows as CSV lines, formatted on the attributing thread, with the first
+/// row of each file (for its header): the rest are dropped where they were made.
 struct FormattedPart {
     part: JourneyCredits,
     lines: Result<[Vec<u8>; 3]>,
 }
 
 impl FormattedPart {
-    fn of(part: JourneyCredits, formatting: bool) -> FormattedPart {
+    fn of(mut part: JourneyCredits, formatting: bool) -> FormattedPart {
         let lines = if formatting {
             (|| Ok([csv_lines(&part.credits)?, csv_lines(&part.conversions)?, csv_lines(&part.pipeline)?]))()
         } else {
             Ok(Default::default())
         };
+        part.credits.truncate(1);
+        part.conversions.truncate(1);
+        part.pipeline.truncate(1);
         FormattedPart { part, lines }
     }
 }
@@ -191,20 +195,24 @@ pub fn run(input: &Path, config: &Config, threads: usize, ledger_out: Option<&Pa
     let read_secs = started.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut files = ledger_out.map(LedgerFiles::create).transpose()?;
-    let mut totals = LedgerTotals::default();
     let formatting = files.is_some();
-    let fits = engine.attribute_each_prepared(
+    // The summaries are order-free sums: each attributing thread folds its people's rows, and
+    // only the formatted lines are handed over to be written in ledger order.
+    let (fits, parts) = engine.attribute_each_prepared(
         threads,
-        |part| FormattedPart::of(part, formatting),
-        |formatted| {
-            let part = &formatted.part;
+        LedgerTotals::default,
+        |totals, part| {
             part.conversions.iter().for_each(|c| totals.add_conversion(c));
             part.credits.iter().for_each(|c| totals.add_credit(c));
             part.pipeline.iter().for_each(|c| totals.add_pipeline(c));
-            files.as_mut().map_or(Ok(()), |f| f.write(formatted))
+            FormattedPart::of(part, formatting)
         },
+        |formatted| files.as_mut().map_or(Ok(()), |f| f.write(formatted)),
     )?;
     files.map(LedgerFiles::finish).transpose()?;
+    let mut parts = parts.into_iter();
+    let mut totals = parts.next().unwrap_or_default();
+    parts.for_each(|part| totals.merge(part));
     let models: Vec<&str> = engine.config().models.iter().map(|m| m.as_str()).collect();
     let reconciliation = totals.reconciliation(&models);
     let facts = engine.kpi_facts_of(&totals.kpi);
