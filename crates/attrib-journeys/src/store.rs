@@ -308,16 +308,16 @@ impl JourneyStore {
         s.map(|s| self.names.intern(s))
     }
 
-    pub fn ingest_social(&mut self, e: SocialInteraction) -> Ingested {
+    pub fn ingest_social(&mut self, e: &SocialInteraction) -> Ingested {
         self.ingest_social_activity(e).0
     }
 
     /// Ingests a social interaction and returns, when accepted, its interned activity.
-    pub fn ingest_social_activity(&mut self, e: SocialInteraction) -> (Ingested, Option<SocialActivity>) {
+    pub fn ingest_social_activity(&mut self, e: &SocialInteraction) -> (Ingested, Option<SocialActivity>) {
         if !self.first_copy(Topic::SocialInteractions, &e.event_id, e.occurred_at) {
             return (Ingested::Duplicate, None);
         }
-        let (root, merges) = self.graph.link(&social_identifiers(&e));
+        let (root, merges) = self.graph.link(&social_identifiers(e));
         if let Some(c) = &e.click_id {
             if let Some(node) = self.graph.node(&Identifier::ClickId(c).key()) {
                 if self.social_clicks.insert(node) {
@@ -346,11 +346,11 @@ impl JourneyStore {
         (Ingested::Accepted { person }, Some(activity))
     }
 
-    pub fn ingest_web(&mut self, e: WebEvent) -> Ingested {
+    pub fn ingest_web(&mut self, e: &WebEvent) -> Ingested {
         if !self.first_copy(Topic::WebEvents, &e.event_id, e.occurred_at) {
             return Ingested::Duplicate;
         }
-        let (root, merges) = self.graph.link(&web_identifiers(&e));
+        let (root, merges) = self.graph.link(&web_identifiers(e));
         let node = root.unwrap_or_else(|| unreachable!("a web event always carries its anonymous id"));
         let time = e.occurred_at;
         let fact = match e.kind {
@@ -397,13 +397,13 @@ impl JourneyStore {
         }
     }
 
-    pub fn ingest_crm(&mut self, e: CrmRecord) -> Ingested {
+    pub fn ingest_crm(&mut self, e: &CrmRecord) -> Ingested {
         if !self.first_copy(Topic::CrmRecords, &e.event_id, e.occurred_at) {
             return Ingested::Duplicate;
         }
-        let (root, merges) = self.graph.link(&crm_identifiers(&e));
+        let (root, merges) = self.graph.link(&crm_identifiers(e));
         let node = root.unwrap_or_else(|| unreachable!("a CRM record always carries its contact id"));
-        let fact = match (&e.object, DealRecord::of(&e)) {
+        let fact = match (&e.object, DealRecord::of(e)) {
             (CrmObject::Lead, _) => Some(Fact::Lead { time: e.occurred_at, event: self.names.intern(&e.event_id) }),
             (CrmObject::Deal, Some(d)) => Some(Fact::Deal(self.add_deal_version(&d, node))),
             _ => None,

@@ -5,9 +5,9 @@ use serde_json::{json, Value};
 
 fn ingest(store: &mut JourneyStore, topic: Topic, v: Value) -> Ingested {
     match decode_value(topic, &v).expect("valid fixture") {
-        Event::Social(e) => store.ingest_social(e),
-        Event::Web(e) => store.ingest_web(e),
-        Event::Crm(e) => store.ingest_crm(e),
+        Event::Social(e) => store.ingest_social(&e),
+        Event::Web(e) => store.ingest_web(&e),
+        Event::Crm(e) => store.ingest_crm(&e),
         other => panic!("not a journey record: {other:?}"),
     }
 }

@@ -230,7 +230,7 @@ impl Engine {
     pub fn ingest_bytes(&mut self, topic: Topic, bytes: &[u8]) -> Result<Outcome, DecodeError> {
         self.count(topic).received += 1;
         match decode(topic, bytes) {
-            Ok(event) => Ok(self.ingest_valid(event)),
+            Ok(event) => Ok(self.ingest_valid(&event)),
             Err(e) => {
                 self.count(topic).rejected += 1;
                 Err(e)
@@ -246,17 +246,18 @@ impl Engine {
         c.rejected += 1;
     }
 
-    /// Ingests one already decoded record.
-    pub fn ingest(&mut self, event: Event) -> Outcome {
+    /// Ingests one already decoded record (it keeps none of the record's own memory: the
+    /// caller frees it, on the thread that made it, say).
+    pub fn ingest(&mut self, event: &Event) -> Outcome {
         self.count(event.topic()).received += 1;
         self.ingest_valid(event)
     }
 
-    fn ingest_valid(&mut self, event: Event) -> Outcome {
+    fn ingest_valid(&mut self, event: &Event) -> Outcome {
         let topic = event.topic();
         let accepted = match event {
             Event::Social(e) => {
-                let cost = SpendEntry::from_interaction(&e);
+                let cost = SpendEntry::from_interaction(e);
                 let (ingested, activity) = self.store.ingest_social_activity(e);
                 self.engagement.extend(activity);
                 let accepted = matches!(ingested, Ingested::Accepted { .. });
@@ -272,17 +273,17 @@ impl Engine {
             other @ (Event::Spend(_) | Event::Fx(_)) => {
                 if self.seen_other.insert(topic, &other.dedup_key()) {
                     match other {
-                        Event::Spend(s) => self.add_ad_spend(SpendEntry::from_ads(&s)),
+                        Event::Spend(s) => self.add_ad_spend(SpendEntry::from_ads(s)),
                         Event::Fx(f) => {
                             // A rate may arrive after the conversions it prices.
-                            if self.fx_table.insert(&f) && f.currency != self.config.reporting.currency {
+                            if self.fx_table.insert(f) && f.currency != self.config.reporting.currency {
                                 self.store.mark_converting_dirty();
                                 let reporting = self.config.reporting;
                                 let priced = self.spend_entries.iter().enumerate();
                                 let repriced = priced.filter(|(_, e)| e.priced_by(f.currency, f.date, &reporting));
                                 self.dirty_spend.extend(repriced.map(|(i, _)| i));
                             }
-                            self.fx.push(f);
+                            self.fx.push(f.clone());
                         }
                         _ => {}
                     }

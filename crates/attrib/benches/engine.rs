@@ -36,9 +36,9 @@ fn main() {
     let mut store = JourneyStore::new(JourneyConfig::default());
     for e in journey_events.iter().cloned() {
         match e {
-            Event::Social(e) => black_box(store.ingest_social(e)),
-            Event::Web(e) => black_box(store.ingest_web(e)),
-            Event::Crm(e) => black_box(store.ingest_crm(e)),
+            Event::Social(e) => black_box(store.ingest_social(&e)),
+            Event::Web(e) => black_box(store.ingest_web(&e)),
+            Event::Crm(e) => black_box(store.ingest_crm(&e)),
             _ => unreachable!(),
         };
     }
@@ -52,7 +52,7 @@ fn main() {
     for model in Model::ALL {
         let mut engine = Engine::new(AttributionConfig { models: vec![model], ..AttributionConfig::default() });
         for e in journey_events.iter().cloned() {
-            engine.ingest(e);
+            engine.ingest(&e);
         }
         let t = Instant::now();
         let ledger = engine.attribute(1);

@@ -178,7 +178,7 @@ pub fn run(input: &Path, config: &Config, threads: usize, ledger_out: Option<&Pa
                         rejected.push(Rejected {
                             topic: topic.as_str(),
                             file: file.clone(),
-                            line,
+                            line: *line,
                             code: e.code(),
                             field: e.field.clone(),
                             error: e.to_string(),

@@ -286,7 +286,7 @@ async fn process(
                 } else {
                     None
                 };
-                match state.engine.ingest(event) {
+                match state.engine.ingest(&event) {
                     Outcome::Accepted => {
                         state.accepted_since_refit = true;
                         batch.raw.push(RawEventRow {
