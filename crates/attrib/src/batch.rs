@@ -174,7 +174,7 @@ pub fn run(input: &Path, config: &Config, threads: usize, ledger_out: Option<&Pa
                     }
                     Err((line, e, bytes)) => {
                         engine.record_rejected(topic);
-                        let utf8 = std::str::from_utf8(&bytes).is_ok();
+                        let utf8 = std::str::from_utf8(bytes).is_ok();
                         rejected.push(Rejected {
                             topic: topic.as_str(),
                             file: file.clone(),
@@ -182,7 +182,7 @@ pub fn run(input: &Path, config: &Config, threads: usize, ledger_out: Option<&Pa
                             code: e.code(),
                             field: e.field.clone(),
                             error: e.to_string(),
-                            record: String::from_utf8_lossy(&bytes).into_owned(),
+                            record: String::from_utf8_lossy(bytes).into_owned(),
                             utf8,
                         });
                     }
