@@ -264,7 +264,7 @@ mod tests {
                     seen.push(match item {
                         Ok(Event::Fx(f)) => f.date.to_string(),
                         Ok(other) => panic!("not a rate: {other:?}"),
-                        Err((line, _, bytes)) => format!("line {line}: {}", String::from_utf8_lossy(&bytes)),
+                        Err((line, _, bytes)) => format!("line {line}: {}", String::from_utf8_lossy(bytes)),
                     });
                 }
             })
