@@ -34,11 +34,11 @@ fn main() {
         events.iter().filter(|e| matches!(e, Event::Social(_) | Event::Web(_) | Event::Crm(_))).cloned().collect();
     let t = Instant::now();
     let mut store = JourneyStore::new(JourneyConfig::default());
-    for e in journey_events.iter().cloned() {
+    for e in &journey_events {
         match e {
-            Event::Social(e) => black_box(store.ingest_social(&e)),
-            Event::Web(e) => black_box(store.ingest_web(&e)),
-            Event::Crm(e) => black_box(store.ingest_crm(&e)),
+            Event::Social(e) => black_box(store.ingest_social(e)),
+            Event::Web(e) => black_box(store.ingest_web(e)),
+            Event::Crm(e) => black_box(store.ingest_crm(e)),
             _ => unreachable!(),
         };
     }
@@ -51,8 +51,8 @@ fn main() {
 
     for model in Model::ALL {
         let mut engine = Engine::new(AttributionConfig { models: vec![model], ..AttributionConfig::default() });
-        for e in journey_events.iter().cloned() {
-            engine.ingest(&e);
+        for e in &journey_events {
+            engine.ingest(e);
         }
         let t = Instant::now();
         let ledger = engine.attribute(1);
