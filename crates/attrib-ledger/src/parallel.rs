@@ -53,6 +53,15 @@ pub(crate) fn par_chunks_in_order<T: Sync, S: Send, R: Send, E>(
         handed_over: usize,
         stop: bool,
     }
+    /// Tells every worker to stop when dropped, also by a panic (of `f` or `each`), so no
+    /// thread waits for a hand-over that will never come and the scope re-raises the panic.
+    struct StopOnDrop<'a>(&'a Mutex<Tasks>, &'a Condvar);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).stop = true;
+            self.1.notify_all();
+        }
+    }
     let tasks = Mutex::new(Tasks { next: 0, handed_over: 0, stop: false });
     let wake = Condvar::new();
     let (send, receive) = mpsc::channel::<(usize, Vec<R>)>();
@@ -62,6 +71,7 @@ pub(crate) fn par_chunks_in_order<T: Sync, S: Send, R: Send, E>(
             .map(|_| {
                 let send = send.clone();
                 s.spawn(move || {
+                    let _stop = StopOnDrop(tasks, wake);
                     let mut state = init();
                     loop {
                         let index = {
@@ -90,6 +100,7 @@ pub(crate) fn par_chunks_in_order<T: Sync, S: Send, R: Send, E>(
             t.stop |= stop;
             wake.notify_all();
         };
+        let _stop = StopOnDrop(tasks, wake);
         let mut waiting = BTreeMap::new();
         let mut next = 0;
         while next < chunks.len() {
@@ -151,6 +162,29 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_panic_in_a_worker_or_in_the_hand_over_is_raised_not_waited_on() {
+        let items: Vec<u32> = (0..10_000).collect();
+        let in_worker = std::panic::catch_unwind(|| {
+            par_chunks_in_order(&items, 10, 2, || (), |_, x| assert!(*x != 500, "bad item"), |_| Ok::<(), ()>(()))
+        });
+        assert!(in_worker.is_err());
+        let in_hand_over = std::panic::catch_unwind(|| {
+            par_chunks_in_order(
+                &items,
+                10,
+                2,
+                || (),
+                |_, x| *x,
+                |rows| {
+                    assert!(rows[0] != 30, "bad chunk");
+                    Ok::<(), ()>(())
+                },
+            )
+        });
+        assert!(in_hand_over.is_err());
     }
 
     #[test]
