@@ -4,7 +4,7 @@
 
 use crate::credits::{attribute_journey, model_versions, AttributionConfig, ConversionRow, CreditRow, JourneyCredits};
 use crate::finance::DealVersionRow;
-use crate::fit::{fit_data_driven, DataDrivenFits, FitReport};
+use crate::fit::{count_into, fit_data_driven, FitReport};
 use crate::fx::FxTable;
 use crate::incremental::Change;
 use crate::kpi::{engagement_counts, kpi_facts, EngagementRow, KpiFact, KpiInputs};
@@ -344,10 +344,10 @@ impl Engine {
     /// order (each person's rows in ledger order), so the ledger is never held whole: `each` runs
     /// on the calling thread while worker threads attribute the next people. Returns the fit reports, or
     /// the first error of `each` (no person is handed over after it).
-    pub fn attribute_each<E: Send>(
+    pub fn attribute_each<E>(
         &self,
         threads: usize,
-        each: impl FnMut(JourneyCredits) -> Result<(), E> + Send,
+        each: impl FnMut(JourneyCredits) -> Result<(), E>,
     ) -> Result<Vec<FitReport>, E> {
         self.attribute_each_prepared(threads, || (), |_, part| part, each).map(|(reports, _)| reports)
     }
@@ -356,12 +356,12 @@ impl Engine {
     /// as they are computed (formatting them for a file, or adding them to order-free sums, say):
     /// `each` is given what it returns. Every attributing thread prepares with a state of its
     /// own, from `init`; the states come back with the fit reports.
-    pub fn attribute_each_prepared<S: Send, T: Send, E: Send>(
+    pub fn attribute_each_prepared<S: Send, T: Send, E>(
         &self,
         threads: usize,
         init: impl Fn() -> S + Sync,
         prepare: impl Fn(&mut S, JourneyCredits) -> T + Sync,
-        each: impl FnMut(T) -> Result<(), E> + Send,
+        each: impl FnMut(T) -> Result<(), E>,
     ) -> Result<(Vec<FitReport>, Vec<S>), E> {
         let store = &self.store;
         let fits = fit_data_driven(
@@ -376,7 +376,7 @@ impl Engine {
         let roots = store.converting_roots();
         // What attributing counts (fallbacks, truncations) goes to the reports, while the fits
         // themselves are read by the workers.
-        let mut counted = DataDrivenFits { fits: Vec::new(), reports: fits.reports.clone() };
+        let mut reports = fits.reports.clone();
         let mut each = each;
         let states = par_chunks_in_order(
             &roots,
@@ -393,11 +393,11 @@ impl Engine {
             },
             |parts| {
                 parts.into_iter().try_for_each(|(counts, part)| {
-                    counted.count(&counts);
+                    count_into(&mut reports, &counts);
                     each(part)
                 })
             },
         )?;
-        Ok((counted.reports, states))
+        Ok((reports, states))
     }
 }

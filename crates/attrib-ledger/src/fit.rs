@@ -113,22 +113,22 @@ impl DataDrivenFits {
     pub fn get(&self, model: Model, kind: ConversionType) -> Option<&TypeFit> {
         self.fits.iter().find(|f| f.model == model && f.kind == kind)
     }
+}
 
-    fn report_mut(&mut self, model: Model, kind: ConversionType) -> Option<&mut FitReport> {
-        self.reports.iter_mut().find(|r| r.model == model.as_str() && r.conversion_type == kind.as_str())
+/// Adds what attributing some conversions counted to their fit reports (the fits themselves
+/// stay untouched, read by the attributing threads meanwhile).
+pub fn count_into(reports: &mut [FitReport], counts: &FitCounts) {
+    fn report(reports: &mut [FitReport], model: Model, kind: ConversionType) -> Option<&mut FitReport> {
+        reports.iter_mut().find(|r| r.model == model.as_str() && r.conversion_type == kind.as_str())
     }
-
-    /// Adds what attributing some conversions counted to the fit reports.
-    pub fn count(&mut self, counts: &FitCounts) {
-        for ((model, kind), n) in &counts.fallbacks {
-            if let Some(r) = self.report_mut(*model, *kind) {
-                r.fallbacks_to_last_touch += n;
-            }
+    for ((model, kind), n) in &counts.fallbacks {
+        if let Some(r) = report(reports, *model, *kind) {
+            r.fallbacks_to_last_touch += n;
         }
-        for ((model, kind), n) in &counts.truncated {
-            if let Some(r) = self.report_mut(*model, *kind) {
-                *r.truncated_conversions.get_or_insert(0) += n;
-            }
+    }
+    for ((model, kind), n) in &counts.truncated {
+        if let Some(r) = report(reports, *model, *kind) {
+            *r.truncated_conversions.get_or_insert(0) += n;
         }
     }
 }
