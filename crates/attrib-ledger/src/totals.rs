@@ -142,6 +142,13 @@ impl KpiCells {
     }
 }
 
+/// A path's reporting currency: the greatest of its conversions' (should runs ever mix them).
+fn raise_currency(current: &mut Option<Currency>, c: Currency) {
+    if current.is_none_or(|r| c > r) {
+        *current = Some(c);
+    }
+}
+
 /// Orders and deals: the conversions that acquire a customer (and count in CPA).
 pub(crate) fn acquires(t: ConversionType) -> bool {
     matches!(t, ConversionType::Order | ConversionType::Deal)
@@ -207,9 +214,7 @@ impl LedgerTotals {
             let e = self.paths.entry((ty, c.path.clone())).or_default();
             e.0 += 1;
             e.1 += c.revenue_reporting_minor.unwrap_or(0);
-            if e.2.is_none_or(|r| c.reporting_currency > r) {
-                e.2 = Some(c.reporting_currency);
-            }
+            raise_currency(&mut e.2, c.reporting_currency);
         }
         if acquires(c.conversion_type) {
             let (y, m, _) = c.conversion_time.date().ymd();
@@ -295,9 +300,7 @@ impl LedgerTotals {
             e.0 += n;
             e.1 += revenue;
             if let Some(c) = currency {
-                if e.2.is_none_or(|r| c > r) {
-                    e.2 = Some(c);
-                }
+                raise_currency(&mut e.2, c);
             }
         }
         add_weighted(&mut self.actors, actors);
