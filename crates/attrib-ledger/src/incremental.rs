@@ -97,13 +97,6 @@ impl Changes {
     }
 }
 
-/// Whether `recompute` hashes the rows it computes (a diff needs them, a listing does not).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RowHashes {
-    Compute,
-    Skip,
-}
-
 /// Journeys, touch rows and credits of `roots`, on all available cores, in `roots` order.
 fn recompute(
     store: &JourneyStore,
@@ -112,25 +105,14 @@ fn recompute(
     fits: &DataDrivenFits,
     versions: &ModelVersions,
     fx: &FxTable,
-    hashes: RowHashes,
-) -> Vec<PersonRows> {
-    let one = |root: &NodeId| -> PersonRows {
+) -> Vec<LiveRows> {
+    let one = |root: &NodeId| -> LiveRows {
         let journey: Journey<'_> = store.journey(*root);
         let person = Name::new(journey.person);
         let touches: Vec<TouchRow> = journey.touches.iter().map(|t| TouchRow::of(&person, t)).collect();
         let JourneyCredits { credits, conversions, pipeline, .. } =
             attribute_journey(&journey, config, fits, versions, fx);
-        // Hashing the rows is pure too: done here, on all cores, not in the serial diff.
-        let contents = match hashes {
-            RowHashes::Compute => Contents {
-                credits: credits.iter().map(content_hash).collect(),
-                conversions: conversions.iter().map(content_hash).collect(),
-                touches: touches.iter().map(content_hash).collect(),
-                pipeline: pipeline.iter().map(content_hash).collect(),
-            },
-            RowHashes::Skip => Contents::default(),
-        };
-        PersonRows { credits, conversions, touches, pipeline, contents }
+        LiveRows { credits, conversions, touches, pipeline }
     };
     // Small batches are not worth the threads.
     let threads = if roots.len() < 256 { 1 } else { crate::parallel::available_threads() };
@@ -146,25 +128,6 @@ pub struct LiveRows {
     pub pipeline: Vec<CreditRow>,
 }
 
-/// The rows computed for one person, and the content hash of each.
-#[derive(Debug, Clone, Default)]
-struct PersonRows {
-    credits: Vec<CreditRow>,
-    conversions: Vec<ConversionRow>,
-    touches: Vec<TouchRow>,
-    pipeline: Vec<CreditRow>,
-    contents: Contents,
-}
-
-/// The content hash of every row of `PersonRows`, table by table, in row order.
-#[derive(Debug, Clone, Default)]
-struct Contents {
-    credits: Vec<u64>,
-    conversions: Vec<u64>,
-    touches: Vec<u64>,
-    pipeline: Vec<u64>,
-}
-
 /// What has been written, per person, keyed by the person's root node at the time of writing
 /// (a root absorbed by a later merge is found through the store's absorbed list). Rows are
 /// remembered by fingerprint (table key + content hash), not as rows (DESIGN §8).
@@ -174,6 +137,14 @@ pub struct IncrementalLedger {
     /// Changed people not yet recomputed, and absorbed roots whose rows they will take.
     pending: Vec<NodeId>,
     pending_absorbed: Vec<NodeId>,
+    /// `pending` holds distinct roots in descending order, and `pending_absorbed` is in
+    /// descending order of the root each joined, so a chunk is taken off their ends (a refit
+    /// leaves everyone pending; sorting all of them again for every chunk cost more than
+    /// recomputing the chunk).
+    pending_ordered: bool,
+    /// Absorbed roots whose survivor was not pending when their turn came: they wait for it to
+    /// change again (which brings them back into `pending_absorbed`).
+    stray_absorbed: Vec<NodeId>,
     names: KeyNames,
     fits: DataDrivenFits,
     versions: ModelVersions,
@@ -275,89 +246,121 @@ impl IncrementalLedger {
             self.versions = model_versions(engine.config(), &self.fits);
         }
         let store = engine.store_mut();
-        self.pending.extend(store.take_dirty());
-        self.pending_absorbed.extend(store.take_absorbed());
-        // Pending roots stay roots: chunks are drained before more records are ingested, and
-        // a root that did get absorbed meanwhile is mapped to its survivor here.
+        let (fresh, fresh_absorbed) = (store.take_dirty(), store.take_absorbed());
         let graph = store.graph();
-        let mut pending: Vec<NodeId> = self.pending.iter().map(|n| graph.root_of(*n)).collect();
-        pending.sort_unstable();
-        pending.dedup();
-        let rest = pending.split_off(pending.len().min(max_people));
-        let dirty = pending;
-        self.pending = rest;
+        // Pending roots stay roots while no record arrives (chunks are drained before more
+        // records are ingested); once one did, a root it absorbed is mapped to its survivor.
+        if !fresh.is_empty() || !fresh_absorbed.is_empty() || !self.pending_ordered {
+            self.pending.extend(fresh);
+            self.pending_absorbed.extend(fresh_absorbed);
+            self.pending_absorbed.append(&mut self.stray_absorbed);
+            for n in &mut self.pending {
+                *n = graph.root_of(*n);
+            }
+            self.pending.sort_unstable_by(|a, b| b.cmp(a));
+            self.pending.dedup();
+            self.pending_absorbed.sort_by_cached_key(|a| std::cmp::Reverse(graph.root_of(*a)));
+            self.pending_ordered = true;
+        }
+        let mut dirty = self.pending.split_off(self.pending.len().saturating_sub(max_people));
+        dirty.reverse();
         // Rows written under a root a merge absorbed belong to the person it joined.
-        let chunk: HashSet<NodeId> = dirty.iter().copied().collect();
-        let (absorbed, later): (Vec<NodeId>, Vec<NodeId>) =
-            self.pending_absorbed.iter().partition(|a| chunk.contains(&graph.root_of(**a)));
-        self.pending_absorbed = later;
-        let mut changes = Changes { people: dirty.len(), ..Changes::default() };
-        // Everything written for people who are now (part of) a dirty person: every absorbed
-        // root belongs to a dirty person, since a merge makes its survivor dirty.
-        let mut old = WrittenPerson::default();
-        // When checkpoints of changes are taken: what each was, so only people whose rows
-        // changed are saved (a new rate recomputes every converting person, most unchanged).
-        let mut before: HashMap<NodeId, WrittenPerson> = HashMap::new();
-        for node in dirty.iter().chain(&absorbed) {
-            if let Some(p) = self.people.remove(node) {
-                if self.changes.is_some() {
-                    before.insert(*node, p.clone());
-                }
-                old.absorb(p);
+        let position: HashMap<NodeId, usize> = dirty.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+        let mut absorbed = Vec::new();
+        let last = dirty.last().copied();
+        while let Some(&a) = self.pending_absorbed.last() {
+            let root = graph.root_of(a);
+            if last.is_none_or(|l| root > l) {
+                break;
+            }
+            self.pending_absorbed.pop();
+            if position.contains_key(&root) {
+                absorbed.push(a);
+            } else {
+                self.stray_absorbed.push(a);
             }
         }
+        let survivors: Vec<usize> = absorbed.iter().map(|a| position[&graph.root_of(*a)]).collect();
+        let mut changes = Changes { people: dirty.len(), ..Changes::default() };
         if let Some(c) = &mut self.changes {
             c.people.extend(&absorbed);
+        }
+        // Everything written for each dirty person: its own rows, and those of the roots it
+        // absorbed (a merge makes its survivor dirty, so every absorbed root has one here).
+        let mut olds: Vec<OldRows> =
+            dirty.iter().map(|r| OldRows { own: self.people.remove(r), absorbed: WrittenPerson::default() }).collect();
+        for (node, survivor) in absorbed.iter().zip(survivors) {
+            if let Some(p) = self.people.remove(node) {
+                olds[survivor].absorbed.absorb(p);
+            }
         }
         if dirty.is_empty() {
             return changes;
         }
-        // Recomputing people is pure and independent: spread it over the cores.
+        // Recomputing, fingerprinting and diffing a person is pure and independent of the
+        // others: all of it runs on the cores, one person at a time.
         let (store, config, fx) = (engine.store(), engine.config(), engine.fx_table());
-        let now = recompute(store, &dirty, config, &self.fits, &self.versions, fx, RowHashes::Compute);
-        let symbols = engine.store().names();
-        let names = &mut self.names;
-        let written: Vec<WrittenPerson> = now
-            .iter()
-            .map(|p| WrittenPerson {
-                credits: fingerprints(&p.credits, &p.contents.credits, names, symbols),
-                conversions: fingerprints(&p.conversions, &p.contents.conversions, names, symbols),
-                touches: fingerprints(&p.touches, &p.contents.touches, names, symbols),
-                pipeline: fingerprints(&p.pipeline, &p.contents.pipeline, names, symbols),
-            })
-            .collect();
-        let names = &self.names;
-        diff_rows(
-            old.touches,
-            &paired(&now, &written, |p| &p.touches, |w| &w.touches),
-            names,
-            symbols,
-            &mut changes.touchpoints,
-        );
-        diff_rows(
-            old.conversions,
-            &paired(&now, &written, |p| &p.conversions, |w| &w.conversions),
-            names,
-            symbols,
-            &mut changes.conversions,
-        );
-        diff_rows(
-            old.credits,
-            &paired(&now, &written, |p| &p.credits, |w| &w.credits),
-            names,
-            symbols,
-            &mut changes.credits,
-        );
-        diff_rows(
-            old.pipeline,
-            &paired(&now, &written, |p| &p.pipeline, |w| &w.pipeline),
-            names,
-            symbols,
-            &mut changes.pipeline,
-        );
-        for (root, person) in dirty.into_iter().zip(written) {
+        let symbols = store.names();
+        let items: Vec<(NodeId, &OldRows)> = dirty.iter().copied().zip(&olds).collect();
+        let (fits, versions, names) = (&self.fits, &self.versions, &self.names);
+        let one = |(root, old): &(NodeId, &OldRows)| -> PersonUpdate {
+            let journey: Journey<'_> = store.journey(*root);
+            let person = Name::new(journey.person);
+            let touches: Vec<TouchRow> = journey.touches.iter().map(|t| TouchRow::of(&person, t)).collect();
+            let JourneyCredits { credits, conversions, pipeline, .. } =
+                attribute_journey(&journey, config, fits, versions, fx);
+            let (own, absorbed) = (old.own.as_ref(), &old.absorbed);
+            PersonUpdate {
+                touches: diff_person(own.map_or(&[][..], |w| &w.touches), &absorbed.touches, touches, names, symbols),
+                conversions: diff_person(
+                    own.map_or(&[][..], |w| &w.conversions),
+                    &absorbed.conversions,
+                    conversions,
+                    names,
+                    symbols,
+                ),
+                credits: diff_person(own.map_or(&[][..], |w| &w.credits), &absorbed.credits, credits, names, symbols),
+                pipeline: diff_person(
+                    own.map_or(&[][..], |w| &w.pipeline),
+                    &absorbed.pipeline,
+                    pipeline,
+                    names,
+                    symbols,
+                ),
+            }
+        };
+        // Small batches are not worth the threads.
+        let threads = if dirty.len() < 256 { 1 } else { crate::parallel::available_threads() };
+        let mut updates = par_map(&items, threads, one);
+        drop(items);
+        // Names the ledger meets for the first time (a new conversion id) are given here.
+        for u in &mut updates {
+            u.touches.name_new_keys(&mut self.names, symbols);
+            u.conversions.name_new_keys(&mut self.names, symbols);
+            u.credits.name_new_keys(&mut self.names, symbols);
+            u.pipeline.name_new_keys(&mut self.names, symbols);
+        }
+        // A key that moved between two people of this chunk (an order id another person's
+        // copy now claims) is live in one of them: no tombstone for it.
+        cancel_moved_tombstones(&mut updates, |u| &mut u.touches);
+        cancel_moved_tombstones(&mut updates, |u| &mut u.conversions);
+        cancel_moved_tombstones(&mut updates, |u| &mut u.credits);
+        cancel_moved_tombstones(&mut updates, |u| &mut u.pipeline);
+        for ((root, old), mut u) in dirty.into_iter().zip(olds).zip(updates) {
+            u.touches.drain_changes_into(&mut changes.touchpoints);
+            u.conversions.drain_changes_into(&mut changes.conversions);
+            u.credits.drain_changes_into(&mut changes.credits);
+            u.pipeline.drain_changes_into(&mut changes.pipeline);
+            let person = WrittenPerson {
+                credits: u.credits.written,
+                conversions: u.conversions.written,
+                touches: u.touches.written,
+                pipeline: u.pipeline.written,
+            };
+            // When checkpoints of changes are taken, only people whose rows changed are saved
+            // (a new rate recomputes every converting person, most of them unchanged).
             if let Some(c) = &mut self.changes {
-                if before.get(&root) != Some(&person) {
+                if old.own.as_ref() != Some(&person) {
                     c.people.insert(root);
                 }
             }
@@ -371,7 +374,7 @@ impl IncrementalLedger {
         let mut roots: Vec<NodeId> = self.people.keys().copied().collect();
         roots.sort_unstable();
         let (store, config, fx) = (engine.store(), engine.config(), engine.fx_table());
-        let all = recompute(store, &roots, config, &self.fits, &self.versions, fx, RowHashes::Skip);
+        let all = recompute(store, &roots, config, &self.fits, &self.versions, fx);
         let mut live = LiveRows::default();
         for p in all {
             live.credits.extend(p.credits);

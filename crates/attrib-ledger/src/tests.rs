@@ -526,3 +526,49 @@ proptest! {
         prop_assert_eq!(inc.live_pipeline(&engine), sorted(batch_ledger.pipeline));
     }
 }
+
+#[test]
+fn an_order_id_claimed_by_another_person_moves_its_rows_without_a_tombstone_for_them() {
+    let shared = |event: &str, at: &str, anon: &str| {
+        (
+            Topic::WebEvents,
+            json!({"event_id": event, "occurred_at": at, "anonymous_id": anon, "type": "order",
+            "order": {"order_id": "o-shared", "revenue_minor": 5_000, "currency": "USD"}}),
+        )
+    };
+    let first = [session("s1", "2026-03-01T00:00:00Z", "a1", "linkedin"), shared("e1", "2026-03-05T00:00:00Z", "a1")];
+    let later = [session("s2", "2026-03-01T00:00:00Z", "a2", "x"), shared("e2", "2026-03-04T00:00:00Z", "a2")];
+    let mut e = Engine::new(AttributionConfig::default());
+    let mut inc = IncrementalLedger::new();
+    let mut table = Table::default();
+    for (t, v) in &first {
+        e.ingest_bytes(*t, v.to_string().as_bytes()).expect("valid");
+    }
+    table.apply(&inc.update(&mut e));
+    assert!(table.live().iter().any(|c| c.touch_event_id == "s1"));
+    // The earlier copy, another person's, takes the order id: both people are recomputed together.
+    for (t, v) in &later {
+        e.ingest_bytes(*t, v.to_string().as_bytes()).expect("valid");
+    }
+    let changes = inc.update(&mut e);
+    assert_eq!(changes.people, 2);
+    let key = |r: &CreditRow| (r.conversion_id.clone(), r.conversion_version, r.model, r.touch_event_id.clone());
+    let live: std::collections::HashSet<_> =
+        changes.credits.iter().filter(|c| !c.deleted).map(|c| key(&c.row)).collect();
+    assert!(!live.is_empty());
+    assert!(
+        changes.credits.iter().filter(|c| c.deleted).all(|c| !live.contains(&key(&c.row))),
+        "a live key is deleted too"
+    );
+    // The conversion row keeps its key (the order id): it is live, under the other person.
+    let conversion: Vec<_> = changes.conversions.iter().filter(|c| c.row.conversion_id == "order:o-shared").collect();
+    assert_eq!(conversion.len(), 1, "{conversion:?}");
+    assert!(!conversion[0].deleted && conversion[0].row.person_id == "anon:a2");
+    table.apply(&changes);
+    assert!(table.live().iter().all(|c| c.touch_event_id == "s2"), "the order is the other person's now");
+    // Rule-based rows are final; the data-driven ones take their fits' versions at the refit.
+    inc.refit(&mut e);
+    table.apply(&inc.update(&mut e));
+    let all: Vec<_> = first.iter().chain(&later).cloned().collect();
+    assert_eq!(table.live(), sorted(engine_with(&all).attribute(1).credits));
+}

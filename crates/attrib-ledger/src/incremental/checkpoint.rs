@@ -66,7 +66,7 @@ impl IncrementalLedger {
         for n in &self.pending {
             w.record(PENDING, |e| e.u32(n.index()));
         }
-        for n in &self.pending_absorbed {
+        for n in self.pending_absorbed.iter().chain(&self.stray_absorbed) {
             w.record(PENDING_ABSORBED, |e| e.u32(n.index()));
         }
     }
@@ -179,10 +179,12 @@ impl IncrementalLedger {
             PENDING => {
                 let n = node(d)?;
                 self.pending.push(n);
+                self.pending_ordered = false;
             }
             PENDING_ABSORBED => {
                 let n = node(d)?;
                 self.pending_absorbed.push(n);
+                self.pending_ordered = false;
             }
             WRITTEN_GONE => {
                 let n = node(d)?;
@@ -191,6 +193,7 @@ impl IncrementalLedger {
             PENDING_RESET => {
                 self.pending.clear();
                 self.pending_absorbed.clear();
+                self.stray_absorbed.clear();
             }
             _ => return Ok(false),
         }

@@ -28,6 +28,14 @@ impl KeyNames {
         }
     }
 
+    /// The name `s` has already, if any (no name: it is new to the ledger and to the store).
+    pub(super) fn known(&self, store: &Symbols, s: &str) -> Option<KeyName> {
+        if let Some(own) = self.own.get(s) {
+            return Some(KeyName(own.index() as u32 | OWN));
+        }
+        store.get(s).map(|sym| KeyName(sym.index() as u32))
+    }
+
     pub(super) fn resolve<'a>(&'a self, store: &'a Symbols, k: KeyName) -> &'a str {
         let sym = |i: u32| Sym::from_index(i as usize);
         if k.0 & OWN != 0 {
@@ -80,8 +88,10 @@ pub(super) fn content_hash<T: Hash>(row: &T) -> u64 {
 
 /// How a ledger table's rows are keyed, and what its tombstones hold.
 pub(super) trait Keyed: Hash + Clone {
-    type Key: Ord + Copy;
+    type Key: Ord + Copy + Hash;
     fn key(&self, names: &mut KeyNames, store: &Symbols) -> Self::Key;
+    /// The key, if each of its strings has a name already.
+    fn known_key(&self, names: &KeyNames, store: &Symbols) -> Option<Self::Key>;
     /// A tombstone: the key's columns set, every other column empty.
     fn tombstone(key: Self::Key, names: &KeyNames, store: &Symbols) -> Self;
 }
@@ -90,6 +100,9 @@ impl Keyed for TouchRow {
     type Key = TouchKey;
     fn key(&self, names: &mut KeyNames, store: &Symbols) -> TouchKey {
         (names.of(store, self.touch_source.as_str()), names.of(store, &self.touch_event_id))
+    }
+    fn known_key(&self, names: &KeyNames, store: &Symbols) -> Option<TouchKey> {
+        Some((names.known(store, self.touch_source.as_str())?, names.known(store, &self.touch_event_id)?))
     }
     /// Only the key's columns mean anything in a tombstone: the others are written empty.
     fn tombstone((source, event): TouchKey, names: &KeyNames, store: &Symbols) -> Self {
@@ -114,6 +127,9 @@ impl Keyed for ConversionRow {
     type Key = ConversionKey;
     fn key(&self, names: &mut KeyNames, store: &Symbols) -> ConversionKey {
         (names.of(store, &self.conversion_id), self.conversion_version)
+    }
+    fn known_key(&self, names: &KeyNames, store: &Symbols) -> Option<ConversionKey> {
+        Some((names.known(store, &self.conversion_id)?, self.conversion_version))
     }
     /// Only the key's columns mean anything in a tombstone: the others are written empty.
     fn tombstone((id, version): ConversionKey, names: &KeyNames, store: &Symbols) -> Self {
@@ -149,6 +165,15 @@ impl Keyed for CreditRow {
             names.of(store, &self.touch_event_id),
         )
     }
+    fn known_key(&self, names: &KeyNames, store: &Symbols) -> Option<CreditKey> {
+        Some((
+            names.known(store, &self.conversion_id)?,
+            self.conversion_version,
+            self.model,
+            self.touch_source,
+            names.known(store, &self.touch_event_id)?,
+        ))
+    }
     /// Only the key's columns mean anything in a tombstone: the others are written empty.
     fn tombstone((id, version, model, source, event): CreditKey, names: &KeyNames, store: &Symbols) -> Self {
         CreditRow {
@@ -182,61 +207,162 @@ pub(super) fn fingerprint<T: Keyed>(row: &T, names: &mut KeyNames, store: &Symbo
     Written { key: row.key(names, store), content: content_hash(row) }
 }
 
-/// Fingerprints of `rows`, whose content hashes are `contents`.
-pub(super) fn fingerprints<T: Keyed>(
-    rows: &[T],
-    contents: &[u64],
-    names: &mut KeyNames,
-    store: &Symbols,
-) -> Vec<Written<T::Key>> {
-    rows.iter().zip(contents).map(|(r, &content)| Written { key: r.key(names, store), content }).collect()
+/// What a person had written before an update: under its own root, and under the roots it
+/// absorbed since.
+pub(super) struct OldRows {
+    pub(super) own: Option<WrittenPerson>,
+    pub(super) absorbed: WrittenPerson,
 }
 
-/// Every person's rows of one table beside their fingerprints, for `diff_rows`.
-pub(super) fn paired<'a, T: Keyed>(
-    now: &'a [PersonRows],
-    written: &[WrittenPerson],
-    rows: fn(&PersonRows) -> &[T],
-    fingerprints: fn(&WrittenPerson) -> &[Written<T::Key>],
-) -> Vec<(Written<T::Key>, &'a T)> {
-    now.iter().zip(written).flat_map(|(p, w)| fingerprints(w).iter().copied().zip(rows(p))).collect()
+/// One person's update, table by table.
+#[derive(Default)]
+pub(super) struct PersonUpdate {
+    pub(super) credits: TableUpdate<CreditRow>,
+    pub(super) conversions: TableUpdate<ConversionRow>,
+    pub(super) touches: TableUpdate<TouchRow>,
+    pub(super) pipeline: TableUpdate<CreditRow>,
 }
 
-/// Appends to `out` what turns the `old` rows into the `new` ones, matched by table key:
-/// new or changed rows live, vanished rows as tombstones (key only).
-pub(super) fn diff_rows<T: Keyed>(
-    mut old: Vec<Written<T::Key>>,
-    new: &[(Written<T::Key>, &T)],
+/// One table of a person's update: the rows to write, and the fingerprints that remain.
+pub(super) struct TableUpdate<T: Keyed> {
+    /// New or changed rows live, vanished ones as tombstones.
+    changes: Vec<Change<T>>,
+    /// The tombstones among `changes` (index, key), and those cancelled since.
+    tombstones: Vec<(usize, T::Key)>,
+    cancelled: Vec<usize>,
+    /// Fingerprints of the person's rows now, sorted by key (once `name_new_keys` ran).
+    pub(super) written: Vec<Written<T::Key>>,
+    /// Changes whose key has a string the ledger never named (index, content hash).
+    unnamed: Vec<(usize, u64)>,
+}
+
+impl<T: Keyed> Default for TableUpdate<T> {
+    fn default() -> Self {
+        TableUpdate { changes: vec![], tombstones: vec![], cancelled: vec![], written: vec![], unnamed: vec![] }
+    }
+}
+
+impl<T: Keyed> TableUpdate<T> {
+    /// Names the strings of keys met for the first time and files their fingerprints.
+    pub(super) fn name_new_keys(&mut self, names: &mut KeyNames, store: &Symbols) {
+        if self.unnamed.is_empty() {
+            return;
+        }
+        for &(change, content) in &self.unnamed {
+            self.written.push(Written { key: self.changes[change].row.key(names, store), content });
+        }
+        self.unnamed.clear();
+        self.written.sort_unstable_by_key(|w| w.key);
+    }
+
+    /// Moves the changes (less any cancelled tombstone) to `out`.
+    pub(super) fn drain_changes_into(&mut self, out: &mut Vec<Change<T>>) {
+        if self.cancelled.is_empty() {
+            out.append(&mut self.changes);
+            return;
+        }
+        let cancelled: HashSet<usize> = self.cancelled.drain(..).collect();
+        out.extend(
+            std::mem::take(&mut self.changes)
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, c)| (!cancelled.contains(&i)).then_some(c)),
+        );
+    }
+}
+
+/// Turns a person's `old` fingerprints (its own and those of the roots it absorbed) and its
+/// `rows` now into the changes to write, matched by table key: new or changed rows live,
+/// vanished rows as tombstones (key only). A row whose key holds a string the ledger never
+/// named cannot have been written: it is new.
+pub(super) fn diff_person<T: Keyed>(
+    own: &[Written<T::Key>],
+    absorbed: &[Written<T::Key>],
+    rows: Vec<T>,
     names: &KeyNames,
     store: &Symbols,
-    out: &mut Vec<Change<T>>,
-) {
+) -> TableUpdate<T> {
+    use std::cmp::Ordering;
+    let mut old: Vec<Written<T::Key>> = own.iter().chain(absorbed).copied().collect();
     old.sort_unstable_by_key(|w| w.key);
-    let mut new: Vec<&(Written<T::Key>, &T)> = new.iter().collect();
-    new.sort_unstable_by_key(|(w, _)| w.key);
+    let mut update = TableUpdate { written: Vec::with_capacity(rows.len()), ..TableUpdate::default() };
+    // None: written as it is; Some(None): write, its key named; Some(Some(content)): write, unnamed.
+    let mut emit: Vec<Option<Option<u64>>> = vec![None; rows.len()];
+    let mut named: Vec<(Written<T::Key>, usize)> = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let content = content_hash(row);
+        match row.known_key(names, store) {
+            Some(key) => named.push((Written { key, content }, i)),
+            None => emit[i] = Some(Some(content)),
+        }
+    }
+    named.sort_unstable_by_key(|(w, _)| w.key);
+    update.written.extend(named.iter().map(|(w, _)| *w));
     let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        let order = match (old.get(i), new.get(j)) {
+    while i < old.len() || j < named.len() {
+        let order = match (old.get(i), named.get(j)) {
             (Some(o), Some((n, _))) => o.key.cmp(&n.key),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            _ => std::cmp::Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
         };
         match order {
-            std::cmp::Ordering::Less => {
-                out.push(Change { row: T::tombstone(old[i].key, names, store), deleted: true });
+            Ordering::Less => {
+                update.tombstones.push((update.changes.len(), old[i].key));
+                update.changes.push(Change { row: T::tombstone(old[i].key, names, store), deleted: true });
                 i += 1;
             }
-            std::cmp::Ordering::Greater => {
-                out.push(Change { row: new[j].1.clone(), deleted: false });
+            Ordering::Greater => {
+                emit[named[j].1] = Some(None);
                 j += 1;
             }
-            std::cmp::Ordering::Equal => {
-                if old[i].content != new[j].0.content {
-                    out.push(Change { row: new[j].1.clone(), deleted: false });
+            Ordering::Equal => {
+                if old[i].content != named[j].0.content {
+                    emit[named[j].1] = Some(None);
                 }
                 i += 1;
                 j += 1;
             }
         }
+    }
+    for (row, e) in rows.into_iter().zip(emit) {
+        match e {
+            None => {}
+            Some(unnamed) => {
+                if let Some(content) = unnamed {
+                    update.unnamed.push((update.changes.len(), content));
+                }
+                update.changes.push(Change { row, deleted: false });
+            }
+        }
+    }
+    update
+}
+
+/// Cancels the tombstones of keys another person of the same update holds live: a key that
+/// moved between two people recomputed together (an order id another person's copy now
+/// claims) must not be deleted by the one it left.
+pub(super) fn cancel_moved_tombstones<T: Keyed>(
+    updates: &mut [PersonUpdate],
+    table: impl Fn(&mut PersonUpdate) -> &mut TableUpdate<T>,
+) {
+    let mut tombstones: HashMap<T::Key, Vec<(usize, usize)>> = HashMap::new();
+    for (person, u) in updates.iter_mut().enumerate() {
+        for &(change, key) in &table(u).tombstones {
+            tombstones.entry(key).or_default().push((person, change));
+        }
+    }
+    if tombstones.is_empty() {
+        return;
+    }
+    let mut cancel = Vec::new();
+    for (person, u) in updates.iter_mut().enumerate() {
+        for w in &table(u).written {
+            if let Some(left) = tombstones.get(&w.key) {
+                cancel.extend(left.iter().filter(|(p, _)| *p != person));
+            }
+        }
+    }
+    for (person, change) in cancel {
+        table(&mut updates[person]).cancelled.push(change);
     }
 }
