@@ -1,5 +1,8 @@
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: attrib_allocator::Allocator = attrib_allocator::Allocator;
+
 fn main() -> std::process::ExitCode {
     attrib_allocator::tune();
     // Usage errors exit 2 (clap's own status for them).
