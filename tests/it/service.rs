@@ -435,8 +435,9 @@ fn the_service_ledger_equals_batch_replays_change_nothing_and_bad_input_goes_to_
 #[test]
 fn kill_dash_nine_at_random_points_loses_and_doubles_nothing() {
     let Some(s) = Setup::new("kill", "6000") else { return };
-    // Small batches so kills land between many commits.
-    let extra = "batch_max_messages = 400\nbatch_max_wait_ms = 100";
+    // Small batches and frequent ledger writes while catching up (a batch that is behind waits,
+    // raw events and all, for the next one) so kills land between many commits.
+    let extra = "batch_max_messages = 400\nbatch_max_wait_ms = 100\ncatch_up_ledger_interval_ms = 200";
     let stored = || {
         ch_try(&s.infra.clickhouse, &s.database, "SELECT count() FROM events_raw FORMAT TSV")
             .map_or(0, |c| c.trim().parse::<u64>().unwrap_or(0))

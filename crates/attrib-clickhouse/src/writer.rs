@@ -49,6 +49,25 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.rows() == 0
     }
+
+    /// Moves `later`'s rows after this batch's; its frontier (where the state stands after
+    /// it) replaces this one's.
+    pub fn append(&mut self, later: &mut Batch) {
+        if !later.frontier.is_empty() {
+            self.frontier = std::mem::take(&mut later.frontier);
+        }
+        self.raw.append(&mut later.raw);
+        self.touchpoints.append(&mut later.touchpoints);
+        self.conversions.append(&mut later.conversions);
+        self.credits.append(&mut later.credits);
+        self.pipeline.append(&mut later.pipeline);
+        self.engagement.append(&mut later.engagement);
+        self.spend.append(&mut later.spend);
+        self.spend_facts.append(&mut later.spend_facts);
+        self.deals.append(&mut later.deals);
+        self.fx.append(&mut later.fx);
+        self.fits.append(&mut later.fits);
+    }
 }
 
 /// Hooks for metrics and logs, so the writer stays free of the metrics registry.
@@ -64,7 +83,7 @@ impl WriteObserver for () {
 }
 
 /// Rows per INSERT: large enough to be efficient, small enough to bound memory on retry.
-const INSERT_CHUNK: usize = 50_000;
+const INSERT_CHUNK: usize = 200_000;
 
 /// A batch being written by `Writer::write_in_background`. Dropping it does not stop the write.
 #[derive(Debug)]

@@ -112,7 +112,8 @@ pub struct ServiceSettings {
     pub batch_max_wait_ms: u64,
     /// While behind (batches fill up to `batch_max_messages`), the ledger rows of the people
     /// the batches changed are computed and written at most this often, once per person
-    /// however many of its records arrived; the batches' offsets are committed once they are.
+    /// however many of its records arrived; the batches' own rows (raw events, spend, ...)
+    /// wait with them, and the batches' offsets are committed once all are written.
     /// A caught-up service (batches not full), an idle one, a refit, a checkpoint and a stop
     /// write them at once. 0: after every batch.
     pub catch_up_ledger_interval_ms: u64,
