@@ -100,6 +100,10 @@ enum Refit {
 /// holds stays bounded (a refit changes everyone; a person's rows vary from one to hundreds).
 const PEOPLE_PER_UPDATE: usize = 2_000;
 const ROWS_PER_WRITE: usize = 400_000;
+/// Free memory goes back to the system after a ledger write at most this often (and after
+/// every checkpoint): the allocator keeps what it freed for the next batches until then
+/// (`attrib_allocator::purge_only_when_released`).
+const RELEASE_MEMORY_EVERY: Duration = Duration::from_secs(30);
 
 fn unix_now() -> u32 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32)
@@ -141,6 +145,7 @@ struct State {
     /// When the people changed were last recomputed and handed to the writer, and how often.
     ledger_written_at: Instant,
     ledger_writes: u64,
+    memory_released_at: Instant,
     metrics: Arc<Metrics>,
     /// The newest checkpoint saved (or restored) and the chain it ends.
     saved: Option<Saved>,
@@ -226,6 +231,10 @@ impl State {
             self.metrics.ledger_writes.inc();
             self.ledger_writes += 1;
             self.ledger_written_at = Instant::now();
+            if self.memory_released_at.elapsed() >= RELEASE_MEMORY_EVERY {
+                attrib_allocator::release_free_memory();
+                self.memory_released_at = Instant::now();
+            }
         }
         // Whatever was being written before this flush is written once it returns.
         if !queued {
@@ -364,6 +373,7 @@ async fn start(config: &ServiceConfig, startup: &Startup<'_>) -> Result<Started,
         held: Batch::default(),
         ledger_written_at: Instant::now(),
         ledger_writes: 0,
+        memory_released_at: Instant::now(),
         metrics: Arc::clone(startup.metrics),
         saved,
         last_number: recovered.chain.last().map(|c| c.checkpoint),

@@ -37,9 +37,28 @@ impl Position {
 
     /// Moves the frontier past `msgs`.
     pub(crate) fn advance(&mut self, msgs: &[OwnedMessage]) {
+        // A batch spans a handful of partitions: its highest offset in each first, so the
+        // map (keyed by owned topic names) is touched once a partition, not once a message.
+        // Messages come in runs of one partition (librdkafka hands out fetched message sets).
+        let mut highest: Vec<(&str, i32, i64)> = Vec::new();
+        let mut last = 0;
         for m in msgs {
-            let next = self.next.entry((m.topic().to_string(), m.partition())).or_insert(0);
-            *next = (*next).max(m.offset() + 1);
+            let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
+            let same = |(t, p, _): &(&str, i32, i64)| *p == partition && *t == topic;
+            if !highest.get(last).is_some_and(same) {
+                last = match highest.iter().position(same) {
+                    Some(i) => i,
+                    None => {
+                        highest.push((topic, partition, offset));
+                        highest.len() - 1
+                    }
+                };
+            }
+            highest[last].2 = highest[last].2.max(offset);
+        }
+        for (topic, partition, offset) in highest {
+            let next = self.next.entry((topic.to_string(), partition)).or_insert(0);
+            *next = (*next).max(offset + 1);
         }
     }
 
@@ -107,6 +126,27 @@ mod tests {
             vec![
                 FrontierRow { topic: "crm".into(), kafka_partition: 1, next_offset: 10 },
                 FrontierRow { topic: "web".into(), kafka_partition: 0, next_offset: 6 },
+            ]
+        );
+    }
+
+    #[test]
+    fn interleaved_partitions_each_advance_to_their_own_highest_offset() {
+        let mut p = Position::default();
+        p.advance(&[
+            msg("web", 0, 3),
+            msg("crm", 0, 7),
+            msg("web", 1, 2),
+            msg("web", 0, 9),
+            msg("crm", 0, 1),
+            msg("web", 1, 0),
+        ]);
+        assert_eq!(
+            p.rows(),
+            vec![
+                FrontierRow { topic: "crm".into(), kafka_partition: 0, next_offset: 8 },
+                FrontierRow { topic: "web".into(), kafka_partition: 0, next_offset: 10 },
+                FrontierRow { topic: "web".into(), kafka_partition: 1, next_offset: 3 },
             ]
         );
     }

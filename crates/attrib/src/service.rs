@@ -62,6 +62,9 @@ fn log_effective_configuration(cfg: &Config) {
 
 pub fn run(cfg: Config, stop_when_caught_up: bool) -> Result<()> {
     init_logging();
+    // The service hands free memory back after checkpoints and ledger writes, not a second after
+    // every free (see the function).
+    attrib_allocator::purge_only_when_released();
     log_effective_configuration(&cfg);
     let service = ServiceConfig {
         attribution: cfg.attribution(),

@@ -7,11 +7,12 @@ use crate::metrics::Metrics;
 use crate::offsets::{commit, covered, export_lag, BatchEnd, Progress};
 use crate::position::Flush;
 use attrib_clickhouse::{AdSpendRow, Batch, CrmDealRow, FxRateRow, RawEventRow};
-use attrib_contract::{decode, Event};
+use attrib_contract::{decode, DecodeError, Event, Topic};
 use attrib_kafka::{StatsContext, StatsMap};
 use attrib_ledger::{DealRecord, DealVersionRow, Outcome};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -257,6 +258,92 @@ fn commit_batch(
     Ok(())
 }
 
+/// Messages decoded at a time by the decoding thread, and the smallest batch worth one.
+const DECODE_CHUNK: usize = 256;
+const DECODE_THREAD_FROM: usize = 2 * DECODE_CHUNK;
+
+/// A consumed message of a source topic, decoded, with the rows it adds once accepted.
+struct Prepared {
+    topic: Topic,
+    /// Its place in the batch (a reject goes to the dead-letter topic as it came).
+    index: usize,
+    decoded: Result<Decoded, DecodeError>,
+}
+
+struct Decoded {
+    event: Event,
+    raw: RawEventRow,
+    spend: Option<AdSpendRow>,
+    fx: Option<FxRateRow>,
+    deal: Option<CrmDealRow>,
+}
+
+/// Decodes `msgs` (the batch's from `first`) and builds each one's own rows: pure work that
+/// needs no engine, so it runs on a thread of its own while the loop ingests what came before.
+fn prepare(
+    settings: &attrib_kafka::KafkaSettings,
+    msgs: &[OwnedMessage],
+    first: usize,
+    now: u32,
+    metrics: &Metrics,
+) -> Vec<Prepared> {
+    let mut prepared = Vec::with_capacity(msgs.len());
+    for (i, m) in msgs.iter().enumerate() {
+        let Some(topic) = settings.topic_of(m.topic()) else { continue };
+        metrics.consumed.with_label_values(&[topic.as_str()]).inc();
+        let payload = m.payload().unwrap_or_default();
+        let decoded = decode(topic, payload).map(|event| {
+            metrics.decoded.with_label_values(&[topic.as_str()]).inc();
+            let spend = if let Event::Spend(s) = &event { Some(AdSpendRow::from(s)) } else { None };
+            let fx = if let Event::Fx(f) = &event { Some(FxRateRow::from(f)) } else { None };
+            let deal = if let Event::Crm(r) = &event {
+                DealRecord::of(r).map(|d| CrmDealRow::from(DealVersionRow::of(&d)))
+            } else {
+                None
+            };
+            let raw = RawEventRow {
+                topic: topic.as_str().to_string(),
+                event_key: event.dedup_key(),
+                payload: String::from_utf8_lossy(payload).into_owned(),
+                kafka_partition: m.partition(),
+                kafka_offset: m.offset(),
+                ingested_at: now,
+            };
+            Decoded { event, raw, spend, fx, deal }
+        });
+        prepared.push(Prepared { topic, index: first + i, decoded });
+    }
+    prepared
+}
+
+/// Ingests decoded messages in order; rejects are set aside for the dead-letter topic.
+fn ingest_prepared(
+    state: &mut State,
+    batch: &mut Batch,
+    prepared: Vec<Prepared>,
+    rejects: &mut Vec<(Topic, usize, DecodeError)>,
+) {
+    for p in prepared {
+        match p.decoded {
+            Ok(d) => match state.engine.ingest(&d.event) {
+                Outcome::Accepted => {
+                    state.accepted_since_refit = true;
+                    batch.raw.push(d.raw);
+                    batch.spend.extend(d.spend);
+                    batch.fx.extend(d.fx);
+                    batch.deals.extend(d.deal);
+                }
+                Outcome::Duplicate => state.metrics.duplicates.with_label_values(&[p.topic.as_str()]).inc(),
+            },
+            Err(e) => {
+                state.engine.record_rejected(p.topic);
+                state.metrics.rejected.with_label_values(&[p.topic.as_str(), e.code()]).inc();
+                rejects.push((p.topic, p.index, e));
+            }
+        }
+    }
+}
+
 /// Decodes, ingests and writes one batch; returns once everything derived from it is acknowledged.
 async fn process(
     state: &mut State,
@@ -269,48 +356,32 @@ async fn process(
 ) -> Result<(), ServiceError> {
     let mut batch = Batch::default();
     let now = unix_now();
-    let mut dlq_deliveries = Vec::new();
-    for m in msgs {
-        let Some(topic) = settings.topic_of(m.topic()) else { continue };
-        let metrics = &state.metrics;
-        metrics.consumed.with_label_values(&[topic.as_str()]).inc();
-        let payload = m.payload().unwrap_or_default();
-        match decode(topic, payload) {
-            Ok(event) => {
-                metrics.decoded.with_label_values(&[topic.as_str()]).inc();
-                let key = event.dedup_key();
-                let spend = if let Event::Spend(s) = &event { Some(AdSpendRow::from(s)) } else { None };
-                let fx = if let Event::Fx(f) = &event { Some(FxRateRow::from(f)) } else { None };
-                let deal = if let Event::Crm(r) = &event {
-                    DealRecord::of(r).map(|d| CrmDealRow::from(DealVersionRow::of(&d)))
-                } else {
-                    None
-                };
-                match state.engine.ingest(&event) {
-                    Outcome::Accepted => {
-                        state.accepted_since_refit = true;
-                        batch.raw.push(RawEventRow {
-                            topic: topic.as_str().to_string(),
-                            event_key: key,
-                            payload: String::from_utf8_lossy(payload).into_owned(),
-                            kafka_partition: m.partition(),
-                            kafka_offset: m.offset(),
-                            ingested_at: now,
-                        });
-                        batch.spend.extend(spend);
-                        batch.fx.extend(fx);
-                        batch.deals.extend(deal);
+    let metrics = Arc::clone(&state.metrics);
+    let mut rejects = Vec::new();
+    if msgs.len() < DECODE_THREAD_FROM {
+        ingest_prepared(state, &mut batch, prepare(settings, msgs, 0, now, &metrics), &mut rejects);
+    } else {
+        // Decoding (about half a message's cost on the loop) overlaps ingesting, chunk by chunk
+        // in order; identity resolution and journeys stay on this thread, one record at a time.
+        std::thread::scope(|s| {
+            let (chunks, decoded) = std::sync::mpsc::sync_channel(4);
+            let metrics = &metrics;
+            s.spawn(move || {
+                for (i, chunk) in msgs.chunks(DECODE_CHUNK).enumerate() {
+                    if chunks.send(prepare(settings, chunk, i * DECODE_CHUNK, now, metrics)).is_err() {
+                        break;
                     }
-                    Outcome::Duplicate => metrics.duplicates.with_label_values(&[topic.as_str()]).inc(),
                 }
+            });
+            for prepared in decoded {
+                ingest_prepared(state, &mut batch, prepared, &mut rejects);
             }
-            Err(e) => {
-                state.engine.record_rejected(topic);
-                metrics.rejected.with_label_values(&[topic.as_str(), e.code()]).inc();
-                dlq_deliveries.push((topic, attrib_kafka::enqueue_dlq(producer, settings, topic, m, &e).await?));
-                summary.rejected += 1;
-            }
-        }
+        });
+    }
+    let mut dlq_deliveries = Vec::with_capacity(rejects.len());
+    for (topic, index, e) in rejects {
+        dlq_deliveries.push((topic, attrib_kafka::enqueue_dlq(producer, settings, topic, &msgs[index], &e).await?));
+        summary.rejected += 1;
     }
     state.position.advance(msgs);
     state.flush(batch, Flush::Batch, ledger, shutdown).await?;
