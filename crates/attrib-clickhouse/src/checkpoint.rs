@@ -242,31 +242,40 @@ pub async fn refit_after(client: &Client, highest: u64) -> Result<bool, Error> {
     Ok(n > 0)
 }
 
-/// Streams the parts of a checkpoint in order to `each`: one part in memory at a time.
-pub async fn for_each_checkpoint_part<E: From<Error>>(
-    client: &Client,
-    checkpoint: u64,
-    mut each: impl FnMut(&[u8]) -> Result<(), E>,
-) -> Result<u32, E> {
-    let mut cursor = client
-        .query("SELECT ?fields FROM state_checkpoint_parts WHERE checkpoint = ? ORDER BY part")
-        .bind(checkpoint)
-        .fetch::<PartRow>()
-        .map_err(Error::from)?;
-    let mut n = 0;
-    while let Some(row) = cursor.next().await.map_err(Error::from)? {
-        if row.part != n {
+/// The parts of one checkpoint, streamed in order: each handed over as it arrives, so the
+/// reader can apply one while the next is on its way.
+pub struct CheckpointParts {
+    cursor: clickhouse::query::RowCursor<PartRow>,
+    read: u32,
+}
+
+impl CheckpointParts {
+    pub fn open(client: &Client, checkpoint: u64) -> Result<CheckpointParts, Error> {
+        let cursor = client
+            .query("SELECT ?fields FROM state_checkpoint_parts WHERE checkpoint = ? ORDER BY part")
+            .bind(checkpoint)
+            .fetch::<PartRow>()?;
+        Ok(CheckpointParts { cursor, read: 0 })
+    }
+
+    /// The next part, or None after the last; a part out of order is an error.
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>, Error> {
+        let Some(row) = self.cursor.next().await? else { return Ok(None) };
+        if row.part != self.read {
             return Err(Error::Unreadable {
                 view: "state_checkpoint_parts".into(),
                 column: "part",
-                value: format!("{} where {n} was due", row.part),
-            }
-            .into());
+                value: format!("{} where {} was due", row.part, self.read),
+            });
         }
-        each(&row.data.0)?;
-        n += 1;
+        self.read += 1;
+        Ok(Some(row.data.0))
     }
-    Ok(n)
+
+    /// The parts handed over so far.
+    pub fn read(&self) -> u32 {
+        self.read
+    }
 }
 
 /// The raw events a checkpoint does not cover: those at or past its frontier, plus every

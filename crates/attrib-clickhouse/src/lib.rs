@@ -12,9 +12,7 @@ mod writer;
 
 pub use attrib_retry::RetryPolicy;
 pub use calls::{Attempts, OnRetry};
-pub use checkpoint::{
-    for_each_checkpoint_part, for_each_raw_event_after, latest_checkpoint_chain, refit_after, CheckpointInfo,
-};
+pub use checkpoint::{for_each_raw_event_after, latest_checkpoint_chain, refit_after, CheckpointInfo, CheckpointParts};
 pub use migrate::{migrate, Migration, MigrationReport, MIGRATIONS};
 pub use recovery::{
     deal_versions, for_each_live_rows, for_each_raw_event, frontier, fx_rates, live_credits, table_csv,
